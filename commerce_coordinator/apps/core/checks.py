@@ -1,0 +1,53 @@
+"""System checks for CC_SIGNALS (`manage.py check`; also run when a web or worker process starts)."""
+
+from django.conf import settings
+from django.core import checks
+from django.db import DatabaseError
+
+from . import routing
+
+
+@checks.register("commerce_coordinator")
+def check_cc_signals(app_configs=None, **kwargs):
+    """Every problem of CC_SIGNALS, as core.E0xx errors and core.W0xx warnings."""
+    messages = []
+    for problem in routing.analyse().all_problems():
+        level = checks.Error if problem.id.startswith("core.E") else checks.Warning
+        messages.append(level(problem.msg, hint=problem.hint, obj=problem.obj, id=problem.id))
+    return messages
+
+
+@checks.register("commerce_coordinator", checks.Tags.database)
+def check_waffle_switches_exist(app_configs=None, databases=None, **kwargs):
+    """core.W002: a declared switch missing from the database is always off (run provisioning)."""
+    if not databases or "default" not in databases:
+        return []
+    from waffle.models import Switch
+
+    declared = set(getattr(settings, "CC_WAFFLE_SWITCHES", {}))
+    try:
+        present = set(Switch.objects.filter(name__in=declared).values_list("name", flat=True))
+    except DatabaseError:  # not migrated yet: `migrate` runs this check before it creates the table
+        return []
+    return [
+        checks.Warning(
+            f"Waffle switch {name!r} (CC_WAFFLE_SWITCHES) is not in the database, so it is off.",
+            hint="Run ./local-provision-commerce-coordinator.sh or create it in the admin.",
+            obj=name,
+            id="core.W002",
+        )
+        for name in sorted(declared - present)
+    ]
+
+
+def refuse_to_start_on_errors() -> None:
+    """Called by wsgi.py and the Celery worker: a configuration error stops the process."""
+    from django.core.checks import run_checks
+    from django.core.management.base import SystemCheckError
+
+    errors = [m for m in run_checks(include_deployment_checks=False) if m.is_serious()]
+    if errors:
+        raise SystemCheckError(
+            "Commerce Coordinator refuses to start: its configuration has errors.\n"
+            + "\n".join(f"{m.id}: {m.msg}\n    HINT: {m.hint}" for m in errors)
+        )

@@ -1,0 +1,188 @@
+"""CoordinatorSignal: a named signal with declared arguments, routed to receivers by CC_SIGNALS.
+
+Receivers are never connected in code: `commerce_coordinator.apps.core.routing`
+attaches them from settings. Sending checks the arguments against the
+declaration, calls every receiver robustly, and records the send in the trace.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import tracing
+
+logger = logging.getLogger(__name__)
+
+OK, ERROR, QUEUED, SKIPPED = "ok", "error", "queued", "skipped"
+
+# Every CoordinatorSignal ever created, so checks can warn about one that nothing routes.
+ALL_SIGNALS: list[CoordinatorSignal] = []
+
+
+class SignalArgumentError(TypeError):
+    """The keyword arguments of a send do not match the signal's declaration."""
+
+
+@dataclass(slots=True)
+class ReceiverResult:
+    """What one receiver did with one send."""
+
+    receiver: str
+    status: str
+    value: Any = None
+    error: BaseException | None = None
+    traceback: str = ""
+    duration_ms: float = 0.0
+    task_id: str | None = None
+    reason: str = ""
+
+    def as_dict(self) -> dict:
+        data = {"receiver": self.receiver, "status": self.status, "duration_ms": round(self.duration_ms, 3)}
+        if self.status == OK:
+            data["value"] = tracing.jsonable(self.value)
+        if self.error is not None:
+            data["error"] = {
+                "type": type(self.error).__qualname__,
+                "message": str(self.error),
+                "traceback": self.traceback,
+            }
+        if self.task_id:
+            data["task_id"] = self.task_id
+        if self.reason:
+            data["reason"] = self.reason
+        return data
+
+
+@dataclass(slots=True)
+class SendResult:
+    """The outcome of one send: every receiver's result, under one trace id."""
+
+    signal: str
+    trace_id: str
+    results: list[ReceiverResult] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(r.status != ERROR for r in self.results)
+
+    def __iter__(self):
+        return iter(self.results)
+
+    def __len__(self) -> int:
+        return len(self.results)
+
+    def as_dict(self) -> dict:
+        return {
+            "signal": self.signal,
+            "trace_id": self.trace_id,
+            "ok": self.ok,
+            "receivers": [r.as_dict() for r in self.results],
+        }
+
+
+class CoordinatorSignal:
+    """A signal whose arguments are declared (name -> type, or a tuple of types)."""
+
+    def __init__(self, arguments: dict[str, type | tuple[type, ...]], name: str | None = None, doc: str = ""):
+        self.arguments = dict(arguments)
+        self._argument_names = frozenset(self.arguments)
+        self._argument_items = tuple(self.arguments.items())
+        self.path = name or ""  # set from CC_SIGNALS or by discovery of the app's signals module
+        self.doc = doc
+        self.routes: tuple = ()  # set by routing.wire()
+        self.foreign_connections: list[str] = []
+        ALL_SIGNALS.append(self)
+
+    def __repr__(self) -> str:
+        return f"<CoordinatorSignal {self.path or '?'}({', '.join(self.arguments)})>"
+
+    def connect(self, receiver, *args, **kwargs) -> None:
+        """Refuse code-side wiring: remember it so `core.E011` reports it; CC_SIGNALS is the only wiring."""
+        self.foreign_connections.append(getattr(receiver, "__qualname__", repr(receiver)))
+
+    def check_arguments(self, kwargs: dict) -> None:
+        if kwargs.keys() != self._argument_names:
+            missing = sorted(self._argument_names - kwargs.keys())
+            extra = sorted(kwargs.keys() - self._argument_names)
+            parts = [f"missing argument(s) {', '.join(missing)}" if missing else "",
+                     f"undeclared argument(s) {', '.join(extra)}" if extra else ""]
+            raise SignalArgumentError(f"{self.path or self!r}: " + "; ".join(p for p in parts if p))
+        for name, expected in self._argument_items:
+            if not isinstance(kwargs[name], expected):
+                raise SignalArgumentError(
+                    f"{self.path or self!r}: argument {name!r} must be {_type_name(expected)}, "
+                    f"got {type(kwargs[name]).__name__}"
+                )
+
+    def send(self, sender, /, **kwargs) -> SendResult:
+        """Check the arguments, call every routed receiver robustly, and trace it all."""
+        self.check_arguments(kwargs)
+        ctx = tracing._current.get()
+        if ctx is None:
+            ctx, token = tracing.begin()
+            try:
+                return self._dispatch(ctx, sender, kwargs)
+            finally:
+                tracing.end(ctx, token)
+        return self._dispatch(ctx, sender, kwargs)
+
+    send_robust = send
+
+    def _dispatch(self, ctx: tracing.TraceContext, sender, kwargs: dict) -> SendResult:
+        result = SendResult(self.path, ctx.trace_id)
+        if not ctx.sampled:
+            result.results = [route.call(ctx, None, sender, kwargs) for route in self.routes]
+            return result
+        node = ctx.open_node("send", self.path, sender_label(sender))
+        outer_parent = ctx.parent_id
+        results = result.results
+        for route in self.routes:
+            ctx.parent_id = node.id
+            results.append(route.call(ctx, node.id, sender, kwargs))
+        ctx.parent_id = outer_parent
+        node.finish(ERROR if not result.ok else OK)
+        return result
+
+
+def sender_label(sender) -> str:
+    """A short, JSON-safe name for a sender (a class, a module, a string, an object)."""
+    if sender is None or isinstance(sender, str):
+        return sender or ""
+    name = getattr(sender, "__qualname__", None)
+    if name is not None:
+        return f"{getattr(sender, '__module__', '')}.{name}"
+    return type(sender).__qualname__
+
+
+def _type_name(expected) -> str:
+    if isinstance(expected, tuple):
+        return " or ".join(t.__name__ for t in expected)
+    return expected.__name__
+
+
+def call_in_process(func, path: str, ctx, parent_id, sender, kwargs) -> ReceiverResult:
+    """Call one in-process receiver; an exception is recorded, logged with the trace id, and returned."""
+    node = None
+    if parent_id is not None:
+        node = ctx.open_node("receiver", path, sender_label(sender))
+        ctx.parent_id = node.id  # sends made by the receiver nest under it
+    start = time.perf_counter()
+    try:
+        value = func(sender=sender, **kwargs)
+    except Exception as exc:
+        duration = (time.perf_counter() - start) * 1000
+        tb = traceback.format_exc()
+        logger.exception("Receiver %s failed for %s", path, sender_label(sender))
+        if node is not None:
+            node.fail(exc, tb)
+            node.finish(ERROR, duration)
+        return ReceiverResult(path, ERROR, None, exc, tb, duration)
+    duration = (time.perf_counter() - start) * 1000
+    if node is not None:
+        node.result = tracing.short_repr(value)
+        node.finish(OK, duration)
+    return ReceiverResult(path, OK, value, None, "", duration)

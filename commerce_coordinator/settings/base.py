@@ -1,0 +1,181 @@
+"""Settings shared by every environment; the others import * from here and override."""
+
+import os
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+VAR_DIR = Path(os.environ.get("CC_VAR_DIR", BASE_DIR / "var"))
+
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "insecure-dev-only-secret-key")  # production refuses it
+DEBUG = False
+ALLOWED_HOSTS: list[str] = ["localhost", "127.0.0.1"]
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "waffle",
+    "commerce_coordinator.apps.core",
+    "commerce_coordinator.apps.demo_lms",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "waffle.middleware.WaffleMiddleware",
+]
+
+ROOT_URLCONF = "commerce_coordinator.urls"
+WSGI_APPLICATION = "commerce_coordinator.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+
+def database_settings(name_env: str, default_name: str) -> dict:
+    """One DATABASES entry from the environment: SQLite file by default, MySQL/MariaDB when DB_ENGINE=mysql."""
+    if os.environ.get("DB_ENGINE", "sqlite") == "mysql":
+        return {
+            "ENGINE": "django.db.backends.mysql",
+            "NAME": os.environ.get(name_env, default_name),
+            "USER": os.environ.get("DB_USER", "root"),
+            "PASSWORD": os.environ.get("DB_PASSWORD", ""),
+            "HOST": os.environ.get("DB_HOST", "127.0.0.1"),
+            "PORT": os.environ.get("DB_PORT", "3306"),
+            "OPTIONS": {"charset": "utf8mb4", "init_command": "SET sql_mode='STRICT_TRANS_TABLES'"},
+            "CONN_MAX_AGE": 60,
+            "TEST": {"CHARSET": "utf8mb4", "COLLATION": "utf8mb4_unicode_ci"},
+        }
+    return {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": os.environ.get(name_env, str(VAR_DIR / f"{default_name}.sqlite3")),
+        "OPTIONS": {"timeout": 20},
+    }
+
+
+# Traces live in their own database so that a trace survives the rollback of the
+# work it traced, and never contends with business writes (docs/decisions/0003).
+DATABASES = {
+    "default": database_settings("DB_NAME", "commerce_coordinator"),
+    "traces": database_settings("TRACES_DB_NAME", "commerce_coordinator_traces"),
+}
+DATABASE_ROUTERS = ["commerce_coordinator.apps.core.routers.TraceDatabaseRouter"]
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.BasicAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "EXCEPTION_HANDLER": "commerce_coordinator.apps.core.views.json_exception_handler",
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "PAGE_SIZE": 50,
+}
+
+# --- Celery ------------------------------------------------------------------
+# With no broker URL, tasks run in process (the embedded default).
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "")
+CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
+if CELERY_TASK_ALWAYS_EAGER:
+    CELERY_BROKER_URL = "memory://"
+CELERY_TASK_EAGER_PROPAGATES = False
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_DEFAULT_QUEUE", "commerce_coordinator")
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+
+# --- Coordinator signals -----------------------------------------------------
+# Signal dotted path -> receivers. An entry is a dotted path, or a dict:
+#   {"receiver": "<dotted path>", "switch": "<waffle switch>", "queue": "<celery queue>"}
+# A receiver that is a Celery task is enqueued on commit; any other runs in process.
+CC_SIGNALS: dict = {
+    "commerce_coordinator.apps.demo_lms.signals.test_signal": [
+        "commerce_coordinator.apps.demo_lms.receivers.test_receiver",
+        "commerce_coordinator.apps.demo_lms.receivers.test_receiver_exception",
+    ],
+    "commerce_coordinator.apps.demo_lms.signals.test_celery_signal": [
+        "commerce_coordinator.apps.demo_lms.tasks.demo_celery_receiver",
+    ],
+    "commerce_coordinator.apps.demo_lms.signals.purchase_complete": [
+        "commerce_coordinator.apps.demo_lms.receivers.demo_purchase_complete_order_history",
+        {
+            "receiver": "commerce_coordinator.apps.demo_lms.receivers.demo_purchase_complete_send_confirmation_email",
+            "switch": "demo_lms.send_confirmation_email",
+        },
+        "commerce_coordinator.apps.demo_lms.receivers.demo_purchase_complete_enroll_in_course",
+    ],
+    "commerce_coordinator.apps.demo_lms.signals.enroll_learner": [
+        "commerce_coordinator.apps.demo_lms.receivers.demo_enroll_learner_in_course",
+    ],
+}
+
+# Waffle switches that CC_SIGNALS may name, with what each does; provisioning creates them.
+CC_WAFFLE_SWITCHES: dict[str, dict] = {
+    "demo_lms.send_confirmation_email": {
+        "active": True,
+        "note": "Send the demo purchase confirmation e-mail.",
+    },
+}
+
+# --- Signal traces -----------------------------------------------------------
+CC_TRACE_DATABASE = "traces"
+CC_TRACE_SAMPLE_RATE = float(os.environ.get("CC_TRACE_SAMPLE_RATE", "1.0"))
+CC_TRACE_RETENTION_DAYS = int(os.environ.get("CC_TRACE_RETENTION_DAYS", "14"))
+
+# Demo endpoints are mounted when DEBUG is on or this is true.
+CC_DEMO_ENDPOINTS_ENABLED = False
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"trace_id": {"()": "commerce_coordinator.apps.core.trace_logging.TraceIdFilter"}},
+    "formatters": {
+        "standard": {"format": "%(asctime)s %(levelname)s [trace=%(trace_id)s] %(name)s: %(message)s"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "standard", "filters": ["trace_id"]},
+    },
+    "root": {"handlers": ["console"], "level": "INFO"},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "celery": {"level": "INFO"},
+    },
+}

@@ -1,0 +1,22 @@
+"""Test settings: SQLite by default, MariaDB with DB_ENGINE=mysql; the same suite runs on both."""
+
+import os
+
+from .base import *  # noqa: F403
+from .base import DATABASES, VAR_DIR
+
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+DEBUG = False
+CC_DEMO_ENDPOINTS_ENABLED = True
+CC_TRACE_SAMPLE_RATE = 1.0
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+for _alias, _db in DATABASES.items():
+    if _db["ENGINE"].endswith("sqlite3"):
+        # File-backed test databases, so that a Celery worker process can open them too.
+        _db["TEST"] = {"NAME": str(VAR_DIR / f"test_{_alias}.sqlite3")}
+
+# Tests that need a broker use Redis; everything else runs tasks in process.
+CELERY_BROKER_URL = "memory://"
+CELERY_TASK_ALWAYS_EAGER = True
+CC_TEST_REDIS_URL = os.environ.get("CC_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")

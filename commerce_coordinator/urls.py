@@ -1,0 +1,17 @@
+from django.conf import settings
+from django.contrib import admin
+from django.urls import include, path
+
+from commerce_coordinator.apps.core.views import HealthView
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("health/", HealthView.as_view(), name="health"),
+    path("core/", include("commerce_coordinator.apps.core.urls")),
+]
+
+if settings.DEBUG or settings.CC_DEMO_ENDPOINTS_ENABLED:
+    urlpatterns.append(path("demo_lms/", include("commerce_coordinator.apps.demo_lms.urls")))
+
+handler404 = "commerce_coordinator.apps.core.views.json_not_found"
+handler500 = "commerce_coordinator.apps.core.views.json_server_error"
