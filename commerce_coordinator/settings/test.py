@@ -16,7 +16,8 @@ for _alias, _db in DATABASES.items():
         # File-backed test databases, so that a Celery worker process can open them too.
         _db["TEST"] = {"NAME": str(VAR_DIR / f"test_{_alias}.sqlite3")}
 
-# Tests that need a broker use Redis; everything else runs tasks in process.
-CELERY_BROKER_URL = "memory://"
-CELERY_TASK_ALWAYS_EAGER = True
+# Tests run tasks in process; a test's Celery worker process is given a Redis broker
+# (and the test databases' names) in its environment by core.testing.CeleryWorker.
+CELERY_BROKER_URL = os.environ.get("CC_WORKER_BROKER_URL", "memory://")
+CELERY_TASK_ALWAYS_EAGER = CELERY_BROKER_URL == "memory://"
 CC_TEST_REDIS_URL = os.environ.get("CC_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
