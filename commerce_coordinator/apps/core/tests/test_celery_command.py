@@ -1,10 +1,13 @@
 """`manage.py celery`: the reloader restarts its own child on a .py change, and only then."""
 
+import signal
+import subprocess
 import sys
 import threading
 import time
 
 import pytest
+from django.conf import settings
 from django.core.management import call_command
 
 from commerce_coordinator.apps.core.management.commands import celery as celery_command
@@ -138,3 +141,67 @@ def test_the_command_watches_the_package_by_default(monkeypatch):
     call_command("celery")
     assert seen["command"] == celery_command.CELERY_WORKER_COMMAND
     assert seen["watch_paths"][0].endswith("commerce_coordinator")
+
+
+def test_a_broken_output_does_not_keep_the_child_running(tmp_path):
+    def broken_log(message):
+        raise BrokenPipeError("the reader of our output is gone")
+
+    reloader = Reloader(SLEEPER, [tmp_path], debounce=0.2, log=broken_log)
+    stop = threading.Event()
+    thread = threading.Thread(target=reloader.run, args=(stop,), daemon=True)
+    thread.start()
+    assert wait_for(lambda: reloader.child is not None)
+    child = reloader.child
+    stop.set()
+    thread.join(15)
+    assert child.poll() is not None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="parent-death signal is Linux only")
+def test_the_child_dies_with_a_reloader_that_is_killed_outright(tmp_path):
+    script = (
+        "import sys, time\n"
+        "from commerce_coordinator.apps.core.management.commands.celery import Reloader\n"
+        f"reloader = Reloader({SLEEPER!r}, [{str(tmp_path)!r}], log=lambda m: None)\n"
+        "print(reloader.start_child().pid, flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, cwd=settings.BASE_DIR)
+    try:
+        child_pid = int(parent.stdout.readline())
+        assert _alive(child_pid)
+        parent.send_signal(signal.SIGKILL)
+        parent.wait(10)
+        assert wait_for(lambda: not _alive(child_pid)), "the worker outlived its killed reloader"
+    finally:
+        parent.kill()
+        parent.wait()
+
+
+def test_the_command_survives_a_closed_output(monkeypatch):
+    class ClosedOutput:
+        def write(self, text):
+            raise BrokenPipeError
+
+        def flush(self):
+            raise BrokenPipeError
+
+    class FakeReloader:
+        def __init__(self, command, watch_paths, **kwargs):
+            self.log = kwargs["log"]
+
+        def run(self):
+            self.log("started")
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(celery_command.Command, "reloader_class", FakeReloader)
+    call_command("celery", stdout=ClosedOutput())

@@ -13,6 +13,7 @@ cleanly (warm shutdown, then a kill after --stop-timeout seconds).
 from __future__ import annotations
 
 import argparse
+import ctypes
 import os
 import signal
 import subprocess
@@ -28,6 +29,19 @@ from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
 CELERY_WORKER_COMMAND = [sys.executable, "-m", "celery", "-A", "commerce_coordinator", "worker", "-l", "INFO"]
+
+# Linux: the child asks the kernel for SIGTERM when its parent dies, so a reloader
+# killed outright (SIGKILL, a crash) leaves no orphaned worker behind.
+_PR_SET_PDEATHSIG = 1
+try:
+    _LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
+except OSError:  # pragma: no cover - no libc to load
+    _LIBC = None
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the forked child
+    if _LIBC is not None:
+        _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 class _PythonChangeHandler(FileSystemEventHandler):
@@ -95,20 +109,27 @@ class Reloader:
     def start_child(self) -> subprocess.Popen:
         # Its own session: a terminal's Ctrl-C reaches only this process, which
         # then stops the child in order, and the child's pool can be killed as a group.
-        self.child = subprocess.Popen(self.command, cwd=self.cwd, start_new_session=True)
-        self.log(f"Started worker (pid {self.child.pid}): {' '.join(self.command)}")
+        self.child = subprocess.Popen(self.command, cwd=self.cwd, start_new_session=True, preexec_fn=_die_with_parent)
+        self._log(f"Started worker (pid {self.child.pid}): {' '.join(self.command)}")
         return self.child
+
+    def _log(self, message: str) -> None:
+        """Log, but never let a broken output (e.g. a closed pipe) stop the child's management."""
+        try:
+            self.log(message)
+        except (OSError, ValueError):
+            pass
 
     def stop_child(self) -> None:
         child, self.child = self.child, None
         if child is None or child.poll() is not None:
             return
-        self.log(f"Stopping worker (pid {child.pid})")
+        self._log(f"Stopping worker (pid {child.pid})")
         child.terminate()  # SIGTERM: Celery's warm shutdown
         try:
             child.wait(self.stop_timeout)
         except subprocess.TimeoutExpired:
-            self.log(f"Worker (pid {child.pid}) did not stop in {self.stop_timeout:g}s; killing its process group")
+            self._log(f"Worker (pid {child.pid}) did not stop in {self.stop_timeout:g}s; killing its process group")
             try:
                 os.killpg(child.pid, signal.SIGKILL)
             except ProcessLookupError:  # pragma: no cover - exited in between
@@ -117,7 +138,7 @@ class Reloader:
 
     def restart_child(self, changed: Sequence[str]) -> None:
         shown = ", ".join(sorted(set(changed))[:3]) + (" ..." if len(set(changed)) > 3 else "")
-        self.log(f"Change detected in {shown}; restarting worker")
+        self._log(f"Change detected in {shown}; restarting worker")
         self.stop_child()
         self.start_child()
         self.restarts += 1
@@ -130,7 +151,7 @@ class Reloader:
         for path in self.watch_paths:
             observer.schedule(handler, str(path), recursive=True)
         observer.start()
-        self.log(f"Watching {', '.join(str(p) for p in self.watch_paths)} for .py changes")
+        self._log(f"Watching {', '.join(str(p) for p in self.watch_paths)} for .py changes")
         reported_exit = False
         try:
             self.start_child()
@@ -142,7 +163,7 @@ class Reloader:
                     self.restart_child(changed)
                     reported_exit = False
                 elif self.child is not None and self.child.poll() is not None and not reported_exit:
-                    self.log(f"Worker exited with code {self.child.returncode}; waiting for a change to restart it")
+                    self._log(f"Worker exited with code {self.child.returncode}; waiting for a change to restart it")
                     reported_exit = True
         finally:
             observer.stop()
@@ -152,6 +173,9 @@ class Reloader:
 
 def _raise_keyboard_interrupt(signum, frame):
     raise KeyboardInterrupt
+
+
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 
 
 class Command(BaseCommand):
@@ -178,21 +202,28 @@ class Command(BaseCommand):
             worker_args = worker_args[1:]
         base_dir = Path(settings.BASE_DIR)
         watch = options["watch"] or [str(base_dir / "commerce_coordinator")]
+
+        def log(message: str) -> None:
+            try:
+                self.stdout.write(f"[celery-reloader] {message}")
+            except (OSError, ValueError):  # output closed (e.g. a pipe's reader died): keep going
+                pass
+
         reloader = self.reloader_class(
             [*self.child_command, *worker_args],
             watch,
             debounce=options["debounce"],
             stop_timeout=options["stop_timeout"],
-            log=lambda message: self.stdout.write(f"[celery-reloader] {message}"),
+            log=log,
             cwd=base_dir,
         )
-        previous = None
+        previous = {}
         if threading.current_thread() is threading.main_thread():
-            previous = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+            previous = {signum: signal.signal(signum, _raise_keyboard_interrupt) for signum in _STOP_SIGNALS}
         try:
             reloader.run()
         except KeyboardInterrupt:
-            self.stdout.write("[celery-reloader] Interrupted; worker stopped")
+            log("Interrupted; worker stopped")
         finally:
-            if previous is not None:
-                signal.signal(signal.SIGTERM, previous)
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
