@@ -44,7 +44,7 @@ _getrandbits = random.getrandbits
 
 def new_id() -> str:
     """A 32-hex-digit id for a trace or a node (random, not secret)."""
-    return "%032x" % _getrandbits(128)
+    return f"{_getrandbits(128):032x}"
 
 
 class TraceNode:
