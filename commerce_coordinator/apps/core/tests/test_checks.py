@@ -110,3 +110,37 @@ def test_manage_py_check_exits_non_zero_in_a_real_process(tmp_path):
     )
     assert proc.returncode != 0
     assert "core.E004" in proc.stderr and "no.such.receiver" in proc.stderr
+
+
+def broken_settings_env(tmp_path) -> dict:
+    (tmp_path / "broken_settings.py").write_text(
+        f"from commerce_coordinator.settings.test import *\nCC_SIGNALS = {{{SIGNAL!r}: ['no.such.receiver']}}\n"
+    )
+    return {
+        "PYTHONPATH": f"{tmp_path}:{settings.BASE_DIR}",
+        "DJANGO_SETTINGS_MODULE": "broken_settings",
+        "PATH": "/usr/bin:/bin",
+        "CC_WORKER_BROKER_URL": "memory://localhost/",
+    }
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["-m", "celery", "-A", "commerce_coordinator", "worker", "--pool=solo"],
+        ["-c", "import commerce_coordinator.wsgi"],
+    ],
+    ids=["celery-worker", "wsgi"],
+)
+def test_web_and_worker_processes_refuse_to_start_on_an_error(tmp_path, command):
+    proc = subprocess.run(
+        [sys.executable, *command],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=broken_settings_env(tmp_path),
+        cwd=settings.BASE_DIR,
+    )
+    assert proc.returncode != 0
+    assert "refuses to start" in proc.stderr and "core.E004" in proc.stderr
+    assert "ready." not in proc.stdout + proc.stderr
