@@ -74,3 +74,16 @@ def test_prune_traces_deletes_only_traces_older_than_the_retention():
     assert not TraceNode.objects.exists()
     with pytest.raises(CommandError):
         call_command("prune_traces", "--days", "-1")
+
+
+@pytest.mark.django_db(databases=ALL_DATABASES)
+@override_settings(CC_SIGNALS={PREFIX + "order_placed": [PREFIX + "record"]})
+def test_the_periodic_prune_task_runs_the_command():
+    from django.conf import settings
+
+    from commerce_coordinator.apps.core.tasks import prune_traces
+
+    old = order_placed.send("t", order_number="old", count=1)
+    TraceNode.objects.filter(trace_id=old.trace_id).update(started_at=timezone.now() - timedelta(days=400))
+    assert prune_traces.delay().get().startswith("Deleted 1 trace(s)")
+    assert settings.CELERY_BEAT_SCHEDULE["prune-traces"]["task"] == prune_traces.name
