@@ -124,13 +124,14 @@ class CoordinatorSignal:
         """Check the arguments, call every routed receiver robustly, and trace it all."""
         self.check_arguments(kwargs)
         ctx = tracing._current.get()
-        if ctx is None:
-            ctx, token = tracing.begin()
-            try:
-                return self._dispatch(ctx, sender, kwargs)
-            finally:
-                tracing.end(ctx, token)
-        return self._dispatch(ctx, sender, kwargs)
+        if ctx is not None:
+            return self._dispatch(ctx, sender, kwargs)
+        ctx = tracing.TraceContext(tracing.new_id(), tracing.should_sample())  # a new trace (inlined: hot path)
+        token = tracing._current.set(ctx)
+        try:
+            return self._dispatch(ctx, sender, kwargs)
+        finally:
+            tracing.end(ctx, token)
 
     send_robust = send
 
