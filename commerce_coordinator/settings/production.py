@@ -36,6 +36,19 @@ if _config_file:
 
 CELERY_TASK_ALWAYS_EAGER = False
 
+
+def _secret_list(plural: str, singular: str) -> list[str]:
+    """A YAML file may give either name, as a list or a comma-separated string."""
+    found = []
+    for value in (globals().get(plural), globals().get(singular)):
+        items = value if isinstance(value, list) else str(value or "").split(",")
+        found += [str(i).strip() for i in items if str(i).strip() and str(i).strip() not in found]
+    return found
+
+
+STRIPE_WEBHOOK_SECRETS = _secret_list("STRIPE_WEBHOOK_SECRETS", "STRIPE_WEBHOOK_SECRET")
+CLOUDPAYMENTS_API_SECRETS = _secret_list("CLOUDPAYMENTS_API_SECRETS", "CLOUDPAYMENTS_API_SECRET")
+
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = os.environ.get("SECURE_SSL_REDIRECT", "true").lower() == "true"
 SECURE_HSTS_SECONDS = 31536000
@@ -44,7 +57,7 @@ SECURE_HSTS_PRELOAD = True
 SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True
 
-REQUIRED_SECRETS = ["SECRET_KEY", "CELERY_BROKER_URL"]
+REQUIRED_SECRETS = ["SECRET_KEY", "CELERY_BROKER_URL", "STRIPE_WEBHOOK_SECRETS", "CLOUDPAYMENTS_API_SECRETS"]
 
 
 def _refuse_unsafe_configuration() -> None:
