@@ -108,10 +108,8 @@ class CoordinatorSignal:
         if kwargs.keys() != self._argument_names:
             missing = sorted(self._argument_names - kwargs.keys())
             extra = sorted(kwargs.keys() - self._argument_names)
-            parts = [
-                f"missing argument(s) {', '.join(missing)}" if missing else "",
-                f"undeclared argument(s) {', '.join(extra)}" if extra else "",
-            ]
+            parts = [f"missing argument(s) {', '.join(missing)}" if missing else "",
+                     f"undeclared argument(s) {', '.join(extra)}" if extra else ""]
             raise SignalArgumentError(f"{self.path or self!r}: " + "; ".join(p for p in parts if p))
         for name, expected in self._argument_items:
             if not isinstance(kwargs[name], expected):

@@ -75,34 +75,11 @@ class CeleryWorker:
         return env
 
     def start(self, timeout: float = 60) -> CeleryWorker:
-        cmd = [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "commerce_coordinator",
-            "worker",
-            "-l",
-            "INFO",
-            f"--pool={self.pool}",
-            "--concurrency=1",
-            "-Q",
-            self.queue,
-            "-n",
-            f"{self.queue}@%h",
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-            *self.extra_args,
-        ]
-        self.process = subprocess.Popen(
-            cmd,
-            env=self.environment(),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            cwd=settings.BASE_DIR,
-        )
+        cmd = [sys.executable, "-m", "celery", "-A", "commerce_coordinator", "worker", "-l", "INFO",
+               f"--pool={self.pool}", "--concurrency=1", "-Q", self.queue, "-n", f"{self.queue}@%h",
+               "--without-gossip", "--without-mingle", "--without-heartbeat", *self.extra_args]
+        self.process = subprocess.Popen(cmd, env=self.environment(), stdout=subprocess.PIPE,
+                                        stderr=subprocess.STDOUT, text=True, cwd=settings.BASE_DIR)
         threading.Thread(target=self._read, daemon=True).start()
         self.wait_for("ready.", timeout)
         return self
