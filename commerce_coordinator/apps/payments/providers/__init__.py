@@ -198,13 +198,13 @@ def _check_text(text: str, what: str) -> None:
         raise MalformedBody(f"{what} has a NUL character in a string")
 
 
-def dig(payload: dict, path: str, *, required: bool = True):
-    """The value at a dotted path of nested dicts; MissingField (naming the path) when absent."""
+def dig(payload: dict, path: str, *, required: bool = True, prefix: str = ""):
+    """The value at a dotted path of nested dicts; MissingField (naming prefix + path) when absent."""
     value = payload
     for part in path.split("."):
         if not isinstance(value, dict) or value.get(part) in (None, ""):
             if required:
-                raise MissingField(path)
+                raise MissingField(prefix + path)
             return None
         value = value[part]
     return value
