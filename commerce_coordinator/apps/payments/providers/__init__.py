@@ -11,6 +11,7 @@ provider declares ``kinds``). The inbox, the processing task, the sweep, replays
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
@@ -156,10 +157,10 @@ MAX_JSON_DEPTH = 64  # MySQL refuses JSON documents deeper than 100
 
 
 def load_json(body: bytes, what: str = "body") -> dict:
-    """Parse a JSON object (numbers with a fraction become Decimal); MalformedBody on anything else."""
+    """Parse a JSON object; MalformedBody on anything else (or on what a JSON column cannot store)."""
     try:
         text = body.decode("utf-8")
-        data = json.loads(text, parse_float=Decimal, parse_constant=_refuse_constant)
+        data = json.loads(text, parse_constant=_refuse_constant)
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise MalformedBody(f"{what} is not valid JSON: {exc}") from None
     if not isinstance(data, dict):
@@ -187,6 +188,8 @@ def check_storable(data, what: str = "body") -> None:
             stack.extend((v, depth + 1) for v in value)
         elif isinstance(value, str):
             _check_text(value, what)
+        elif isinstance(value, float) and not math.isfinite(value):
+            raise MalformedBody(f"{what} has a number out of range")
 
 
 def _check_text(text: str, what: str) -> None:

@@ -19,7 +19,6 @@ import base64
 import hashlib
 import hmac
 import json
-from decimal import Decimal
 from urllib.parse import parse_qsl, unquote_plus
 
 from django.conf import settings
@@ -145,7 +144,7 @@ def _data(value) -> dict:
     """``Data`` is a JSON object, or a string holding one; anything else counts as absent."""
     if isinstance(value, str) and value.strip():
         try:
-            value = json.loads(value, parse_float=Decimal)
+            value = json.loads(value)
         except (ValueError, RecursionError):
             raise MissingField("Data", "is not valid JSON") from None
     return value if isinstance(value, dict) else {}
