@@ -12,7 +12,7 @@ from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 
 from . import inbox
-from .providers import BodyTooLarge, WebhookError, get_provider
+from .providers import BodyTooLarge, MalformedBody, WebhookError, get_provider
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +55,9 @@ def _read_body(request) -> bytes:
     try:
         declared = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
-        declared = 0
+        declared = -1
+    if declared < 0:
+        raise MalformedBody("the Content-Length header is not a length")
     if declared > limit:
         raise BodyTooLarge(f"the body is over {limit} bytes")
     try:

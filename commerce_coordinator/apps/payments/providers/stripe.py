@@ -128,7 +128,9 @@ class StripeProvider(PaymentProvider):
         amount_field = "amount_received" if signal == "payment_succeeded" else "amount"
         kwargs = {
             **order,
-            "amount": major_units(dig(obj, amount_field, prefix="data.object."), currency, f"data.object.{amount_field}"),
+            "amount": major_units(
+                dig(obj, amount_field, prefix="data.object."), currency, f"data.object.{amount_field}"
+            ),
             "currency": currency,
             "provider": self.key,
             "payment_id": as_text(dig(obj, "id", prefix="data.object."), "data.object.id", 255),
@@ -159,7 +161,9 @@ class StripeProvider(PaymentProvider):
             payment_intent = payment_intent.get("id")
         kwargs = {
             **self._order(charge, required=False),
-            "amount": major_units(dig(charge, "amount_refunded", prefix="data.object."), currency, "data.object.amount_refunded"),
+            "amount": major_units(
+                dig(charge, "amount_refunded", prefix="data.object."), currency, "data.object.amount_refunded"
+            ),
             "currency": currency,
             "provider": self.key,
             "payment_id": as_text(payment_intent or "", "data.object.payment_intent", 255),

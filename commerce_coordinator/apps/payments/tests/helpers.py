@@ -26,23 +26,49 @@ def stripe_signature(body: bytes, secret: str = STRIPE_SECRET, timestamp: int | 
     return f"t={timestamp},v1={mac}"
 
 
-def payment_intent(pi_id="pi_1", order="ORD-1", user="42", keys="course-v1:edX+A+1,course-v1:edX+B+2",
-                   amount=4900, currency="usd", **extra):
-    obj = {"id": pi_id, "object": "payment_intent", "amount": amount, "amount_received": amount,
-           "currency": currency, "metadata": {"order_number": order, "lms_user_id": user, "course_run_keys": keys}}
+def payment_intent(
+    pi_id="pi_1",
+    order="ORD-1",
+    user="42",
+    keys="course-v1:edX+A+1,course-v1:edX+B+2",
+    amount=4900,
+    currency="usd",
+    **extra,
+):
+    obj = {
+        "id": pi_id,
+        "object": "payment_intent",
+        "amount": amount,
+        "amount_received": amount,
+        "currency": currency,
+        "metadata": {"order_number": order, "lms_user_id": user, "course_run_keys": keys},
+    }
     obj.update(extra)
     return obj
 
 
 def charge(pi_id="pi_1", amount_refunded=4900, currency="usd", metadata=None):
-    return {"id": "ch_" + pi_id, "object": "charge", "payment_intent": pi_id, "amount": 4900,
-            "amount_refunded": amount_refunded, "currency": currency, "refunded": True, "metadata": metadata or {}}
+    return {
+        "id": "ch_" + pi_id,
+        "object": "charge",
+        "payment_intent": pi_id,
+        "amount": 4900,
+        "amount_refunded": amount_refunded,
+        "currency": currency,
+        "refunded": True,
+        "metadata": metadata or {},
+    }
 
 
 def stripe_event(event_type="payment_intent.succeeded", obj=None, event_id=None) -> bytes:
-    event = {"id": event_id or f"evt_{uuid.uuid4().hex[:16]}", "object": "event", "type": event_type,
-             "api_version": "2024-06-20", "created": int(time.time()),
-             "data": {"object": obj if obj is not None else payment_intent()}}
+    event = {
+        "id": event_id or f"evt_{uuid.uuid4().hex[:16]}",
+        "object": "event",
+        "type": event_type,
+        "api_version": "2024-06-20",
+        "created": int(time.time()),
+        "data": {"object": obj if obj is not None else payment_intent()},
+    }
     return json.dumps(event).encode()
 
 
@@ -52,13 +78,30 @@ def post_stripe(client, body: bytes, secret=STRIPE_SECRET, timestamp=None, signa
     return client.post(STRIPE_URL, data=body, content_type="application/json", **headers)
 
 
-def cp_pay_fields(transaction_id=1001, invoice="ORD-CP-1", account="77", amount="1500.00", currency="RUB",
-                  keys=("course-v1:edX+C+3",), **extra):
-    fields = {"TransactionId": str(transaction_id), "Amount": amount, "Currency": currency, "InvoiceId": invoice,
-              "AccountId": account, "DateTime": "2026-11-22 10:00:00", "CardFirstSix": "424242",
-              "CardLastFour": "4242", "Email": "learner@example.invalid", "Status": "Completed",
-              "OperationType": "Payment", "TestMode": "0",
-              "Data": json.dumps({"course_run_keys": list(keys)})}
+def cp_pay_fields(
+    transaction_id=1001,
+    invoice="ORD-CP-1",
+    account="77",
+    amount="1500.00",
+    currency="RUB",
+    keys=("course-v1:edX+C+3",),
+    **extra,
+):
+    fields = {
+        "TransactionId": str(transaction_id),
+        "Amount": amount,
+        "Currency": currency,
+        "InvoiceId": invoice,
+        "AccountId": account,
+        "DateTime": "2026-11-22 10:00:00",
+        "CardFirstSix": "424242",
+        "CardLastFour": "4242",
+        "Email": "learner@example.invalid",
+        "Status": "Completed",
+        "OperationType": "Payment",
+        "TestMode": "0",
+        "Data": json.dumps({"course_run_keys": list(keys)}),
+    }
     fields.update(extra)
     return fields
 

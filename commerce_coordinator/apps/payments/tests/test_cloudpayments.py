@@ -18,8 +18,12 @@ def test_form_encoded_pay_notification(client, calls, on_commit):
     response = on_commit(post_cp, client, "pay", cp_pay_fields())
     assert response.status_code == 200 and response.json() == {"code": 0}
     event = WebhookEvent.objects.get()
-    assert (event.provider, event.event_id, event.type, event.status) == ("cloudpayments", "pay:1001", "pay",
-                                                                          "processed")
+    assert (event.provider, event.event_id, event.type, event.status) == (
+        "cloudpayments",
+        "pay:1001",
+        "pay",
+        "processed",
+    )
     assert calls == [
         (
             "payment_succeeded",
@@ -51,8 +55,13 @@ def test_x_content_hmac_over_the_url_decoded_body_is_accepted(client, calls, on_
 
     body = urlencode(cp_pay_fields(transaction_id=3003)).encode()
     signature = sign(unquote_plus(body.decode()).encode(), CP_SECRET)
-    response = on_commit(client.post, cp_url("pay"), data=body, content_type="application/x-www-form-urlencoded",
-                         HTTP_X_CONTENT_HMAC=signature)
+    response = on_commit(
+        client.post,
+        cp_url("pay"),
+        data=body,
+        content_type="application/x-www-form-urlencoded",
+        HTTP_X_CONTENT_HMAC=signature,
+    )
     assert response.status_code == 200 and len(calls) == 1
 
 
@@ -71,9 +80,15 @@ def test_fail_notification_carries_the_reason(client, calls, on_commit):
 
 
 def test_refund_before_its_payment_waits_then_applies(client, calls, on_commit):
-    refund = {"TransactionId": "9009", "PaymentTransactionId": "5005", "Amount": "500.00",
-              "DateTime": "2026-11-22 11:00:00", "OperationType": "Refund", "InvoiceId": "ORD-CP-5",
-              "AccountId": "77"}
+    refund = {
+        "TransactionId": "9009",
+        "PaymentTransactionId": "5005",
+        "Amount": "500.00",
+        "DateTime": "2026-11-22 11:00:00",
+        "OperationType": "Refund",
+        "InvoiceId": "ORD-CP-5",
+        "AccountId": "77",
+    }
     assert on_commit(post_cp, client, "refund", refund).json() == {"code": 0}
     assert WebhookEvent.objects.get(event_id="refund:9009").status == "failed"
     assert calls == []
@@ -128,8 +143,9 @@ def test_bad_notifications_are_rejected_and_not_stored(client, calls, on_commit,
     if case in ("not_form", "bad_json"):
         body = b"just some text" if case == "not_form" else b'{"TransactionId": '
         content_type = "text/plain" if case == "not_form" else "application/json"
-        response = client.post(cp_url("pay"), data=body, content_type=content_type,
-                               HTTP_CONTENT_HMAC=sign(body, CP_SECRET))
+        response = client.post(
+            cp_url("pay"), data=body, content_type=content_type, HTTP_CONTENT_HMAC=sign(body, CP_SECRET)
+        )
     else:
         response = on_commit(post_cp, client, "pay", fields, **kwargs)
     assert response.status_code == 400, response.content
@@ -140,6 +156,7 @@ def test_bad_notifications_are_rejected_and_not_stored(client, calls, on_commit,
 
 def test_unknown_kind_is_a_404(client):
     body = json.dumps(cp_pay_fields()).encode()
-    response = client.post(cp_url("check"), data=body, content_type="application/json",
-                           HTTP_CONTENT_HMAC=sign(body, CP_SECRET))
+    response = client.post(
+        cp_url("check"), data=body, content_type="application/json", HTTP_CONTENT_HMAC=sign(body, CP_SECRET)
+    )
     assert response.status_code == 404 and WebhookEvent.objects.count() == 0

@@ -34,7 +34,7 @@ def test_only_one_task_claims_an_event(client, calls):
     assert inbox.claim(event.pk, "task-a") is True
     assert inbox.claim(event.pk, "task-b") is False  # a duplicate delivery under another task id
     assert inbox.claim(event.pk, "task-a") is True  # the broker redelivered the same task (worker lost)
-    assert process(event.pk, Attempt("task-b")) .startswith("not claimed")
+    assert process(event.pk, Attempt("task-b")).startswith("not claimed")
     assert calls == []
 
 
@@ -162,7 +162,9 @@ def test_replay_filters_by_type_and_since(client, calls, on_commit):
 
 def test_admin_lists_filters_shows_payload_links_trace_and_replays(admin_client, client, calls, on_commit):
     event = _failed(client, "evt_admin", order="ORD-ADMIN")
-    listing = admin_client.get("/admin/payments/webhookevent/?status__exact=failed&provider__exact=stripe&type__exact=payment_intent.succeeded")
+    listing = admin_client.get(
+        "/admin/payments/webhookevent/?status__exact=failed&provider__exact=stripe&type__exact=payment_intent.succeeded"
+    )
     assert listing.status_code == 200 and b"evt_admin" in listing.content
     assert f"/core/traces/{event.trace_id}/".encode() in listing.content
     assert b"type__exact=payment_intent.succeeded" in listing.content  # the type filter

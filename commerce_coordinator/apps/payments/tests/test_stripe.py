@@ -70,7 +70,9 @@ def test_an_unhandled_event_type_is_acknowledged_and_stored_as_ignored(client, c
 
 
 def test_payment_failed_carries_the_reason(client, calls, on_commit):
-    obj = payment_intent(pi_id="pi_f", last_payment_error={"code": "card_declined", "message": "Your card was declined."})
+    obj = payment_intent(
+        pi_id="pi_f", last_payment_error={"code": "card_declined", "message": "Your card was declined."}
+    )
     on_commit(post_stripe, client, stripe_event("payment_intent.payment_failed", obj))
     [(name, kwargs)] = calls
     assert name == "payment_failed"
@@ -121,8 +123,9 @@ def _rejected(response, status, code, mentions=""):
         ("too_large", 413, "body_too_large", "1048576"),
     ],
 )
-def test_bad_input_is_a_4xx_naming_the_problem_and_nothing_is_stored(client, calls, on_commit, case, status, code,
-                                                                     mentions):
+def test_bad_input_is_a_4xx_naming_the_problem_and_nothing_is_stored(
+    client, calls, on_commit, case, status, code, mentions
+):
     body = stripe_event()
     signature = None
     if case == "no_header":
