@@ -221,3 +221,11 @@ def test_refund_whose_payment_never_comes_ends_failed_with_the_reason(client, ca
     assert refund.status == "failed" and refund.next_attempt_at is None
     assert "pi_never" in refund.last_error and "not processed after 3 attempts" in refund.last_error
     assert calls == []
+
+
+def test_event_ids_that_differ_only_in_case_are_two_events(client, calls, on_commit):
+    on_commit(post_stripe, client, stripe_event(obj=payment_intent(pi_id="pi_Case"), event_id="evt_Case"))
+    response = on_commit(post_stripe, client, stripe_event(obj=payment_intent(pi_id="pi_case"), event_id="evt_case"))
+    assert response.json()["status"] == "received"
+    assert WebhookEvent.objects.count() == 2
+    assert sorted(kwargs["payment_id"] for _, kwargs in calls) == ["pi_Case", "pi_case"]
