@@ -14,6 +14,7 @@ or processing for longer than PAYMENTS_PROCESSING_TIMEOUT (its worker is gone).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from datetime import timedelta
 from functools import partial
@@ -31,10 +32,13 @@ logger = logging.getLogger(__name__)
 Status = WebhookEvent.Status
 
 
-def store(provider: str, event_id: str, event_type: str, payload: dict, mapped) -> tuple[WebhookEvent | None, bool]:
-    """Insert the event in one transaction and enqueue its processing on commit.
+def store(
+    provider: str, event_id: str, event_type: str, payload: dict, mapped, enqueue_on_commit: bool = True
+) -> tuple[WebhookEvent | None, bool]:
+    """Insert the event (one INSERT: its own transaction) and enqueue its processing once that has committed.
 
     Returns (event, created); a repeated (provider, event_id) returns (None, False) and changes nothing.
+    With ``enqueue_on_commit=False`` the caller enqueues (the view does it after sending its answer).
     """
     kwargs = mapped.kwargs if mapped is not None else {}
     now = timezone.now()
@@ -51,15 +55,18 @@ def store(provider: str, event_id: str, event_type: str, payload: dict, mapped) 
         received_at=now,
         updated_at=now,
     )
+    # Outside a transaction the INSERT commits by itself (one round trip); inside one, a savepoint keeps a
+    # duplicate's IntegrityError from breaking the caller's transaction.
+    in_transaction = transaction.get_connection().in_atomic_block
     try:
-        with transaction.atomic():
+        with transaction.atomic() if in_transaction else contextlib.nullcontext():
             event.save(force_insert=True)
-            if event.status == Status.RECEIVED:
-                transaction.on_commit(partial(enqueue, event.pk, event.trace_id), robust=True)
     except IntegrityError:
         if not WebhookEvent.objects.filter(provider=provider, event_id=event_id).exists():
             raise
         return None, False
+    if enqueue_on_commit and event.status == Status.RECEIVED:
+        schedule(event)
     logger.info(
         "webhook %s:%s (%s) stored as %s [event trace %s]", provider, event_id, event_type, event.status, event.trace_id
     )
@@ -80,6 +87,11 @@ def enqueue(pk: int, trace_id: str = "") -> str | None:
 
 def enqueue_on_commit(pk: int, trace_id: str = "") -> None:
     transaction.on_commit(partial(enqueue, pk, trace_id), robust=True)
+
+
+def schedule(event: WebhookEvent) -> None:
+    """Enqueue a stored event's processing when the current transaction (if any) commits."""
+    enqueue_on_commit(event.pk, event.trace_id)
 
 
 def claim(pk: int, task_id: str) -> bool:

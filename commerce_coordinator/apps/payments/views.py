@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from functools import partial
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
@@ -43,11 +44,37 @@ class WebhookView(View):
         except WebhookError as error:
             logger.warning("webhook %s rejected: %s %s", provider, error.status, error.code)
             return JsonResponse(plugin.error_body(error), status=error.status)
-        event, created = inbox.store(provider, incoming.event_id, incoming.type, incoming.payload, mapped)
+        event, created = inbox.store(
+            provider, incoming.event_id, incoming.type, incoming.payload, mapped, enqueue_on_commit=False
+        )
         if not created:
             logger.info("webhook %s:%s is a repeat: acknowledged, not processed again", provider, incoming.event_id)
         status = event.status if event is not None else "duplicate"
-        return JsonResponse(plugin.acknowledge(incoming.event_id, status, duplicate=not created))
+        response = AcknowledgeResponse(plugin.acknowledge(incoming.event_id, status, duplicate=not created))
+        if created and event.status == event.Status.RECEIVED:
+            response.after_sent(partial(inbox.schedule, event))
+        return response
+
+
+class AcknowledgeResponse(JsonResponse):
+    """A JSON answer that runs callbacks once the server has sent it (WSGI close()).
+
+    The event is committed before the answer is built, so enqueueing its processing after the answer
+    costs the provider no latency; if the process dies in between, the sweep enqueues it.
+    """
+
+    def after_sent(self, func) -> None:
+        self._after_sent = [*getattr(self, "_after_sent", []), func]
+
+    def close(self):
+        try:
+            super().close()
+        finally:
+            for func in getattr(self, "_after_sent", []):
+                try:
+                    func()
+                except Exception:
+                    logger.exception("after-response callback failed; the sweep will enqueue the event")
 
 
 def _read_body(request) -> bytes:
