@@ -79,7 +79,9 @@ def enqueue(pk: int, trace_id: str = "") -> str | None:
 
     headers = {"cc_trace_id": trace_id, "cc_parent_id": None, "cc_sampled": tracing.should_sample()} if trace_id else {}
     try:
-        return process_webhook_event.apply_async(args=[pk], headers=headers).id
+        # retry=False: a broker that is down fails at once (logged) instead of holding this process;
+        # the event is stored, and the sweep enqueues it again.
+        return process_webhook_event.apply_async(args=[pk], headers=headers, retry=False).id
     except Exception:
         logger.exception("Could not enqueue processing of webhook event %s; the sweep will retry", pk)
         return None
