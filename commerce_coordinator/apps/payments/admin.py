@@ -8,6 +8,7 @@ from django.utils.html import format_html
 
 from . import inbox
 from .models import WebhookEvent
+from .redaction import redact
 
 
 @admin.register(WebhookEvent)
@@ -51,7 +52,7 @@ class WebhookEventAdmin(admin.ModelAdmin):
 
     @admin.display(description="payload")
     def payload_pretty(self, obj):
-        return format_html("<pre>{}</pre>", json.dumps(obj.payload, indent=2, sort_keys=True, default=str))
+        return format_html("<pre>{}</pre>", redact(json.dumps(obj.payload, indent=2, sort_keys=True, default=str)))
 
     def _replay(self, request, queryset, force):
         done = inbox.replay(queryset.order_by("received_at"), force=force)

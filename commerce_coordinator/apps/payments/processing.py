@@ -17,6 +17,7 @@ from . import inbox
 from .exceptions import is_retryable
 from .models import WebhookEvent
 from .providers import INHERITED_FROM_PAYMENT, WebhookError, get_provider
+from .redaction import redact
 from .signals import SIGNALS
 
 logger = logging.getLogger(__name__)
@@ -56,7 +57,7 @@ def _process_claimed(event: WebhookEvent, attempt: Attempt) -> str:
         provider = get_provider(event.provider)
         mapped = provider.map_event(event.type, event.payload)
     except (KeyError, WebhookError) as exc:
-        return _finish(event, Status.FAILED, f"cannot map the event: {exc!r}")
+        return _finish(event, Status.FAILED, redact(f"cannot map the event: {exc!r}"))
     if mapped is None:
         return _finish(event, Status.IGNORED, "")
     kwargs = dict(mapped.kwargs)
@@ -91,7 +92,7 @@ def _process_claimed(event: WebhookEvent, attempt: Attempt) -> str:
         if mapped.signal == "payment_succeeded":
             _wake_refunds(event)
         return outcome
-    message = "; ".join(f"{r.receiver}: {type(r.error).__name__}: {r.error}" for r in errors)[:4000]
+    message = redact("; ".join(f"{r.receiver}: {type(r.error).__name__}: {r.error}" for r in errors))[:4000]
     if any(is_retryable(r.error) for r in errors) and not attempt.last:
         _finish(
             event,

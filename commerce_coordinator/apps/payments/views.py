@@ -14,6 +14,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from . import inbox
 from .providers import BodyTooLarge, MalformedBody, WebhookError, get_provider
+from .redaction import redact
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +43,7 @@ class WebhookView(View):
             incoming = plugin.parse(request, body, kind)
             mapped = plugin.map_event(incoming.type, incoming.payload)
         except WebhookError as error:
-            logger.warning("webhook %s rejected: %s %s", provider, error.status, error.code)
+            logger.warning("webhook %s rejected: %s %s: %s", provider, error.status, error.code, redact(error.detail))
             return JsonResponse(plugin.error_body(error), status=error.status)
         event, created = inbox.store(
             provider, incoming.event_id, incoming.type, incoming.payload, mapped, enqueue_on_commit=False

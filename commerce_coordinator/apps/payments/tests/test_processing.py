@@ -179,3 +179,19 @@ def test_admin_lists_filters_shows_payload_links_trace_and_replays(admin_client,
     assert response.status_code == 200 and b"replayed (was failed)" in response.content
     event.refresh_from_db()
     assert event.status == "processed" and len(calls) == 1
+
+
+def test_receiver_errors_are_stored_without_e_mails_or_card_numbers(client, calls, settings, monkeypatch):
+    from . import receivers as test_receivers
+
+    def leaky(sender, **kwargs):
+        raise ValueError("LMS refused learner@example.org, card 4000056655665556")
+
+    monkeypatch.setattr(test_receivers, "flaky", leaky)
+    settings.CC_SIGNALS = {**settings.CC_SIGNALS, SUCCEEDED: [FLAKY]}
+    event = _stored(client, "evt_leak")
+    process_webhook_event.apply(args=[event.pk])
+    event.refresh_from_db()
+    assert event.status == "failed"
+    assert "learner@example.org" not in event.last_error and "4000056655665556" not in event.last_error
+    assert "[e-mail]" in event.last_error
