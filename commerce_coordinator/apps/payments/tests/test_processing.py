@@ -195,3 +195,36 @@ def test_receiver_errors_are_stored_without_e_mails_or_card_numbers(client, call
     assert event.status == "failed"
     assert "learner@example.org" not in event.last_error and "4000056655665556" not in event.last_error
     assert "[e-mail]" in event.last_error
+
+
+def test_broker_down_at_receipt_the_event_is_acknowledged_kept_and_swept_later(
+    client, calls, settings, on_commit, monkeypatch
+):
+    from ..tasks import process_webhook_event as task
+
+    def broker_down(*args, **kwargs):
+        raise ConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    with monkeypatch.context() as m:
+        m.setattr(task, "apply_async", broker_down)
+        response = on_commit(
+            post_stripe, client, stripe_event(obj=payment_intent(pi_id="pi_down"), event_id="evt_down")
+        )
+    assert response.status_code == 200 and response.json()["status"] == "received"
+    event = WebhookEvent.objects.get()
+    assert event.status == "received" and calls == []
+
+    WebhookEvent.objects.filter(pk=event.pk).update(
+        updated_at=timezone.now() - timedelta(seconds=settings.PAYMENTS_SWEEP_AFTER + 1)
+    )
+    assert on_commit(inbox.sweep) == [event.pk]
+    event.refresh_from_db()
+    assert event.status == "processed" and [k["payment_id"] for _, k in calls] == ["pi_down"]
+
+
+def test_the_event_trace_is_served_by_the_core(client, staff_client, calls, on_commit):
+    on_commit(post_stripe, client, stripe_event(obj=payment_intent(pi_id="pi_tr"), event_id="evt_tr"))
+    event = WebhookEvent.objects.get()
+    response = staff_client.get(f"/core/traces/{event.trace_id}/")
+    assert response.status_code == 200
+    assert "payment_succeeded" in response.content.decode()
