@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, transaction
 from django.utils import timezone
 
 from commerce_coordinator.apps.core import tracing
@@ -48,7 +48,28 @@ def process(pk: int, attempt: Attempt) -> str:
         return f"not claimed ({status})"
     event = WebhookEvent.objects.get(pk=pk)
     with tracing.trace(trace_id=event.trace_id):
-        return _process_claimed(event, attempt)
+        try:
+            return _process_claimed(event, attempt)
+        except RetryLater:
+            raise
+        except (OperationalError, InterfaceError) as exc:  # the database went away: worth retrying
+            logger.exception("webhook event %s: database error while processing", pk)
+            _try_finish(event, f"database error: {exc!r}", retry=not attempt.last)
+            if attempt.last:
+                raise
+            raise RetryLater(repr(exc)) from exc
+        except Exception as exc:  # a bug: record it (final) instead of leaving the event in "processing"
+            logger.exception("webhook event %s: unexpected error while processing", pk)
+            _try_finish(event, f"unexpected error: {exc!r}", retry=False)
+            raise
+
+
+def _try_finish(event: WebhookEvent, error: str, retry: bool) -> None:
+    next_attempt_at = timezone.now() + timedelta(seconds=settings.PAYMENTS_RETRY_BACKOFF_MAX) if retry else None
+    try:
+        _finish(event, Status.FAILED, redact(error)[:4000], next_attempt_at=next_attempt_at)
+    except Exception:  # the sweep finds it in "processing" after PAYMENTS_PROCESSING_TIMEOUT
+        logger.exception("webhook event %s: could not record the failure", event.pk)
 
 
 def _process_claimed(event: WebhookEvent, attempt: Attempt) -> str:

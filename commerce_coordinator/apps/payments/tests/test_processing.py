@@ -228,3 +228,36 @@ def test_the_event_trace_is_served_by_the_core(client, staff_client, calls, on_c
     response = staff_client.get(f"/core/traces/{event.trace_id}/")
     assert response.status_code == 200
     assert "payment_succeeded" in response.content.decode()
+
+
+def test_an_unexpected_error_is_recorded_not_left_in_processing(client, calls, monkeypatch):
+    from .. import processing
+
+    def broken(*args, **kwargs):
+        raise KeyError("a bug")
+
+    event = _stored(client, "evt_bug")
+    monkeypatch.setattr(processing, "_process_claimed", broken)
+    process_webhook_event.apply(args=[event.pk])
+    event.refresh_from_db()
+    assert event.status == "failed" and event.next_attempt_at is None and "KeyError" in event.last_error
+
+
+def test_a_database_error_is_retried(client, calls, monkeypatch):
+    from django.db import OperationalError
+
+    from .. import processing
+
+    real = processing._process_claimed
+    failures = [OperationalError("(2006, 'MySQL server has gone away')")]
+
+    def flaky_db(event, attempt):
+        if failures:
+            raise failures.pop()
+        return real(event, attempt)
+
+    event = _stored(client, "evt_db")
+    monkeypatch.setattr(processing, "_process_claimed", flaky_db)
+    process_webhook_event.apply(args=[event.pk])
+    event.refresh_from_db()
+    assert event.status == "processed" and event.attempts == 2 and len(calls) == 1
