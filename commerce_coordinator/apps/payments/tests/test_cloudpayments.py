@@ -160,3 +160,11 @@ def test_unknown_kind_is_a_404(client):
         cp_url("check"), data=body, content_type="application/json", HTTP_CONTENT_HMAC=sign(body, CP_SECRET)
     )
     assert response.status_code == 404 and WebhookEvent.objects.count() == 0
+
+
+def test_admin_shows_the_payload_without_the_e_mail(admin_client, client, calls, on_commit):
+    on_commit(post_cp, client, "pay", cp_pay_fields())
+    event = WebhookEvent.objects.get()
+    page = admin_client.get(f"/admin/payments/webhookevent/{event.pk}/change/").content.decode()
+    assert "ORD-CP-1" in page and "TransactionId" in page
+    assert "learner@example.invalid" not in page and "[e-mail]" in page
