@@ -8,6 +8,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("health/", HealthView.as_view(), name="health"),
     path("core/", include("commerce_coordinator.apps.core.urls")),
+    path("payments/", include("commerce_coordinator.apps.payments.urls")),
 ]
 
 if settings.DEBUG or settings.CC_DEMO_ENDPOINTS_ENABLED:

@@ -21,6 +21,7 @@ INSTALLED_APPS = [
     "waffle",
     "commerce_coordinator.apps.core",
     "commerce_coordinator.apps.demo_lms",
+    "commerce_coordinator.apps.payments",
 ]
 
 MIDDLEWARE = [
@@ -146,6 +147,16 @@ CC_SIGNALS: dict = {
     "commerce_coordinator.apps.demo_lms.signals.enroll_learner": [
         "commerce_coordinator.apps.demo_lms.receivers.demo_enroll_learner_in_course",
     ],
+    # Payment signals: a log receiver until the LMS receivers are routed here.
+    "commerce_coordinator.apps.payments.signals.payment_succeeded": [
+        "commerce_coordinator.apps.payments.receivers.log_payment_event",
+    ],
+    "commerce_coordinator.apps.payments.signals.payment_failed": [
+        "commerce_coordinator.apps.payments.receivers.log_payment_event",
+    ],
+    "commerce_coordinator.apps.payments.signals.payment_refunded": [
+        "commerce_coordinator.apps.payments.receivers.log_payment_event",
+    ],
 }
 
 # Waffle switches that CC_SIGNALS may name, with what each does; provisioning creates them.
@@ -168,6 +179,46 @@ CC_TRACE_DATABASE = "traces"
 CC_TRACE_SAMPLE_RATE = float(os.environ.get("CC_TRACE_SAMPLE_RATE", "1.0"))
 CC_TRACE_RETENTION_DAYS = int(os.environ.get("CC_TRACE_RETENTION_DAYS", "14"))
 
+# --- Payments webhooks (apps/payments) ------------------------------------------
+# Provider key -> plugin class; the key is the URL segment: POST /payments/webhooks/<key>/[<kind>/].
+CC_PAYMENT_PROVIDERS = {
+    "stripe": "commerce_coordinator.apps.payments.providers.stripe.StripeProvider",
+    "cloudpayments": "commerce_coordinator.apps.payments.providers.cloudpayments.CloudPaymentsProvider",
+}
+# Several secrets are accepted at once during a rotation: STRIPE_WEBHOOK_SECRETS is comma-separated.
+STRIPE_WEBHOOK_SECRETS = [
+    s.strip()
+    for s in (os.environ.get("STRIPE_WEBHOOK_SECRETS", "") + "," + os.environ.get("STRIPE_WEBHOOK_SECRET", "")).split(
+        ","
+    )
+    if s.strip()
+]
+STRIPE_WEBHOOK_TOLERANCE = int(os.environ.get("STRIPE_WEBHOOK_TOLERANCE", "300"))  # seconds
+CLOUDPAYMENTS_API_SECRETS = [
+    s.strip()
+    for s in (
+        os.environ.get("CLOUDPAYMENTS_API_SECRETS", "") + "," + os.environ.get("CLOUDPAYMENTS_API_SECRET", "")
+    ).split(",")
+    if s.strip()
+]
+PAYMENTS_WEBHOOK_MAX_BODY = 1024 * 1024  # bytes; larger bodies get 413
+PAYMENTS_MAX_RETRIES = int(os.environ.get("PAYMENTS_MAX_RETRIES", "8"))  # retryable receiver errors
+PAYMENTS_RETRY_BACKOFF = 2  # seconds, doubled each retry (Celery retry_backoff), with jitter
+PAYMENTS_RETRY_BACKOFF_MAX = 600  # seconds
+PAYMENTS_TASK_TIME_LIMIT = 300  # seconds: a processing task is killed after this
+PAYMENTS_PROCESSING_TIMEOUT = 900  # seconds in "processing" after which its worker is presumed gone
+PAYMENTS_SWEEP_AFTER = int(os.environ.get("PAYMENTS_SWEEP_AFTER", "300"))  # seconds in "received" before a sweep
+PAYMENTS_SWEEP_INTERVAL = int(os.environ.get("PAYMENTS_SWEEP_INTERVAL", "60"))  # seconds between sweeps
+PAYMENTS_REFUND_WAIT_ATTEMPTS = 10  # a refund waits this many attempts for its payment, then fails
+
+CELERY_BEAT_SCHEDULE = {
+    "prune-traces": {"task": "commerce_coordinator.apps.core.tasks.prune_traces", "schedule": 24 * 3600},
+    "payments-sweep-webhook-events": {
+        "task": "commerce_coordinator.apps.payments.tasks.sweep_webhook_events",
+        "schedule": PAYMENTS_SWEEP_INTERVAL,
+    },
+}
+
 # Demo endpoints are mounted when DEBUG is on or this is true.
 CC_DEMO_ENDPOINTS_ENABLED = False
 
@@ -186,9 +237,4 @@ LOGGING = {
         "django.db.backends": {"level": "WARNING"},
         "celery": {"level": "INFO"},
     },
-}
-
-# Periodic jobs, run by `celery -A commerce_coordinator beat`.
-CELERY_BEAT_SCHEDULE = {
-    "prune-traces": {"task": "commerce_coordinator.apps.core.tasks.prune_traces", "schedule": 24 * 3600},
 }

@@ -51,7 +51,20 @@ if _config_file:
 
 CELERY_TASK_ALWAYS_EAGER = False  # production always has a broker
 
-REQUIRED_SECRETS = ["SECRET_KEY", "CELERY_BROKER_URL"]
+
+def _secret_list(plural: str, singular: str) -> list[str]:
+    """A YAML file may give either name, as a list or a comma-separated string."""
+    found = []
+    for value in (globals().get(plural), globals().get(singular)):
+        items = value if isinstance(value, list) else str(value or "").split(",")
+        found += [str(i).strip() for i in items if str(i).strip() and str(i).strip() not in found]
+    return found
+
+
+STRIPE_WEBHOOK_SECRETS = _secret_list("STRIPE_WEBHOOK_SECRETS", "STRIPE_WEBHOOK_SECRET")
+CLOUDPAYMENTS_API_SECRETS = _secret_list("CLOUDPAYMENTS_API_SECRETS", "CLOUDPAYMENTS_API_SECRET")
+
+REQUIRED_SECRETS = ["SECRET_KEY", "CELERY_BROKER_URL", "STRIPE_WEBHOOK_SECRETS", "CLOUDPAYMENTS_API_SECRETS"]
 
 
 def _refuse_unsafe_configuration() -> None:

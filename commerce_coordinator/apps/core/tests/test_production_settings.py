@@ -32,6 +32,8 @@ def run_check(tmp_path: Path, **env_overrides) -> subprocess.CompletedProcess:
         "DB_PASSWORD": "not-used-here",
         "DB_HOST": "127.0.0.1",
         "DB_PORT": "1",
+        "STRIPE_WEBHOOK_SECRET": "whsec_not_a_real_secret",
+        "CLOUDPAYMENTS_API_SECRET": "cp_not_a_real_secret",
     }
     for key, value in env_overrides.items():
         if value is None:
@@ -66,6 +68,8 @@ def test_secrets_may_come_from_the_yaml_file(tmp_path):
     [
         ({"DJANGO_SECRET_KEY": None}, "missing required setting(s) SECRET_KEY"),
         ({"CELERY_BROKER_URL": None}, "missing required setting(s) CELERY_BROKER_URL"),
+        ({"STRIPE_WEBHOOK_SECRET": None}, "missing required setting(s) STRIPE_WEBHOOK_SECRETS"),
+        ({"CLOUDPAYMENTS_API_SECRET": None}, "missing required setting(s) CLOUDPAYMENTS_API_SECRETS"),
         ({"DJANGO_SECRET_KEY": "insecure-dev-only-secret-key"}, "SECRET_KEY is a default or weak key"),
         ({"DJANGO_SECRET_KEY": "django-insecure-" + GOOD_SECRET}, "SECRET_KEY is a default or weak key"),
         ({"DJANGO_SECRET_KEY": "short-key"}, "SECRET_KEY is a default or weak key"),
@@ -76,6 +80,8 @@ def test_secrets_may_come_from_the_yaml_file(tmp_path):
     ids=[
         "no-secret",
         "no-broker",
+        "no-stripe-secret",
+        "no-cloudpayments-secret",
         "default-key",
         "django-insecure-key",
         "short-key",

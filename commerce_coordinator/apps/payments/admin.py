@@ -1,0 +1,70 @@
+"""The inbox in the admin: filter by provider, status and type; read the payload; open the trace; replay."""
+
+import json
+
+from django.contrib import admin, messages
+from django.urls import reverse
+from django.utils.html import format_html
+
+from . import inbox
+from .models import WebhookEvent
+from .redaction import redact
+
+
+@admin.register(WebhookEvent)
+class WebhookEventAdmin(admin.ModelAdmin):
+    list_display = ["received_at", "provider", "type", "event_id", "status", "attempts", "order_number", "trace_link"]
+    list_filter = ["provider", "status", "type"]
+    search_fields = ["event_id", "order_number", "payment_id", "trace_id"]
+    date_hierarchy = "received_at"
+    readonly_fields = [
+        "provider",
+        "event_id",
+        "type",
+        "signal",
+        "status",
+        "attempts",
+        "last_error",
+        "next_attempt_at",
+        "order_number",
+        "payment_id",
+        "task_id",
+        "trace_link",
+        "received_at",
+        "processed_at",
+        "updated_at",
+        "payload_pretty",
+    ]
+    fields = readonly_fields
+    actions = ["replay_events", "replay_events_force"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="trace")
+    def trace_link(self, obj):
+        if not obj.trace_id:
+            return "-"
+        return format_html('<a href="{}">{}</a>', reverse("core:trace", args=[obj.trace_id]), obj.trace_id)
+
+    @admin.display(description="payload")
+    def payload_pretty(self, obj):
+        return format_html("<pre>{}</pre>", redact(json.dumps(obj.payload, indent=2, sort_keys=True, default=str)))
+
+    def _replay(self, request, queryset, force):
+        done = inbox.replay(queryset.order_by("received_at"), force=force)
+        for event, what in done:
+            self.message_user(request, f"{event.provider}:{event.event_id} ({event.type}): {what}", messages.INFO)
+        replayed = sum(1 for _, what in done if what.startswith("replayed"))
+        self.message_user(request, f"Replayed {replayed} of {len(done)} event(s).", messages.SUCCESS)
+
+    @admin.action(description="Replay selected events (failed, received)", permissions=["view"])
+    def replay_events(self, request, queryset):
+        self._replay(request, queryset, force=False)
+
+    @admin.action(description="Replay selected events, processed ones too (force)", permissions=["view"])
+    def replay_events_force(self, request, queryset):
+        self._replay(request, queryset, force=True)

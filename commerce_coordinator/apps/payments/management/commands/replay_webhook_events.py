@@ -1,0 +1,80 @@
+"""Re-process stored webhook events: ``manage.py replay_webhook_events --status failed``."""
+
+from datetime import datetime, time
+
+from django.core.management.base import BaseCommand, CommandError
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
+
+from ... import inbox
+from ...models import WebhookEvent
+
+
+def _since(value: str):
+    moment = parse_datetime(value)
+    if moment is None:
+        day = parse_date(value)
+        if day is None:
+            raise CommandError(f"--since {value!r}: give a date (2026-11-22) or a date and time (2026-11-22T10:00)")
+        moment = datetime.combine(day, time.min)
+    return moment if timezone.is_aware(moment) else timezone.make_aware(moment, timezone.get_current_timezone())
+
+
+class Command(BaseCommand):
+    help = "Re-enqueue stored webhook events for processing, printing each one it replayed."
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--status",
+            action="append",
+            choices=[s.value for s in WebhookEvent.Status],
+            help="Events in this status (repeatable). Default: failed, unless --id is given.",
+        )
+        parser.add_argument("--since", help="Events received at or after this date/time (ISO 8601).")
+        parser.add_argument("--type", action="append", help="Events of this provider event type (repeatable).")
+        parser.add_argument("--provider", action="append", help="Events of this provider (repeatable).")
+        parser.add_argument(
+            "--id",
+            action="append",
+            dest="ids",
+            help="An event: its database id or the provider's event id (repeatable).",
+        )
+        parser.add_argument(
+            "--force",
+            action="store_true",
+            help="Replay processed, ignored and processing events too (receivers run again).",
+        )
+        parser.add_argument("--dry-run", action="store_true", help="Print what would be replayed; change nothing.")
+
+    def handle(
+        self, *args, status=None, since=None, type=None, provider=None, ids=None, force=False, dry_run=False, **options
+    ):
+        events = WebhookEvent.objects.all()
+        if ids:
+            by_id = Q(event_id__in=ids)
+            numeric = [int(i) for i in ids if i.isdigit()]
+            if numeric:
+                by_id |= Q(pk__in=numeric)
+            events = events.filter(by_id)
+        if status or not ids:
+            events = events.filter(status__in=status or [WebhookEvent.Status.FAILED])
+        if since:
+            events = events.filter(received_at__gte=_since(since))
+        if type:
+            events = events.filter(type__in=type)
+        if provider:
+            events = events.filter(provider__in=provider)
+        events = list(events.order_by("received_at"))
+        if dry_run:
+            for event in events:
+                self.stdout.write(
+                    f"would replay {event.pk} {event.provider}:{event.event_id} {event.type} ({event.status})"
+                )
+            self.stdout.write(f"{len(events)} event(s) match (dry run).")
+            return
+        done = inbox.replay(events, force=force)
+        for event, what in done:
+            self.stdout.write(f"{event.pk} {event.provider}:{event.event_id} {event.type}: {what}")
+        replayed = sum(1 for _, what in done if what.startswith("replayed"))
+        self.stdout.write(self.style.SUCCESS(f"Replayed {replayed} of {len(done)} matching event(s)."))

@@ -1,0 +1,36 @@
+"""Signals the payments app sends when a provider's webhook event is processed; CC_SIGNALS routes them.
+
+Receivers get plain keyword arguments (and ``sender``), so they never import this app.
+``amount`` is a Decimal in the currency's major unit (e.g. 49.00 USD); ``currency`` is upper case
+(ISO 4217); ``provider`` is the provider's key in CC_PAYMENT_PROVIDERS ("stripe", "cloudpayments");
+``payment_id`` is the provider's id of the payment (Stripe PaymentIntent id, CloudPayments TransactionId).
+"""
+
+from decimal import Decimal
+
+from commerce_coordinator.apps.core.signals import CoordinatorSignal
+
+PAYMENT_ARGUMENTS = {
+    "order_number": str,
+    "lms_user_id": int,
+    "course_run_keys": list,
+    "amount": Decimal,
+    "currency": str,
+    "provider": str,
+    "payment_id": str,
+}
+
+payment_succeeded = CoordinatorSignal(dict(PAYMENT_ARGUMENTS), doc="A payment for an order succeeded.")
+payment_failed = CoordinatorSignal(
+    {**PAYMENT_ARGUMENTS, "reason": str}, doc="A payment for an order failed (reason: the provider's message)."
+)
+payment_refunded = CoordinatorSignal(
+    dict(PAYMENT_ARGUMENTS),
+    doc="A payment was refunded (amount: the refunded amount). Sent only after the payment itself was processed.",
+)
+
+SIGNALS = {
+    "payment_succeeded": payment_succeeded,
+    "payment_failed": payment_failed,
+    "payment_refunded": payment_refunded,
+}
