@@ -4,7 +4,8 @@ import os
 
 from celery import Celery, signals
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "commerce_coordinator.settings.local")
+# As wsgi.py: a worker started bare is a production worker (manage.py celery and the tests set local/test).
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "commerce_coordinator.settings.production")
 
 app = Celery("commerce_coordinator")
 app.config_from_object("django.conf:settings", namespace="CELERY")

@@ -14,10 +14,25 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
+class TraceStatusFilter(admin.SimpleListFilter):
+    """The whole trace's status: error when any node failed (a task in a worker, a nested receiver...)."""
+
+    title = "trace status"
+    parameter_name = "trace_status"
+
+    def lookups(self, request, model_admin):
+        return [("ok", "ok"), ("error", "error")]
+
+    def queryset(self, request, queryset):
+        if self.value() in ("ok", "error"):
+            return queryset.filter(has_error=self.value() == "error")
+        return queryset
+
+
 @admin.register(Trace)
 class TraceAdmin(ReadOnlyAdmin):
     list_display = ["started_at", "name", "sender", "trace_status", "duration_ms", "trace_id"]
-    list_filter = ["status", "name", "started_at"]
+    list_filter = [TraceStatusFilter, "name", "started_at"]
     search_fields = ["trace_id", "name", "sender"]
     readonly_fields = ["trace_id", "name", "sender", "status", "started_at", "duration_ms", "tree"]
     fields = readonly_fields

@@ -16,8 +16,15 @@ from .signals import ERROR, OK
 
 logger = logging.getLogger(__name__)
 
-# task id -> (node, context, token or None, failure)
-_RUNNING: dict[str, list] = {}
+
+class TaskRun:
+    """What join_trace set up for one execution of a task; kept on that execution's task.request."""
+
+    __slots__ = ("node", "ctx", "token", "saved_parent", "failure")
+
+    def __init__(self, node, ctx, token, saved_parent):
+        self.node, self.ctx, self.token, self.saved_parent = node, ctx, token, saved_parent
+        self.failure = None
 
 
 def _trace_headers(request) -> dict | None:
@@ -32,6 +39,10 @@ def _trace_headers(request) -> dict | None:
     }
 
 
+def _run_of(task) -> TaskRun | None:
+    return getattr(task.request, "cc_task_run", None) if task is not None else None
+
+
 @celery_signals.task_prerun.connect(weak=False)
 def join_trace(task_id=None, task=None, **kwargs):
     info = _trace_headers(task.request)
@@ -42,38 +53,49 @@ def join_trace(task_id=None, task=None, **kwargs):
     saved_parent = None
     if ctx is None or ctx.trace_id != info["trace_id"]:
         ctx, token = tracing.begin(info["trace_id"], info["sampled"], info["parent_id"])
-    else:
+    else:  # an eager task run inside the send that queued it
         saved_parent = ctx.parent_id
         ctx.parent_id = info["parent_id"]
     node = None
     if ctx.sampled:
         node = ctx.open_node("task", task.name, status="running", task_id=task_id)
         ctx.parent_id = node.id
-    _RUNNING[task_id] = [node, ctx, token, None, saved_parent]
+    task.request.cc_task_run = TaskRun(node, ctx, token, saved_parent)
 
 
 @celery_signals.task_failure.connect(weak=False)
-def note_failure(task_id=None, exception=None, einfo=None, **kwargs):
-    state = _RUNNING.get(task_id)
-    if state is not None:
-        state[3] = (exception, str(einfo) if einfo else traceback.format_exc())
-        logger.error("Task receiver %s failed: %r", task_id, exception)
+def note_failure(sender=None, task_id=None, exception=None, einfo=None, **kwargs):
+    run = _run_of(sender)
+    if run is not None:
+        run.failure = (exception, str(einfo) if einfo else traceback.format_exc())
+        logger.error("Task receiver %s (%s) failed: %r", getattr(sender, "name", "?"), task_id, exception)
+
+
+@celery_signals.task_retry.connect(weak=False)
+def note_retry(sender=None, reason=None, einfo=None, **kwargs):
+    """A retry is not a success: the node says why the task will run again."""
+    run = _run_of(sender)
+    cause = getattr(reason, "exc", None) or reason  # Celery's Retry carries the exception that caused it
+    if run is not None and isinstance(cause, BaseException):
+        run.failure = (cause, str(einfo) if einfo else "")
 
 
 @celery_signals.task_postrun.connect(weak=False)
-def leave_trace(task_id=None, retval=None, state=None, **kwargs):
-    entry = _RUNNING.pop(task_id, None)
-    if entry is None:
+def leave_trace(task=None, retval=None, state=None, **kwargs):
+    run = _run_of(task)
+    if run is None:
         return
-    node, ctx, token, failure, saved_parent = entry
+    task.request.cc_task_run = None
+    node = run.node
     if node is not None:
-        if failure is not None:
-            node.fail(*failure)
-            node.finish(ERROR)
+        status = OK if state in (None, "SUCCESS") else str(state).lower()
+        if run.failure is not None:
+            node.fail(*run.failure)
+            status = ERROR if status in (OK, "failure") else status
         else:
             node.result = tracing.short_repr(retval)
-            node.finish(OK if state in (None, "SUCCESS") else str(state).lower())
-    if token is not None:
-        tracing.end(ctx, token)
+        node.finish(status)
+    if run.token is not None:
+        tracing.end(run.ctx, run.token)
     else:
-        ctx.parent_id = saved_parent
+        run.ctx.parent_id = run.saved_parent

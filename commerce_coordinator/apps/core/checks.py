@@ -1,5 +1,7 @@
 """System checks for CC_SIGNALS (`manage.py check`; also run when a web or worker process starts)."""
 
+import sys
+
 from django.conf import settings
 from django.core import checks
 from django.db import DatabaseError
@@ -32,7 +34,7 @@ def check_waffle_switches_exist(app_configs=None, databases=None, **kwargs):
     return [
         checks.Warning(
             f"Waffle switch {name!r} (CC_WAFFLE_SWITCHES) is not in the database, so it is off.",
-            hint="Run ./local-provision-commerce-coordinator.sh or create it in the admin.",
+            hint="Run `manage.py sync_switches` (production) or ./local-provision-commerce-coordinator.sh (local).",
             obj=name,
             id="core.W002",
         )
@@ -45,6 +47,12 @@ def refuse_to_start_on_errors() -> None:
     from django.core.checks import run_checks
     from django.core.management.base import SystemCheckError
 
+    try:
+        warnings = check_waffle_switches_exist(databases=["default"])
+    except Exception:  # no database at start-up: the health check reports it
+        warnings = []
+    for warning in warnings:  # loud, but not fatal
+        print(f"WARNING {warning.id}: {warning.msg} HINT: {warning.hint}", file=sys.stderr)
     errors = [m for m in run_checks(include_deployment_checks=False) if m.is_serious()]
     if errors:
         raise SystemCheckError(

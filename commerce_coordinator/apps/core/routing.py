@@ -33,6 +33,7 @@ from .signals import (
     CoordinatorSignal,
     ReceiverResult,
     call_in_process,
+    receiver_failed,
     sender_label,
 )
 
@@ -40,7 +41,22 @@ logger = logging.getLogger(__name__)
 
 ENTRY_OPTIONS = {"receiver", "switch", "queue"}
 # Types that Celery's JSON serialiser (kombu) carries across the broker and back.
-JSON_SAFE_TYPES = (str, int, float, bool, type(None), list, tuple, dict, Decimal, datetime, date, time, uuid.UUID)
+JSON_SAFE_TYPES = (
+    str,
+    bytes,
+    int,
+    float,
+    bool,
+    type(None),
+    list,
+    tuple,
+    dict,
+    Decimal,
+    datetime,
+    date,
+    time,
+    uuid.UUID,
+)
 
 
 @dataclass
@@ -319,13 +335,15 @@ def analyse(cc_signals=None) -> RoutingPlan:
                     entry.label,
                 )
             )
-        seen_receivers: set[str] = set()
+        seen_receivers: set = set()  # by path and by the object itself (one function re-exported elsewhere)
         for position, raw in enumerate(raw_receivers):
             receiver = _parse_receiver(entry.path, position, raw)
             entry.receivers.append(receiver)
             if receiver.problems:
                 continue
-            if receiver.path in seen_receivers:
+            if receiver.path not in seen_receivers:
+                _check_receiver(receiver, entry.signal, known_switches)
+            if receiver.path in seen_receivers or (receiver.func is not None and id(receiver.func) in seen_receivers):
                 receiver.problems.append(
                     Problem(
                         "core.E008",
@@ -335,9 +353,19 @@ def analyse(cc_signals=None) -> RoutingPlan:
                     )
                 )
                 continue
-            seen_receivers.add(receiver.path)
-            _check_receiver(receiver, entry.signal, known_switches)
+            seen_receivers.update((receiver.path, id(receiver.func)))
     routed = {id(s.signal) for s in plan.signals if s.signal is not None}
+    for signal in ALL_SIGNALS:
+        if signal.foreign_connections and id(signal) not in routed:
+            plan.problems.append(
+                Problem(
+                    "core.E011",
+                    f"{signal.path or signal!r}: receiver(s) {', '.join(signal.foreign_connections)} connected in "
+                    "code; they never run.",
+                    "Remove the connect()/@receiver call and route the receiver in CC_SIGNALS.",
+                    signal.path or repr(signal),
+                )
+            )
     for signal in declared:
         if id(signal) not in routed:
             plan.problems.append(
@@ -375,16 +403,27 @@ class TaskRoute:
     def call(self, ctx, parent_id, sender, kwargs) -> ReceiverResult:
         task_id = str(uuid.uuid4())
         label = sender_label(sender)
-        node_id = None
+        node = None
         if parent_id is not None:
             node = ctx.open_node("receiver", self.path, label, QUEUED, task_id)
             node.finish(QUEUED, 0.0)
-            node_id = node.id
-        options = {"task_id": task_id, "headers": ctx.headers(node_id)}
+        options = {"task_id": task_id, "headers": ctx.headers(node.id if node else None)}
         if self.queue:
             options["queue"] = self.queue
-        transaction.on_commit(partial(publish, self.task, self.path, {"sender": label, **kwargs}, options))
+        payload = {"sender": label, **kwargs}
+        if ctx.in_atomic:  # published when the transaction commits, never if it rolls back
+            if node is not None:
+                node.result = ON_COMMIT
+            transaction.on_commit(partial(publish, self.task, self.path, payload, options))
+            return ReceiverResult(self.path, QUEUED, task_id=task_id, reason=ON_COMMIT)
+        try:
+            self.task.apply_async(kwargs=payload, **options)
+        except Exception as exc:  # the broker refused it: the caller and the trace say so
+            return receiver_failed(self.path, node, exc, sender)
         return ReceiverResult(self.path, QUEUED, task_id=task_id)
+
+
+ON_COMMIT = "to be published when the surrounding transaction commits"
 
 
 def publish(task, path: str, kwargs: dict, options: dict) -> None:
@@ -419,7 +458,12 @@ class SwitchedRoute:
     def call(self, ctx, parent_id, sender, kwargs) -> ReceiverResult:
         from waffle import switch_is_active
 
-        if switch_is_active(self.switch):
+        try:
+            active = switch_is_active(self.switch)
+        except Exception as exc:  # e.g. the cache or the database is down: this receiver fails, the others run
+            node = ctx.open_node("receiver", self.path, sender_label(sender)) if parent_id is not None else None
+            return receiver_failed(self.path, node, exc, sender)
+        if active:
             return self.route.call(ctx, parent_id, sender, kwargs)
         reason = f"waffle switch {self.switch!r} is off"
         if parent_id is not None:

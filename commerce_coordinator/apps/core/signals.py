@@ -10,8 +10,12 @@ from __future__ import annotations
 import logging
 import time
 import traceback
+import types
+import typing
 from dataclasses import dataclass, field
 from typing import Any
+
+from django.db import transaction
 
 from . import tracing
 
@@ -88,7 +92,7 @@ class CoordinatorSignal:
     """A signal whose arguments are declared (name -> type, or a tuple of types)."""
 
     def __init__(self, arguments: dict[str, type | tuple[type, ...]], name: str | None = None, doc: str = ""):
-        self.arguments = dict(arguments)
+        self.arguments = {name: _as_types(name, declared) for name, declared in arguments.items()}
         self._argument_names = frozenset(self.arguments)
         self._argument_items = tuple(self.arguments.items())
         self.path = name or ""  # set from CC_SIGNALS or by discovery of the app's signals module
@@ -137,18 +141,27 @@ class CoordinatorSignal:
 
     def _dispatch(self, ctx: tracing.TraceContext, sender, kwargs: dict) -> SendResult:
         result = SendResult(self.path, ctx.trace_id)
-        if not ctx.sampled:
-            result.results = [route.call(ctx, None, sender, kwargs) for route in self.routes]
+        outer_atomic = ctx.in_atomic
+        # Inside a transaction each receiver runs in a savepoint, so one receiver's database
+        # error rolls back its own work only, never the sender's or the other receivers'.
+        ctx.in_atomic = transaction.get_connection().in_atomic_block
+        try:
+            if not ctx.sampled:
+                result.results = [route.call(ctx, None, sender, kwargs) for route in self.routes]
+                return result
+            node = ctx.open_node("send", self.path, sender_label(sender))
+            outer_parent = ctx.parent_id
+            results = result.results
+            try:
+                for route in self.routes:
+                    ctx.parent_id = node.id
+                    results.append(route.call(ctx, node.id, sender, kwargs))
+            finally:
+                ctx.parent_id = outer_parent
+                node.finish(ERROR if not result.ok else OK)
             return result
-        node = ctx.open_node("send", self.path, sender_label(sender))
-        outer_parent = ctx.parent_id
-        results = result.results
-        for route in self.routes:
-            ctx.parent_id = node.id
-            results.append(route.call(ctx, node.id, sender, kwargs))
-        ctx.parent_id = outer_parent
-        node.finish(ERROR if not result.ok else OK)
-        return result
+        finally:
+            ctx.in_atomic = outer_atomic
 
 
 def sender_label(sender) -> str:
@@ -159,6 +172,18 @@ def sender_label(sender) -> str:
     if name is not None:
         return f"{getattr(sender, '__module__', '')}.{name}"
     return type(sender).__qualname__
+
+
+def _as_types(name: str, declared) -> type | tuple[type, ...]:
+    """A type, a tuple of types, or a union (`str | None`) as a tuple; anything else is a declaration error."""
+    if isinstance(declared, types.UnionType) or typing.get_origin(declared) is typing.Union:
+        declared = typing.get_args(declared)
+    members = declared if isinstance(declared, tuple) else (declared,)
+    if not members or not all(isinstance(t, type) for t in members):
+        raise TypeError(
+            f"argument {name!r} must be declared with a type, a tuple of types or a union, not {declared!r}"
+        )
+    return declared
 
 
 def _type_name(expected) -> str:
@@ -175,17 +200,25 @@ def call_in_process(func, path: str, ctx, parent_id, sender, kwargs) -> Receiver
         ctx.parent_id = node.id  # sends made by the receiver nest under it
     start = time.perf_counter()
     try:
-        value = func(sender=sender, **kwargs)
+        if ctx.in_atomic:
+            with transaction.atomic():
+                value = func(sender=sender, **kwargs)
+        else:
+            value = func(sender=sender, **kwargs)
     except Exception as exc:
-        duration = (time.perf_counter() - start) * 1000
-        tb = traceback.format_exc()
-        logger.exception("Receiver %s failed for %s", path, sender_label(sender))
-        if node is not None:
-            node.fail(exc, tb)
-            node.finish(ERROR, duration)
-        return ReceiverResult(path, ERROR, None, exc, tb, duration)
+        return receiver_failed(path, node, exc, sender, (time.perf_counter() - start) * 1000)
     duration = (time.perf_counter() - start) * 1000
     if node is not None:
         node.result = tracing.short_repr(value)
         node.finish(OK, duration)
     return ReceiverResult(path, OK, value, None, "", duration)
+
+
+def receiver_failed(path: str, node, exc: Exception, sender, duration: float = 0.0) -> ReceiverResult:
+    """Record, log (with the trace id) and return a receiver's failure."""
+    tb = traceback.format_exc()
+    logger.exception("Receiver %s failed for %s", path, sender_label(sender))
+    if node is not None:
+        node.fail(exc, tb)
+        node.finish(ERROR, duration)
+    return ReceiverResult(path, ERROR, None, exc, tb, duration)

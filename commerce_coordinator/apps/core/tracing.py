@@ -82,13 +82,14 @@ class TraceNode:
 class TraceContext:
     """What a process knows of the trace it is working in: id, sampling, current parent, pending nodes."""
 
-    __slots__ = ("trace_id", "sampled", "parent_id", "nodes")
+    __slots__ = ("trace_id", "sampled", "parent_id", "nodes", "in_atomic")
 
     def __init__(self, trace_id: str, sampled: bool, parent_id: str | None = None):
         self.trace_id = trace_id
         self.sampled = sampled
         self.parent_id = parent_id
         self.nodes: list[TraceNode] = []
+        self.in_atomic = False  # is the send under way inside a database transaction?
 
     def open_node(self, kind: str, name: str, sender: str = "", status: str = "running", task_id=None) -> TraceNode:
         node = TraceNode(self.trace_id, self.parent_id, kind, name, sender, status, task_id)
@@ -194,14 +195,19 @@ def _insert_sql(connection, count: int) -> str:
     return sql
 
 
+MAX_ROWS_PER_INSERT = 500  # SQLite caps the variables of one statement; 500 nodes x 14 columns stay under it
+
+
 def write_nodes(nodes: list[TraceNode]) -> None:
-    """Write nodes in one INSERT statement (one round trip in autocommit). Never raises."""
+    """Write nodes in one INSERT statement (one round trip in autocommit) per 500 nodes. Never raises."""
     try:
         connection = connections[settings.CC_TRACE_DATABASE]
         adapt = connection.ops.adapt_datetimefield_value
-        params = [value for node in nodes for value in _row(node, adapt)]
         with connection.cursor() as cursor:
-            cursor.execute(_insert_sql(connection, len(nodes)), params)
+            for start in range(0, len(nodes), MAX_ROWS_PER_INSERT):
+                chunk = nodes[start : start + MAX_ROWS_PER_INSERT]
+                params = [value for node in chunk for value in _row(node, adapt)]
+                cursor.execute(_insert_sql(connection, len(chunk)), params)
     except Exception:  # tracing must never break the workflow it traces
         logger.exception("Could not store %d trace node(s) of trace %s", len(nodes), nodes[0].trace_id)
 

@@ -102,7 +102,10 @@ def _parse_time(request, name) -> datetime | None:
     raw = request.query_params.get(name)
     if not raw:
         return None
-    value = parse_datetime(raw)
+    try:
+        value = parse_datetime(raw)
+    except ValueError:  # well-formed but impossible, e.g. February 30th
+        value = None
     if value is None:
         raise exceptions.ValidationError({name: f"not an ISO 8601 date-time: {raw!r}"})
     return value

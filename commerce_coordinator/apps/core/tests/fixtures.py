@@ -61,3 +61,31 @@ def object_task(sender, user, **kwargs):
 
 def only_order_number(sender, order_number):
     """Cannot take order_placed's `count` (core.E006)."""
+
+
+def create_duplicate_user(sender, order_number, **kwargs):
+    """Hits a unique constraint (a routine duplicate): the error must stay inside this receiver."""
+    from django.contrib.auth import get_user_model
+
+    get_user_model().objects.create(username="duplicate")
+
+
+def count_users(sender, **kwargs):
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.count()
+
+
+record_alias = record  # the same receiver under a second dotted path (core.E008)
+
+
+@shared_task(bind=True, max_retries=1, default_retry_delay=0)
+def retrying_task(self, sender, **kwargs):
+    if self.request.retries == 0:
+        raise self.retry(exc=ConnectionError("LMS down, retrying"))
+    return "second try ok"
+
+
+@shared_task
+def any_kwargs_task(sender, **kwargs):
+    """A task receiver that takes any arguments."""

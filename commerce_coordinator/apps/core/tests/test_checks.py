@@ -144,3 +144,44 @@ def test_web_and_worker_processes_refuse_to_start_on_an_error(tmp_path, command)
     assert proc.returncode != 0
     assert "refuses to start" in proc.stderr and "core.E004" in proc.stderr
     assert "ready." not in proc.stdout + proc.stderr
+
+
+def test_a_code_side_connection_to_an_unrouted_signal_is_an_error():
+    from commerce_coordinator.apps.core.tests.fixtures import nested_signal
+
+    nested_signal.connect(lambda **kw: None)
+    try:
+        assert "core.E011" in check_ids({SIGNAL: [GOOD]})
+    finally:
+        nested_signal.foreign_connections.clear()
+
+
+def test_one_receiver_under_two_paths_is_a_duplicate():
+    assert check_ids({SIGNAL: [GOOD, PREFIX + "record_alias"]}) == ["core.E008"]
+
+
+def test_a_task_receiver_may_take_optional_and_bytes_arguments():
+    import commerce_coordinator.apps.core.tests.test_checks as here
+    from commerce_coordinator.apps.core.signals import CoordinatorSignal
+
+    here.bytes_signal = CoordinatorSignal({"note": str | None, "blob": bytes})
+    try:
+        ids = check_ids({"commerce_coordinator.apps.core.tests.test_checks.bytes_signal": [PREFIX + "any_kwargs_task"]})
+        assert ids == []
+    finally:
+        del here.bytes_signal
+
+
+@pytest.mark.django_db
+def test_sync_switches_creates_the_declared_switches_once():
+    from io import StringIO
+
+    from waffle.models import Switch
+
+    out = StringIO()
+    call_command("sync_switches", stdout=out)
+    assert "switch demo_lms.send_confirmation_email: created (on)" in out.getvalue()
+    Switch.objects.filter(name="demo_lms.send_confirmation_email").update(active=False)
+    call_command("sync_switches", stdout=out)
+    assert "already present (off)" in out.getvalue()
+    assert check_waffle_switches_exist(databases=["default"]) == []

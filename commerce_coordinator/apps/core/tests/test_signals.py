@@ -133,3 +133,65 @@ def test_sender_label():
     assert sender_label("x") == "x"
     assert sender_label(SignalArgumentError) == "commerce_coordinator.apps.core.signals.SignalArgumentError"
     assert sender_label(object()) == "object"
+
+
+@pytest.mark.django_db(transaction=True, databases=ALL_DATABASES)
+def test_a_receivers_database_error_rolls_back_only_its_own_work(django_user_model):
+    django_user_model.objects.create(username="duplicate")
+    with routes(PREFIX + "create_duplicate_user", PREFIX + "count_users"):
+        with transaction.atomic():
+            django_user_model.objects.create(username="order-owner")
+            failed, counted = order_placed.send("t", order_number="R-1", count=1).results
+    assert (failed.status, type(failed.error).__name__) == ("error", "IntegrityError")
+    assert counted.status == "ok" and counted.value == 2
+    assert django_user_model.objects.filter(username="order-owner").exists()  # the sender's work is kept
+
+
+def test_a_failing_switch_lookup_fails_that_receiver_only(monkeypatch):
+    import waffle
+
+    def cache_down(name):
+        raise ConnectionError("cache down")
+
+    monkeypatch.setattr(waffle, "switch_is_active", cache_down)
+    entry = {"receiver": PREFIX + "any_kwargs", "switch": "demo_lms.send_confirmation_email"}
+    with routes(PREFIX + "record", entry, PREFIX + "explode"):
+        statuses = [r.status for r in order_placed.send("t", order_number="S", count=1).results]
+    assert statuses == ["ok", "error", "error"]
+    assert [c[0] for c in fixtures.CALLS] == ["record", "explode"]
+
+
+@pytest.mark.django_db(transaction=True, databases=ALL_DATABASES)
+def test_outside_a_transaction_a_broker_refusal_is_the_receivers_error(monkeypatch):
+    def broker_down(*args, **kwargs):
+        raise ConnectionError("broker down")
+
+    monkeypatch.setattr(fixtures.record_task, "apply_async", broker_down)
+    with routes(PREFIX + "record_task"):
+        result = order_placed.send("t", order_number="P", count=1)
+    [failed] = result.results
+    assert failed.status == "error" and isinstance(failed.error, ConnectionError) and not result.ok
+
+
+@pytest.mark.django_db(transaction=True, databases=ALL_DATABASES)
+def test_the_queue_option_reaches_the_broker(monkeypatch):
+    published = []
+    monkeypatch.setattr(fixtures.record_task, "apply_async", lambda **options: published.append(options))
+    with routes({"receiver": PREFIX + "record_task", "queue": "fulfillment"}):
+        [queued] = order_placed.send("t", order_number="Q", count=2).results
+    [options] = published
+    assert options["queue"] == "fulfillment" and options["task_id"] == queued.task_id
+    assert options["kwargs"] == {"sender": "t", "order_number": "Q", "count": 2}
+    assert len(options["headers"]["cc_trace_id"]) == 32
+
+
+def test_union_declarations_are_tuples_of_types():
+    from commerce_coordinator.apps.core.signals import CoordinatorSignal
+
+    signal = CoordinatorSignal({"note": str | None, "count": int})
+    assert signal.arguments["note"] == (str, type(None))
+    signal.check_arguments({"note": None, "count": 1})
+    with pytest.raises(SignalArgumentError, match="'note' must be str or NoneType, got int"):
+        signal.check_arguments({"note": 3, "count": 1})
+    with pytest.raises(TypeError, match="must be declared with a type"):
+        CoordinatorSignal({"note": "str"})

@@ -136,3 +136,11 @@ def test_a_task_that_cannot_be_published_is_logged_and_traced(django_capture_on_
     assert "Could not enqueue" in caplog.text
     failed = TraceNode.objects.get(trace_id=result.trace_id, kind="publish")
     assert failed.status == "error" and failed.error_type == "ConnectionError"
+
+
+def test_a_trace_larger_than_one_statement_is_written_in_chunks():
+    nodes = [tracing.TraceNode("c" * 32, None, "send", f"n{i}") for i in range(1200)]
+    with CaptureQueriesContext(connections["traces"]) as queries:
+        tracing.write_nodes(nodes)
+    assert len(queries) == 3
+    assert TraceNode.objects.filter(trace_id="c" * 32).count() == 1200

@@ -4,7 +4,7 @@ import pytest
 from django.test import override_settings
 
 from commerce_coordinator.apps.core.testing import ALL_DATABASES
-from commerce_coordinator.apps.core.tests.fixtures import PREFIX, order_placed
+from commerce_coordinator.apps.core.tests.fixtures import PREFIX, nested_signal, order_placed
 
 pytestmark = pytest.mark.django_db(databases=ALL_DATABASES)
 
@@ -84,7 +84,17 @@ def test_trace_list_filters_and_paginates(staff_client):
     assert staff_client.get("/core/traces/?until=2999-01-01T00:00:00Z").json()["count"] == 2
 
 
-@pytest.mark.parametrize("query", ["status=maybe", "since=yesterday", "page=99"])
+@pytest.mark.parametrize(
+    "query",
+    [
+        "status=maybe",
+        "since=yesterday",
+        "page=99",
+        "since=2026-02-30T00:00:00",
+        "until=2026-01-01T25:00",
+        "since=2026-01-01T00:00:00%2B99:00",
+    ],
+)
 def test_trace_list_rejects_bad_filters_with_json(staff_client, query):
     response = staff_client.get(f"/core/traces/?{query}")
     assert response.status_code in (400, 404)
@@ -135,3 +145,8 @@ def test_traces_are_browsable_in_the_admin(client, django_user_model):
     assert detail.status_code == 200
     assert b"receiver exploded on purpose" in detail.content
     assert client.get("/admin/core/tracenode/?status__exact=error").status_code == 200
+    ok = nested_signal.send("t", order_number="A-2")
+    errors = client.get("/admin/core/trace/?trace_status=error").content
+    assert result.trace_id.encode() in errors and ok.trace_id.encode() not in errors
+    oks = client.get("/admin/core/trace/?trace_status=ok").content
+    assert ok.trace_id.encode() in oks and result.trace_id.encode() not in oks

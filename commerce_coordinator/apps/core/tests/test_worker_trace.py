@@ -10,7 +10,12 @@ from commerce_coordinator.apps.core.tests.fixtures import PREFIX, order_placed
 pytestmark = [pytest.mark.redis, pytest.mark.django_db(transaction=True, databases=ALL_DATABASES)]
 
 ROUTES = {
-    PREFIX + "order_placed": [PREFIX + "record", PREFIX + "record_task", PREFIX + "failing_task"],
+    PREFIX + "order_placed": [
+        PREFIX + "record",
+        PREFIX + "record_task",
+        PREFIX + "failing_task",
+        PREFIX + "retrying_task",
+    ],
     PREFIX + "nested_signal": [PREFIX + "nested_receiver"],
 }
 
@@ -22,7 +27,7 @@ def task_node(trace_id, task_id):
 @override_settings(CC_SIGNALS=ROUTES)
 def test_task_receiver_runs_in_worker_and_joins_the_senders_trace(celery_worker):
     result = order_placed.send("test", order_number="W-1", count=2)
-    in_process, queued, failing = result.results
+    in_process, queued, failing, retrying = result.results
     assert in_process.status == "ok"
     assert queued.status == "queued" and queued.task_id
 
@@ -39,3 +44,18 @@ def test_task_receiver_runs_in_worker_and_joins_the_senders_trace(celery_worker)
     assert failed.error_type == "ValueError"
     assert "task failed on purpose" in failed.error_message
     assert f"[trace={result.trace_id}]" in celery_worker.log()
+
+    runs = wait_until(
+        lambda: (
+            list(
+                TraceNode.objects.filter(trace_id=result.trace_id, kind="task", task_id=retrying.task_id)
+                .exclude(status="running")
+                .order_by("started_at")
+            )
+            if TraceNode.objects.filter(task_id=retrying.task_id, status="ok").exists()
+            else None
+        ),
+        message="the retried task's two runs",
+    )
+    assert [(r.status, r.error_type) for r in runs] == [("retry", "ConnectionError"), ("ok", "")]
+    assert "LMS down, retrying" in runs[0].error_message

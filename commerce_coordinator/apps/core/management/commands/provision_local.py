@@ -26,7 +26,8 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connections
 from django.db.migrations.executor import MigrationExecutor
-from waffle.models import Switch
+
+from commerce_coordinator.apps.core.switches import ensure_declared_switches
 
 ADMIN_USERNAME = "admin"
 ADMIN_PASSWORD = "admin"
@@ -125,11 +126,8 @@ class Command(BaseCommand):
         )
 
     def _switches(self):
-        for name, spec in getattr(settings, "CC_WAFFLE_SWITCHES", {}).items():
-            switch, created = Switch.objects.get_or_create(
-                name=name, defaults={"active": bool(spec.get("active", False)), "note": spec.get("note", "")}
-            )
-            state = "on" if switch.active else "off"
+        for name, created, active in ensure_declared_switches():
+            state = "on" if active else "off"
             self._report(f"switch {name}", created, created=f"created ({state})", present=f"already present ({state})")
 
     def _demo_data(self):
