@@ -18,9 +18,11 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "drf_spectacular",
     "waffle",
     "commerce_coordinator.apps.core",
     "commerce_coordinator.apps.demo_lms",
+    "commerce_coordinator.apps.lms",
 ]
 
 MIDDLEWARE = [
@@ -103,7 +105,53 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "commerce_coordinator.apps.core.views.json_exception_handler",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Commerce Coordinator API",
+    "DESCRIPTION": 'Order status and fulfillment API. Errors are JSON: {"error": <code>, "detail": <what>}.',
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
+
+# --- Service JWTs (edx-drf-extensions) ---------------------------------------
+# The LMS (and the demo LMS) sign service JWTs with this issuer's key; the API
+# accepts a JWT whose `administrator` claim is true (a service worker) or a staff session.
+JWT_AUTH = {
+    "JWT_ISSUERS": [
+        {
+            "ISSUER": os.environ.get("LMS_JWT_ISSUER", "http://localhost:8140/demo_lms/oauth2"),
+            "AUDIENCE": os.environ.get("LMS_JWT_AUDIENCE", "lms-key"),
+            "SECRET_KEY": os.environ.get("LMS_JWT_SECRET_KEY", "insecure-demo-lms-jwt-secret-key"),
+        }
+    ],
+    "JWT_ALGORITHM": "HS256",
+    "JWT_VERIFY_EXPIRATION": True,
+    "JWT_VERIFY_AUDIENCE": True,
+    "JWT_AUTH_HEADER_PREFIX": "JWT",
+    "JWT_PUBLIC_SIGNING_JWK_SET": None,
+    "JWT_DECODE_HANDLER": "edx_rest_framework_extensions.auth.jwt.decoder.jwt_decode_handler",
+    "JWT_PAYLOAD_GET_USERNAME_HANDLER": "commerce_coordinator.apps.lms.auth.jwt_username",
+    "JWT_LEEWAY": 1,
+    "JWT_SUPPORTED_VERSION": "1.2.0",
+}
+
+# --- LMS fulfillment -----------------------------------------------------------
+LMS_URL_ROOT = os.environ.get("LMS_URL_ROOT", "http://localhost:18000")
+# Where the OAuth2 token endpoint lives ("<root>/oauth2/access_token"); empty means LMS_URL_ROOT.
+LMS_OAUTH_URL = os.environ.get("LMS_OAUTH_URL", "")
+LMS_OAUTH_CLIENT_ID = os.environ.get("LMS_OAUTH_CLIENT_ID", "commerce-coordinator-backend-service-key")
+LMS_OAUTH_CLIENT_SECRET = os.environ.get("LMS_OAUTH_CLIENT_SECRET", "")
+LMS_CONNECT_TIMEOUT = float(os.environ.get("LMS_CONNECT_TIMEOUT", "3.05"))
+LMS_READ_TIMEOUT = float(os.environ.get("LMS_READ_TIMEOUT", "10"))
+LMS_ENROLLMENT_MODE = "verified"
+# Seconds before each retry of an LMS call (connection error, timeout, 5xx, 429): exponential, about
+# 13.5 hours in all; each delay gets +/- LMS_RETRY_JITTER of random jitter, and a later Retry-After
+# (capped at LMS_RETRY_AFTER_MAX) wins. After the last one the line is failed (docs/decisions/0004).
+LMS_RETRY_SCHEDULE = [30, 120, 480, 1800, 3600, 7200, 14400, 21600]
+LMS_RETRY_JITTER = 0.25
+LMS_RETRY_AFTER_MAX = 6 * 3600
 
 # --- Celery ------------------------------------------------------------------
 # With no broker URL, tasks run in process (the embedded default).
@@ -146,6 +194,17 @@ CC_SIGNALS: dict = {
     "commerce_coordinator.apps.demo_lms.signals.enroll_learner": [
         "commerce_coordinator.apps.demo_lms.receivers.demo_enroll_learner_in_course",
     ],
+    "commerce_coordinator.apps.lms.signals.fulfillment_completed": [
+        "commerce_coordinator.apps.lms.receivers.log_fulfillment_completed",
+    ],
+    "commerce_coordinator.apps.lms.signals.fulfillment_failed": [
+        "commerce_coordinator.apps.lms.receivers.log_fulfillment_failed",
+    ],
+    # Added at merge with the payments app:
+    #   "commerce_coordinator.apps.payments.signals.payment_succeeded":
+    #       ["commerce_coordinator.apps.lms.receivers.fulfill_paid_order"],
+    #   "commerce_coordinator.apps.payments.signals.payment_refunded":
+    #       ["commerce_coordinator.apps.lms.receivers.unenroll_refunded_order"],
 }
 
 # Waffle switches that CC_SIGNALS may name, with what each does; provisioning creates them.

@@ -29,7 +29,9 @@ def demo_purchase_complete_send_confirmation_email(sender, order_number, lms_use
 
 def demo_purchase_complete_enroll_in_course(sender, order_number, lms_user_id, course_run_keys, **kwargs):
     """Send enroll_learner once per course, so the trace is a tree two sends deep."""
-    logger.info("enroll in course: %d course run(s) for order %s (sender %s)", len(course_run_keys), order_number, sender)
+    logger.info(
+        "enroll in course: %d course run(s) for order %s (sender %s)", len(course_run_keys), order_number, sender
+    )
     results = [
         enroll_learner.send(__name__, order_number=order_number, lms_user_id=lms_user_id, course_run_key=key)
         for key in course_run_keys
@@ -38,5 +40,7 @@ def demo_purchase_complete_enroll_in_course(sender, order_number, lms_user_id, c
 
 
 def demo_enroll_learner_in_course(sender, order_number, lms_user_id, course_run_key, **kwargs):
-    logger.info("demo enroll: user %s in %s for order %s (sender %s)", lms_user_id, course_run_key, order_number, sender)
+    logger.info(
+        "demo enroll: user %s in %s for order %s (sender %s)", lms_user_id, course_run_key, order_number, sender
+    )
     return {"enrolled": course_run_key}
