@@ -149,7 +149,9 @@ LMS_ENROLLMENT_MODE = "verified"
 # Seconds before each retry of an LMS call (connection error, timeout, 5xx, 429): exponential, about
 # 13.5 hours in all; each delay gets +/- LMS_RETRY_JITTER of random jitter, and a later Retry-After
 # (capped at LMS_RETRY_AFTER_MAX) wins. After the last one the line is failed (docs/decisions/0004).
-LMS_RETRY_SCHEDULE = [30, 120, 480, 1800, 3600, 7200, 14400, 21600]
+LMS_RETRY_SCHEDULE = [
+    float(s) for s in os.environ.get("LMS_RETRY_SCHEDULE", "30,120,480,1800,3600,7200,14400,21600").split(",")
+]
 LMS_RETRY_JITTER = 0.25
 LMS_RETRY_AFTER_MAX = 6 * 3600
 
