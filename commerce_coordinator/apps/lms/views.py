@@ -7,6 +7,8 @@ from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from commerce_coordinator.apps.core import tracing
+
 from . import fulfillment
 from .auth import AUTHENTICATION_CLASSES, PERMISSION_CLASSES
 from .models import Order
@@ -57,14 +59,22 @@ class FulfillmentView(LmsApiView):
         data.is_valid(raise_exception=True)
         values = data.validated_data
         mode = values["lines"][0].get("mode") or values.get("mode")
-        with transaction.atomic():
-            result = fulfillment.record_order(
-                order_number=values["order_number"],
-                lms_user_id=values["lms_user_id"],
-                course_run_keys=[line["course_run_key"] for line in values["lines"]],
-                source=Order.Source.API,
-                mode=mode,
-            )
+        with tracing.trace() as ctx:  # the order's tasks join this request's trace
+            node = None
+            if ctx.sampled:
+                node = ctx.open_node("request", "POST /api/v1/fulfillments/", request.user.get_username())
+                ctx.parent_id = node.id
+            with transaction.atomic():
+                result = fulfillment.record_order(
+                    order_number=values["order_number"],
+                    lms_user_id=values["lms_user_id"],
+                    course_run_keys=[line["course_run_key"] for line in values["lines"]],
+                    source=Order.Source.API,
+                    mode=mode,
+                )
+            if node is not None:
+                node.result = tracing.short_repr(result)
+                node.finish("ok")
         order = _order_or_404(values["order_number"])
         return Response(
             OrderSerializer(order).data, status=status.HTTP_201_CREATED if result["created"] else status.HTTP_200_OK

@@ -6,6 +6,7 @@ import jwt
 import pytest
 from django.conf import settings
 
+from commerce_coordinator.apps.core.models import TraceNode
 from commerce_coordinator.apps.core.testing import ALL_DATABASES
 from commerce_coordinator.apps.lms.models import Order
 
@@ -95,6 +96,8 @@ def test_fulfillments_api_enrolls_through_the_same_path(client, fake_lms, routed
     assert response.status_code == 201, response.content
     data = response.json()
     assert data["source"] == "api" and data["status"] == "fulfilled"
+    [trace_id] = data["trace_ids"]
+    assert TraceNode.objects.filter(trace_id=trace_id, kind="task", status="ok").count() == 1
     assert data["lines"][0]["mode"] == "audit" and data["lines"][0]["status"] == "fulfilled"
     assert fake_lms.calls[0]["body"]["mode"] == "audit" and fake_lms.calls[0]["body"]["user"] == "7"
     again = client.post(
