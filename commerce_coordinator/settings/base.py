@@ -218,6 +218,13 @@ CC_WAFFLE_SWITCHES: dict[str, dict] = {
     },
 }
 
+# Management commands that `provision_local` runs last to load demo data. Each plugin
+# app that has demo data adds its own command here; each is idempotent, prints what
+# it did and returns a non-empty summary only when it changed something.
+CC_DEMO_DATA_COMMANDS: list[str] = [
+    "provision_demo_data",  # demo_lms
+]
+
 # --- Signal traces -----------------------------------------------------------
 CC_TRACE_DATABASE = "traces"
 CC_TRACE_SAMPLE_RATE = float(os.environ.get("CC_TRACE_SAMPLE_RATE", "1.0"))

@@ -3,6 +3,11 @@
 `COMMERCE_COORDINATOR_CFG` names an optional YAML file whose keys override the
 environment (e.g. SECRET_KEY, DATABASES, CELERY_BROKER_URL, ALLOWED_HOSTS).
 The process refuses to start on DEBUG, a default secret key or a missing secret.
+
+Environment: DJANGO_SECRET_KEY (50+ random characters), CELERY_BROKER_URL,
+ALLOWED_HOSTS (comma-separated), DB_NAME, TRACES_DB_NAME, DB_USER, DB_PASSWORD,
+DB_HOST, DB_PORT (DB_ENGINE defaults to mysql), CACHE_REDIS_URL,
+SECURE_SSL_REDIRECT (default true). `manage.py check --deploy` is clean on them.
 """
 
 import os
@@ -13,7 +18,8 @@ from django.core.exceptions import ImproperlyConfigured
 from .base import *  # noqa: F403
 from .base import database_settings
 
-DEBUG = False
+# Only so that a mistaken DJANGO_DEBUG=true (or DEBUG: true in the YAML file) is refused loudly below.
+DEBUG = os.environ.get("DJANGO_DEBUG", "false").strip().lower() in {"1", "true", "yes", "on"}
 os.environ.setdefault("DB_ENGINE", "mysql")
 DATABASES = {
     "default": database_settings("DB_NAME", "commerce_coordinator"),
@@ -21,20 +27,13 @@ DATABASES = {
 }
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "")
-ALLOWED_HOSTS = [h for h in os.environ.get("ALLOWED_HOSTS", "").split(",") if h]
+ALLOWED_HOSTS = [h.strip() for h in os.environ.get("ALLOWED_HOSTS", "").split(",") if h.strip()]
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": os.environ.get("CACHE_REDIS_URL", "redis://127.0.0.1:6379/1"),
     }
 }
-
-_config_file = os.environ.get("COMMERCE_COORDINATOR_CFG")
-if _config_file:
-    with open(_config_file, encoding="utf-8") as _f:
-        globals().update(yaml.safe_load(_f) or {})
-
-CELERY_TASK_ALWAYS_EAGER = False
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = os.environ.get("SECURE_SSL_REDIRECT", "true").lower() == "true"
@@ -44,23 +43,38 @@ SECURE_HSTS_PRELOAD = True
 SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True
 
-REQUIRED_SECRETS = ["SECRET_KEY", "CELERY_BROKER_URL", "LMS_OAUTH_CLIENT_SECRET"]
+# The YAML file named by COMMERCE_COORDINATOR_CFG overrides any setting above.
+_config_file = os.environ.get("COMMERCE_COORDINATOR_CFG")
+if _config_file:
+    with open(_config_file, encoding="utf-8") as _f:
+        globals().update(yaml.safe_load(_f) or {})
+
+CELERY_TASK_ALWAYS_EAGER = False  # production always has a broker
+
+REQUIRED_SECRETS = ["SECRET_KEY", "CELERY_BROKER_URL"]
 
 
 def _refuse_unsafe_configuration() -> None:
     """Stop the process before it serves anything with an unsafe configuration."""
+
+    def refuse(reason: str) -> None:
+        raise ImproperlyConfigured(f"Refusing to start with production settings: {reason}")
+
     if DEBUG:
-        raise ImproperlyConfigured("DEBUG must be off in production settings.")
+        refuse("DEBUG is on. Unset DJANGO_DEBUG (and DEBUG in the COMMERCE_COORDINATOR_CFG file).")
     missing = [name for name in REQUIRED_SECRETS if not globals().get(name)]
     if missing:
-        raise ImproperlyConfigured(
-            f"Missing required setting(s) {', '.join(missing)}: set them in the environment "
-            "or in the YAML file named by COMMERCE_COORDINATOR_CFG."
+        refuse(
+            f"missing required setting(s) {', '.join(missing)}. Set them in the environment "
+            "(DJANGO_SECRET_KEY, CELERY_BROKER_URL) or in the YAML file named by COMMERCE_COORDINATOR_CFG."
         )
-    if SECRET_KEY.startswith("insecure") or len(SECRET_KEY) < 50:
-        raise ImproperlyConfigured("SECRET_KEY is a default or too short (50 characters at least).")
+    if SECRET_KEY.startswith(("insecure", "django-insecure")) or len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5:
+        refuse(
+            "SECRET_KEY is a default or weak key. Set DJANGO_SECRET_KEY to a random value of 50+ characters, e.g. "
+            "python -c 'import secrets; print(secrets.token_urlsafe(64))'."
+        )
     if not ALLOWED_HOSTS:
-        raise ImproperlyConfigured("ALLOWED_HOSTS is empty: set ALLOWED_HOSTS (comma-separated).")
+        refuse("ALLOWED_HOSTS is empty. Set ALLOWED_HOSTS to the service's host names, comma-separated.")
 
 
 _refuse_unsafe_configuration()

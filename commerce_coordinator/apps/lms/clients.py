@@ -83,6 +83,12 @@ class LmsApiClient:
         TieredCache.delete_all_tiers(self._token_cache_key())
 
     def _post(self, path: str, body: dict) -> requests.Response:
+        if not self.client_secret:
+            raise LmsError(
+                "LMS_OAUTH_CLIENT_SECRET is not set: this service cannot authenticate to the LMS. Set it (and "
+                "LMS_OAUTH_CLIENT_ID), then run `manage.py retry_fulfillment --failed`.",
+                retryable=False,
+            )
         url = self.url_root + path
         try:
             response = self.session.post(url, json=body, timeout=self.timeout)
