@@ -223,6 +223,7 @@ CC_WAFFLE_SWITCHES: dict[str, dict] = {
 # it did and returns a non-empty summary only when it changed something.
 CC_DEMO_DATA_COMMANDS: list[str] = [
     "provision_demo_data",  # demo_lms
+    "provision_demo_lms",  # demo_lms: the OAuth client this service uses to call the demo LMS
 ]
 
 # --- Signal traces -----------------------------------------------------------
