@@ -53,6 +53,17 @@ CELERY_TASK_ALWAYS_EAGER = False  # production always has a broker
 
 REQUIRED_SECRETS = ["SECRET_KEY", "CELERY_BROKER_URL"]
 
+# Service JWTs: accept none signed with the demo LMS's dev-only key. Set LMS_JWT_SECRET_KEY (and
+# LMS_JWT_ISSUER, LMS_JWT_AUDIENCE) or JWT_AUTH in the YAML file to accept the LMS's tokens.
+JWT_AUTH = {
+    **JWT_AUTH,  # noqa: F405
+    "JWT_ISSUERS": [
+        issuer
+        for issuer in JWT_AUTH.get("JWT_ISSUERS", [])  # noqa: F405
+        if not str(issuer.get("SECRET_KEY", "")).startswith("insecure")
+    ],
+}
+
 
 def _refuse_unsafe_configuration() -> None:
     """Stop the process before it serves anything with an unsafe configuration."""

@@ -27,7 +27,10 @@ def jwt_decode_handler(token):
     against the configured issuers ourselves before handing the token on.
     """
     if not settings.JWT_AUTH.get("JWT_PUBLIC_SIGNING_JWK_SET"):
-        for issuer in settings.JWT_AUTH["JWT_ISSUERS"]:
+        issuers = [i for i in settings.JWT_AUTH.get("JWT_ISSUERS") or [] if i.get("SECRET_KEY")]
+        if not issuers:
+            raise jwt.InvalidTokenError("No JWT issuer is configured: service JWTs are not accepted.")
+        for issuer in issuers:
             try:
                 jwt.decode(
                     token,

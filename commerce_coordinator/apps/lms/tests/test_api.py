@@ -145,3 +145,10 @@ def test_openapi_schema_describes_both_apis(client):
     assert {"200", "201", "400", "401", "403"} <= set(post["responses"])
     assert "serviceJwt" in schema["components"]["securitySchemes"]
     assert "Error" in schema["components"]["schemas"]
+
+
+def test_with_no_issuer_configured_no_jwt_is_accepted(client, settings):
+    token = service_jwt()
+    settings.JWT_AUTH = {**settings.JWT_AUTH, "JWT_ISSUERS": []}
+    response = client.get("/api/v1/orders/ORD-1/", HTTP_AUTHORIZATION=token)
+    assert response.status_code == 401
