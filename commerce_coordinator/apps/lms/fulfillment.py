@@ -44,29 +44,31 @@ def clean_keys(course_run_keys) -> list[str]:
 # --- queuing -----------------------------------------------------------------------------------
 
 
-def enqueue_line(line: OrderLine) -> str:
+def enqueue_line(line: OrderLine, save: bool = True) -> str:
     """Give the line a fresh task token and publish its task when the transaction commits.
 
     A fresh token supersedes any retry of an earlier task still waiting in the broker.
+    With save=False the caller saves the line (e.g. creates it) in the same transaction.
     """
     task_id = uuid.uuid4().hex
     line.task_token = f"{task_id}:0"
     line.next_attempt_at = timezone.now()
-    line.save(update_fields=["task_token", "next_attempt_at", "status", "modified"])
+    if save:
+        line.save(update_fields=["task_token", "next_attempt_at", "status", "modified"])
     ctx = tracing.current()
     headers = ctx.headers(ctx.parent_id) if ctx is not None else {}
-    transaction.on_commit(partial(_publish, line.pk, task_id, headers))
+    transaction.on_commit(partial(_publish, line, task_id, headers))
     return task_id
 
 
-def _publish(line_id: int, task_id: str, headers: dict) -> None:
+def _publish(line: OrderLine, task_id: str, headers: dict) -> None:
     from .tasks import process_line
 
     try:
-        process_line.apply_async(kwargs={"line_id": line_id}, task_id=task_id, headers=headers)
+        process_line.apply_async(kwargs={"line_id": line.pk}, task_id=task_id, headers=headers)
     except Exception:
         # The line stays pending with its token: `manage.py retry_fulfillment` re-queues it.
-        logger.exception("Could not queue LMS task for order line %s (task %s)", line_id, task_id)
+        logger.exception("Could not queue LMS task for order line %s (task %s)", line.pk, task_id)
 
 
 # --- recording ---------------------------------------------------------------------------------
@@ -109,9 +111,10 @@ def record_order(
                 if order.add_trace_id(trace_id):
                     order.save(update_fields=["trace_ids", "modified"])
                 return {"order_number": order_number, "created": False, "queued": []}
-            lines = [OrderLine.objects.create(order=order, course_run_key=key, mode=mode) for key in keys]
-            for line in lines:
-                enqueue_line(line)
+            for key in keys:
+                line = OrderLine(order=order, course_run_key=key, mode=mode)
+                enqueue_line(line, save=False)
+                line.save(force_insert=True)
     except IntegrityError:
         # Another process recorded the same order between our read and our write.
         return {"order_number": order_number, "created": False, "queued": []}
@@ -263,18 +266,22 @@ def run_line(task, line_id: int) -> dict:
         return {"line": line_id, "status": dead, "error": str(exc)}
     done = OrderLine.DONE[status_at_start]
     stamp = {"fulfilled_at": timezone.now()} if done == Status.FULFILLED else {"refunded_at": timezone.now()}
-    mine.update(status=done, task_token="", last_error="", last_status_code=None, modified=timezone.now(), **stamp)
-    settle_order(order.pk)
+    with transaction.atomic():  # one commit for the line and its order
+        mine.update(status=done, task_token="", last_error="", last_status_code=None, modified=timezone.now(), **stamp)
+        completed = settle_order(order.pk, send=False)
+    if completed:
+        send_completed(order)
     return {"line": line_id, "status": done, "course_run_key": line.course_run_key}
 
 
-def settle_order(order_id: int) -> str:
-    """Recompute an order's status from its lines; send fulfillment_completed on the move to fulfilled."""
+def settle_order(order_id: int, send: bool = True) -> bool:
+    """Recompute an order's status from its lines; True (and fulfillment_completed sent, if `send`) on the
+    move to fulfilled, which happens once: under the order's row lock."""
     completed = False
     with transaction.atomic():
         order = Order.objects.select_for_update().get(pk=order_id)
         if order.status == Order.Status.REFUNDED:
-            return order.status
+            return False
         statuses = set(order.lines.values_list("status", flat=True))
         if Status.PENDING in statuses:
             new = Order.Status.FULFILLING
@@ -289,11 +296,15 @@ def settle_order(order_id: int) -> str:
                 order.fulfilled_at, completed = timezone.now(), True
                 fields.append("fulfilled_at")
             order.save(update_fields=fields)
-    if completed:
-        fulfillment_completed.send(
-            SENDER,
-            order_number=order.order_number,
-            lms_user_id=order.lms_user_id,
-            course_run_keys=list(order.lines.values_list("course_run_key", flat=True)),
-        )
-    return order.status
+    if completed and send:
+        send_completed(order)
+    return completed
+
+
+def send_completed(order: Order) -> None:
+    fulfillment_completed.send(
+        SENDER,
+        order_number=order.order_number,
+        lms_user_id=order.lms_user_id,
+        course_run_keys=list(order.lines.values_list("course_run_key", flat=True)),
+    )
