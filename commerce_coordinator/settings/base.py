@@ -154,6 +154,9 @@ LMS_RETRY_SCHEDULE = [
     float(s) for s in os.environ.get("LMS_RETRY_SCHEDULE", "30,120,480,1800,3600,7200,14400,21600").split(",")
 ]
 LMS_RETRY_JITTER = 0.25
+# A pending line whose next attempt is this many seconds overdue (a lost publish or message), or whose
+# run started this long ago and never finished (a killed worker), is re-queued by lms.sweep_stalled_lines.
+LMS_STALLED_AFTER = int(os.environ.get("LMS_STALLED_AFTER", "900"))
 LMS_RETRY_AFTER_MAX = 6 * 3600
 
 # --- Celery ------------------------------------------------------------------
@@ -173,6 +176,10 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False  # keep Django LOGGING: every line carries its trace id
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# Periodic tasks, run by `celery -A commerce_coordinator beat` next to the workers.
+CELERY_BEAT_SCHEDULE = {
+    "lms-sweep-stalled-lines": {"task": "lms.sweep_stalled_lines", "schedule": 300.0},
+}
 
 # --- Coordinator signals -----------------------------------------------------
 # Signal dotted path -> receivers. An entry is a dotted path, or a dict:

@@ -16,7 +16,7 @@ from functools import partial
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from commerce_coordinator.apps.core import tracing
@@ -122,16 +122,39 @@ def record_order(
     return {"order_number": order_number, "created": True, "queued": keys}
 
 
-def record_refund(*, order_number: str, course_run_keys) -> dict:
-    """Mark the order refunded and queue an unenrollment for each refunded line (all lines if none named)."""
+def record_refund(
+    *, order_number: str, course_run_keys, lms_user_id: int | None = None, provider: str = "", payment_id: str = ""
+) -> dict:
+    """Mark the order refunded and queue an unenrollment for each refunded line (all lines if none named).
+
+    A refund that arrives before its payment records the order as refunded with no lines, so that the
+    late payment_succeeded finds it and enrolls nobody.
+    """
     keys = clean_keys(course_run_keys)
     trace_id = tracing.current_trace_id() or ""
     queued = []
     with transaction.atomic():
         order = Order.objects.select_for_update().filter(order_number=order_number).first()
         if order is None:
-            logger.warning("Refund for unknown order %s: nothing to unenroll", order_number)
-            return {"order_number": order_number, "refunded": False, "reason": "unknown order"}
+            if lms_user_id is None:
+                return {"order_number": order_number, "refunded": False, "reason": "unknown order"}
+            try:
+                with transaction.atomic():
+                    Order.objects.create(
+                        order_number=order_number,
+                        lms_user_id=lms_user_id,
+                        status=Order.Status.REFUNDED,
+                        provider=provider,
+                        payment_id=payment_id,
+                        refunded_at=timezone.now(),
+                        trace_ids=[trace_id] if trace_id else [],
+                    )
+            except IntegrityError:  # the payment was recorded meanwhile: refund it the normal way
+                return record_refund(order_number=order_number, course_run_keys=course_run_keys)
+            logger.warning(
+                "Refund for order %s before its payment: recorded as refunded, nothing to unenroll", order_number
+            )
+            return {"order_number": order_number, "refunded": True, "queued": [], "before_payment": True}
         lines = order.lines.all()
         if keys:
             lines = lines.filter(course_run_key__in=keys)
@@ -170,6 +193,15 @@ def requeue_lines(lines) -> list[tuple[OrderLine, str]]:
                 order.save(update_fields=["status", "trace_ids", "modified"])
             done.append((line, f"re-queued {line.action} (was {before})"))
     return done
+
+
+def stalled_lines():
+    """Lines that should be moving and are not: a task that was never published or whose message was
+    lost (next attempt long past), or a run that died mid-call (claimed long ago, never finished)."""
+    cutoff = timezone.now() - timedelta(seconds=settings.LMS_STALLED_AFTER)
+    return OrderLine.objects.filter(status__in=list(OrderLine.ACTIONS)).filter(
+        Q(next_attempt_at__lt=cutoff) | Q(next_attempt_at__isnull=True, last_attempt_at__lt=cutoff)
+    )
 
 
 # --- running one line --------------------------------------------------------------------------

@@ -33,7 +33,13 @@ def unenroll_refunded_order(
     sender, order_number, lms_user_id, course_run_keys, amount, currency, provider, payment_id, **kwargs
 ):
     """payment_refunded: mark the order refunded and queue an unenrollment per refunded course run."""
-    return fulfillment.record_refund(order_number=order_number, course_run_keys=course_run_keys)
+    return fulfillment.record_refund(
+        order_number=order_number,
+        course_run_keys=course_run_keys,
+        lms_user_id=lms_user_id,
+        provider=provider,
+        payment_id=payment_id,
+    )
 
 
 def log_fulfillment_completed(sender, order_number, lms_user_id, course_run_keys, **kwargs):

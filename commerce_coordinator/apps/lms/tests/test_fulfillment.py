@@ -191,10 +191,15 @@ def test_unenroll_failure_is_dead_lettered_and_retryable(fake_lms, routed):
     assert line.status == "refunded"
 
 
-def test_a_refund_for_an_unknown_order_is_recorded_nowhere(fake_lms, routed):
+def test_a_refund_for_an_unknown_order_calls_the_lms_for_nothing(fake_lms, routed):
     result = pay(fake_payments.payment_refunded, order_number="NOPE")
-    assert result.ok and result.results[0].value["refunded"] is False
+    assert result.ok and result.results[0].value["queued"] == []
     assert fake_lms.calls == []
+    assert fulfillment.record_refund(order_number="NOPE2", course_run_keys=[]) == {
+        "order_number": "NOPE2",
+        "refunded": False,
+        "reason": "unknown order",
+    }
 
 
 def test_a_duplicate_or_superseded_task_run_does_nothing(fake_lms, routed):
@@ -241,3 +246,43 @@ def test_a_broker_failure_leaves_the_line_pending_for_retry_fulfillment(fake_lms
     assert "re-queued enroll (was pending)" in out.getvalue()
     line.refresh_from_db()
     assert line.status == "fulfilled"
+
+
+def test_a_refund_before_its_payment_means_the_payment_enrolls_nobody(fake_lms, routed):
+    refund = pay(fake_payments.payment_refunded, order_number="ORD-9", keys=[A])
+    assert refund.results[0].value["before_payment"] is True
+    pay(order_number="ORD-9", keys=[A])
+    order = Order.objects.get(order_number="ORD-9")
+    assert order.status == "refunded" and not order.lines.exists()
+    assert fake_lms.calls == []
+
+
+def test_stalled_lines_are_found_and_requeued(fake_lms, routed, settings):
+    from django.utils import timezone
+
+    from commerce_coordinator.apps.lms.tasks import process_line, sweep_stalled_lines
+
+    settings.LMS_STALLED_AFTER = 60
+    with mock.patch.object(process_line, "apply_async"):  # the publishes are lost
+        pay(order_number="ORD-1", keys=[A])
+        pay(order_number="ORD-2", keys=[B])
+        pay(order_number="ORD-3", keys=[C])
+    long_ago = timezone.now() - timezone.timedelta(minutes=5)
+    # ORD-1: due long ago and never run; ORD-2: a run that died mid-call; ORD-3: due recently, not stalled.
+    OrderLine.objects.filter(order__order_number="ORD-1").update(next_attempt_at=long_ago)
+    OrderLine.objects.filter(order__order_number="ORD-2").update(
+        next_attempt_at=None, last_attempt_at=long_ago, task_token="dead:0:run"
+    )
+    assert sorted(fulfillment.stalled_lines().values_list("order__order_number", flat=True)) == ["ORD-1", "ORD-2"]
+    out = io.StringIO()
+    call_command("retry_fulfillment", "--stalled", stdout=out)
+    assert "ORD-1" in out.getvalue() and "ORD-2" in out.getvalue() and "ORD-3" not in out.getvalue()
+    assert dict(Order.objects.values_list("order_number", "status")) == {
+        "ORD-1": "fulfilled",
+        "ORD-2": "fulfilled",
+        "ORD-3": "fulfilling",
+    }
+    OrderLine.objects.filter(order__order_number="ORD-3").update(next_attempt_at=long_ago)
+    result = sweep_stalled_lines.apply().get()
+    assert result == {"requeued": [f"ORD-3 {C}"]}
+    assert Order.objects.get(order_number="ORD-3").status == "fulfilled"

@@ -3,24 +3,32 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from commerce_coordinator.apps.core import tracing
-from commerce_coordinator.apps.lms.fulfillment import requeue_lines
+from commerce_coordinator.apps.lms.fulfillment import requeue_lines, stalled_lines
 from commerce_coordinator.apps.lms.models import Order, OrderLine
 
 
 class Command(BaseCommand):
     help = (
         "Re-queue LMS enrollment (or unenrollment) for the failed and pending lines of the given orders, "
-        "or for every failed line with --failed. Prints what it re-queued."
+        "or for every failed line with --failed, or for every stalled line with --stalled. Prints what it re-queued."
     )
 
     def add_arguments(self, parser):
         parser.add_argument("order_numbers", nargs="*", metavar="ORDER_NUMBER")
         parser.add_argument("--failed", action="store_true", help="Every failed line of every order.")
+        parser.add_argument(
+            "--stalled",
+            action="store_true",
+            help="Every line whose task was lost (due long ago, or claimed by a run that never finished); "
+            "the periodic lms.sweep_stalled_lines task does the same.",
+        )
 
-    def handle(self, *args, order_numbers, failed, **options):
-        if bool(order_numbers) == bool(failed):
-            raise CommandError("Give one or more order numbers, or --failed (not both).")
-        if failed:
+    def handle(self, *args, order_numbers, failed, stalled, **options):
+        if (bool(order_numbers) + failed + stalled) != 1:
+            raise CommandError("Give one or more order numbers, or --failed, or --stalled (one of them).")
+        if stalled:
+            lines = list(stalled_lines().select_related("order"))
+        elif failed:
             lines = list(OrderLine.objects.filter(status__in=list(OrderLine.RETRYABLE)).select_related("order"))
         else:
             found = set(Order.objects.filter(order_number__in=order_numbers).values_list("order_number", flat=True))
