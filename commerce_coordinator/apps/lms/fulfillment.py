@@ -176,7 +176,8 @@ def requeue_lines(lines) -> list[tuple[OrderLine, str]]:
     """Re-queue failed (and stuck pending) lines; returns (line, what was done) for each line looked at."""
     done = []
     for line in lines:
-        with transaction.atomic():
+        with transaction.atomic():  # the order is locked before its lines, as everywhere
+            Order.objects.select_for_update().filter(pk=line.order_id).exists()
             line = OrderLine.objects.select_for_update().select_related("order").get(pk=line.pk)
             before = line.status
             if line.status in OrderLine.RETRYABLE:
@@ -298,9 +299,18 @@ def run_line(task, line_id: int) -> dict:
         return {"line": line_id, "status": dead, "error": str(exc)}
     done = OrderLine.DONE[status_at_start]
     stamp = {"fulfilled_at": timezone.now()} if done == Status.FULFILLED else {"refunded_at": timezone.now()}
-    with transaction.atomic():  # one commit for the line and its order
+    completed = False
+    with transaction.atomic():  # one commit for the line and its order; the order is locked first, as everywhere
+        order_status = Order.objects.select_for_update().filter(pk=order.pk).values_list("status", flat=True)[0]
         mine.update(status=done, task_token="", last_error="", last_status_code=None, modified=timezone.now(), **stamp)
-        completed = settle_order(order.pk, send=False)
+        if done == Status.FULFILLED and order_status == Order.Status.FULFILLING:
+            unfinished = set(order.lines.exclude(status=Status.FULFILLED).values_list("status", flat=True))
+            if not unfinished:
+                now = timezone.now()
+                Order.objects.filter(pk=order.pk).update(status=Order.Status.FULFILLED, fulfilled_at=now, modified=now)
+                completed = True
+            elif Status.PENDING not in unfinished:
+                settle_order(order.pk, send=False)  # the last line is done, but some line failed
     if completed:
         send_completed(order)
     return {"line": line_id, "status": done, "course_run_key": line.course_run_key}
