@@ -1,4 +1,14 @@
-"""A real Celery worker on Redis fulfils an order, retrying on the broker's clock, within one trace tree."""
+"""A real Celery worker on Redis fulfils an order, retrying on the broker's clock, within one trace tree.
+
+TODO(after the payments branch merges): the full-flow test the issue asks for, written then because
+this branch cannot import the payments app: a signed Stripe `payment_intent.succeeded` POSTed to
+/payments/webhooks/stripe/ (metadata: order_number, lms_user_id, course_run_keys) -> the payments
+task in a real worker -> payment_succeeded -> lms.receivers.fulfill_paid_order -> lms.process_line in
+the worker -> the demo LMS (live_server) -> order fulfilled, asserting ONE trace tree from the webhook
+to the enrollment calls, and that the same webhook delivered twice makes one enrollment call per line.
+The pieces are here: `fake_lms` / the demo LMS on `live_server`, the `worker` fixture below (its LMS
+settings reach the worker through the environment), and `routed` for the fulfillment signals.
+"""
 
 import pytest
 from django.test import override_settings
