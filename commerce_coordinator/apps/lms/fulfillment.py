@@ -296,7 +296,7 @@ def run_line(task, line_id: int) -> dict:
             attempts=line.attempts + 1,
             error=str(exc),
         )
-        return {"line": line_id, "status": dead, "error": str(exc)}
+        return {"line": line_id, "status": str(dead), "error": str(exc)}
     done = OrderLine.DONE[status_at_start]
     stamp = {"fulfilled_at": timezone.now()} if done == Status.FULFILLED else {"refunded_at": timezone.now()}
     completed = False
@@ -313,7 +313,7 @@ def run_line(task, line_id: int) -> dict:
                 settle_order(order.pk, send=False)  # the last line is done, but some line failed
     if completed:
         send_completed(order)
-    return {"line": line_id, "status": done, "course_run_key": line.course_run_key}
+    return {"line": line_id, "status": str(done), "course_run_key": line.course_run_key}
 
 
 def settle_order(order_id: int, send: bool = True) -> bool:
