@@ -100,7 +100,7 @@ def record_order(
                     "provider": provider,
                     "payment_id": payment_id,
                     "amount": amount,
-                    "currency": currency,
+                    "currency": currency[:8],
                     "trace_ids": [trace_id] if trace_id else [],
                     "status": Order.Status.FULFILLING if keys else Order.Status.FULFILLED,
                 },
@@ -116,6 +116,8 @@ def record_order(
                 enqueue_line(line, save=False)
                 line.save(force_insert=True)
     except IntegrityError:
+        if not Order.objects.filter(order_number=order_number).exists():
+            raise  # not a duplicate: a value the database refuses
         # Another process recorded the same order between our read and our write.
         return {"order_number": order_number, "created": False, "queued": []}
     logger.info("Order %s recorded with %d line(s); enrollment queued", order_number, len(keys))

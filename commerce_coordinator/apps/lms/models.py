@@ -25,7 +25,7 @@ class Order(models.Model):
     provider = models.CharField(max_length=64, blank=True, default="")
     payment_id = models.CharField(max_length=255, blank=True, default="")
     amount = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
-    currency = models.CharField(max_length=3, blank=True, default="")
+    currency = models.CharField(max_length=8, blank=True, default="")
     # Trace ids of every event that touched this order (payment, refund, operator retries).
     trace_ids = models.JSONField(default=list, blank=True)
     created = models.DateTimeField(auto_now_add=True)

@@ -286,3 +286,10 @@ def test_stalled_lines_are_found_and_requeued(fake_lms, routed, settings):
     result = sweep_stalled_lines.apply().get()
     assert result == {"requeued": [f"ORD-3 {C}"]}
     assert Order.objects.get(order_number="ORD-3").status == "fulfilled"
+
+
+def test_a_value_the_database_refuses_is_an_error_not_a_silent_duplicate(fake_lms, routed):
+    result = pay(order_number="ORD-NEG", user=-5)
+    assert not result.ok and result.results[0].status == "error"
+    assert not Order.objects.filter(order_number="ORD-NEG").exists()
+    assert fake_lms.calls == []
