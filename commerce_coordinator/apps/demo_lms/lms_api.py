@@ -132,7 +132,7 @@ class EnrollmentView(APIView):
         data = request.data if isinstance(request.data, dict) else {}
         details = data.get("course_details")
         course_id = details.get("course_id") if isinstance(details, dict) else None
-        if not isinstance(course_id, str) or not COURSE_KEY.match(course_id):
+        if not isinstance(course_id, str) or len(course_id) > 255 or not COURSE_KEY.match(course_id):
             return Response(
                 {
                     "message": f"Course ID must be specified to create a new enrollment "

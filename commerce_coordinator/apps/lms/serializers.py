@@ -65,7 +65,7 @@ class FulfillmentRequestSerializer(serializers.Serializer):
     """POST /api/v1/fulfillments/: a free or manual enrollment, fulfilled like a paid order."""
 
     order_number = serializers.CharField(max_length=128, help_text="Unique; a repeated number changes nothing.")
-    lms_user_id = serializers.IntegerField(min_value=1)
+    lms_user_id = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
     mode = serializers.CharField(max_length=64, required=False, help_text="Default mode for the lines.")
     lines = FulfillmentLineSerializer(many=True, allow_empty=False)
 

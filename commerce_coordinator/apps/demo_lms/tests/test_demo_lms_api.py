@@ -87,6 +87,8 @@ def test_enrollment_api_enrolls_and_unenrolls_with_the_real_shape(client, demo_c
         {"course_details": {"course_id": KEY}, "mode": "platinum"},
         {"course_details": {"course_id": KEY}, "is_active": "yes"},
         {"course_details": {"course_id": KEY}, "user": "bad user!"},
+        {"course_details": {"course_id": "course-v1:a+b+" + "c" * 300}},
+        {"course_details": {"course_id": KEY}, "user": "u" * 151},
     ],
 )
 def test_enrollment_api_answers_bad_input_with_a_json_400(client, demo_client, body):

@@ -119,6 +119,10 @@ def test_fulfillments_api_enrolls_through_the_same_path(client, fake_lms, routed
         ({"order_number": "X1", "lms_user_id": 1, "lines": [{"course_run_key": "bad key!"}]}, "lines"),
         ({"order_number": "X1", "lms_user_id": 1, "lines": [{"course_run_key": A}, {"course_run_key": A}]}, "lines"),
         ({"order_number": "X1", "lms_user_id": 1, "lines": "nope"}, "lines"),
+        ({"order_number": "X1", "lms_user_id": 10**30, "lines": [{"course_run_key": A}]}, "lms_user_id"),
+        ({"order_number": "X1", "lms_user_id": 1, "lines": [None]}, "lines"),
+        ({"order_number": "X1", "lms_user_id": 1, "lines": [{"course_run_key": "c" * 300}]}, "lines"),
+        ({"order_number": "X" * 200, "lms_user_id": 1, "lines": [{"course_run_key": A}]}, "order_number"),
     ],
 )
 def test_bad_fulfillment_requests_get_a_json_400(staff_client, body, field):
