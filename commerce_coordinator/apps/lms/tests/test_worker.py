@@ -8,6 +8,7 @@ the worker -> the demo LMS (live_server) -> order fulfilled, asserting ONE trace
 to the enrollment calls, and that the same webhook delivered twice makes one enrollment call per line.
 The pieces are here: `fake_lms` / the demo LMS on `live_server`, the `worker` fixture below (its LMS
 settings reach the worker through the environment), and `routed` for the fulfillment signals.
+The test itself is written: test_webhook_flow.py.after-payments-merge (passed in a trial merge).
 """
 
 import pytest
