@@ -91,34 +91,33 @@ def record_order(
     mode = mode or settings.LMS_ENROLLMENT_MODE
     trace_id = tracing.current_trace_id() or ""
     try:
+        # Insert first (the common case: a new order), and treat the unique order number as "already
+        # recorded": no read before the write, and no savepoint (ADR 4).
         with transaction.atomic():
-            order, created = Order.objects.get_or_create(
+            order = Order.objects.create(
                 order_number=order_number,
-                defaults={
-                    "lms_user_id": lms_user_id,
-                    "source": source,
-                    "provider": provider,
-                    "payment_id": payment_id,
-                    "amount": amount,
-                    "currency": currency[:8],
-                    "trace_ids": [trace_id] if trace_id else [],
-                    "status": Order.Status.FULFILLING if keys else Order.Status.FULFILLED,
-                },
+                lms_user_id=lms_user_id,
+                source=source,
+                provider=provider,
+                payment_id=payment_id,
+                amount=amount,
+                currency=currency[:8],
+                trace_ids=[trace_id] if trace_id else [],
+                status=Order.Status.FULFILLING if keys else Order.Status.FULFILLED,
             )
-            if not created:
-                if order.lms_user_id != lms_user_id:
-                    logger.warning("Order %s was recorded for another LMS user; this delivery is ignored", order_number)
-                if order.add_trace_id(trace_id):
-                    order.save(update_fields=["trace_ids", "modified"])
-                return {"order_number": order_number, "created": False, "queued": []}
             for key in keys:
                 line = OrderLine(order=order, course_run_key=key, mode=mode)
                 enqueue_line(line, save=False)
                 line.save(force_insert=True)
     except IntegrityError:
-        if not Order.objects.filter(order_number=order_number).exists():
-            raise  # not a duplicate: a value the database refuses
-        # Another process recorded the same order between our read and our write.
+        with transaction.atomic():
+            order = Order.objects.select_for_update().filter(order_number=order_number).first()
+            if order is None:
+                raise  # not a duplicate: a value the database refuses
+            if order.lms_user_id != lms_user_id:
+                logger.warning("Order %s was recorded for another LMS user; this delivery is ignored", order_number)
+            if order.add_trace_id(trace_id):
+                order.save(update_fields=["trace_ids", "modified"])
         return {"order_number": order_number, "created": False, "queued": []}
     logger.info("Order %s recorded with %d line(s); enrollment queued", order_number, len(keys))
     return {"order_number": order_number, "created": True, "queued": keys}
@@ -306,7 +305,8 @@ def run_line(task, line_id: int) -> dict:
         order_status = Order.objects.select_for_update().filter(pk=order.pk).values_list("status", flat=True)[0]
         mine.update(status=done, task_token="", last_error="", last_status_code=None, modified=timezone.now(), **stamp)
         if done == Status.FULFILLED and order_status == Order.Status.FULFILLING:
-            unfinished = set(order.lines.exclude(status=Status.FULFILLED).values_list("status", flat=True))
+            lines = list(order.lines.values_list("course_run_key", "status"))
+            unfinished = {status for _, status in lines if status != Status.FULFILLED}
             if not unfinished:
                 now = timezone.now()
                 Order.objects.filter(pk=order.pk).update(status=Order.Status.FULFILLED, fulfilled_at=now, modified=now)
@@ -314,7 +314,7 @@ def run_line(task, line_id: int) -> dict:
             elif Status.PENDING not in unfinished:
                 settle_order(order.pk, send=False)  # the last line is done, but some line failed
     if completed:
-        send_completed(order)
+        send_completed(order, [key for key, _ in lines])
     return {"line": line_id, "status": str(done), "course_run_key": line.course_run_key}
 
 
@@ -345,10 +345,9 @@ def settle_order(order_id: int, send: bool = True) -> bool:
     return completed
 
 
-def send_completed(order: Order) -> None:
+def send_completed(order: Order, course_run_keys: list[str] | None = None) -> None:
+    if course_run_keys is None:
+        course_run_keys = list(order.lines.values_list("course_run_key", flat=True))
     fulfillment_completed.send(
-        SENDER,
-        order_number=order.order_number,
-        lms_user_id=order.lms_user_id,
-        course_run_keys=list(order.lines.values_list("course_run_key", flat=True)),
+        SENDER, order_number=order.order_number, lms_user_id=order.lms_user_id, course_run_keys=course_run_keys
     )
