@@ -257,3 +257,8 @@ LOGGING = {
         "celery": {"level": "INFO"},
     },
 }
+
+# Periodic jobs, run by `celery -A commerce_coordinator beat`.
+CELERY_BEAT_SCHEDULE = {
+    "prune-traces": {"task": "commerce_coordinator.apps.core.tasks.prune_traces", "schedule": 24 * 3600},
+}

@@ -13,11 +13,14 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 for _alias, _db in DATABASES.items():
     if _db["ENGINE"].endswith("sqlite3"):
-        # File-backed test databases, so that a Celery worker process can open them too.
-        _db["TEST"] = {"NAME": str(VAR_DIR / f"test_{_alias}.sqlite3")}
+        # File-backed test databases, so that a Celery worker process can open them too
+        # (one set per test run, so that two runs on one machine never share them).
+        _db["TEST"] = {"NAME": str(VAR_DIR / f"test_{_alias}_{os.getpid()}.sqlite3")}
 
 # Tests run tasks in process; a test's Celery worker process is given a Redis broker
 # (and the test databases' names) in its environment by core.testing.CeleryWorker.
 CELERY_BROKER_URL = os.environ.get("CC_WORKER_BROKER_URL", "memory://")
 CELERY_TASK_ALWAYS_EAGER = CELERY_BROKER_URL == "memory://"
 CC_TEST_REDIS_URL = os.environ.get("CC_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+# Task receivers used by the core's own tests, so a test worker knows them.
+CELERY_IMPORTS = ("commerce_coordinator.apps.core.tests.fixtures",)

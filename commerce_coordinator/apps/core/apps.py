@@ -15,8 +15,10 @@ class CoreConfig(AppConfig):
 
 
 def _rewire_on_settings_change(setting, **kwargs):
-    """Tests override CC_SIGNALS; the routing follows."""
-    if setting in ("CC_SIGNALS", "CC_WAFFLE_SWITCHES"):
-        from . import routing
+    """Tests override CC_SIGNALS and the trace settings; the routing and the tracer follow."""
+    from . import routing, tracing
 
+    if setting in ("CC_SIGNALS", "CC_WAFFLE_SWITCHES"):
         routing.wire()
+    elif setting == "CC_TRACE_SAMPLE_RATE":
+        tracing.load_settings()

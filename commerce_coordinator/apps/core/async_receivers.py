@@ -77,10 +77,3 @@ def leave_trace(task_id=None, retval=None, state=None, **kwargs):
         tracing.end(ctx, token)
     else:
         ctx.parent_id = saved_parent
-
-
-@celery_signals.worker_init.connect(weak=False)
-def check_configuration_on_worker_start(**kwargs):
-    from .checks import refuse_to_start_on_errors
-
-    refuse_to_start_on_errors()

@@ -10,7 +10,7 @@ class TraceNode(models.Model):
 
     id = models.CharField(primary_key=True, max_length=32)
     trace_id = models.CharField(max_length=32, db_index=True)
-    parent_id = models.CharField(max_length=32, null=True, blank=True, db_index=True)
+    parent_id = models.CharField(max_length=32, null=True, blank=True, db_index=True)  # noqa: DJ001  (NULL: a root)
     kind = models.CharField(max_length=16, choices=KIND_CHOICES)
     name = models.CharField(max_length=255, db_index=True, help_text="Signal or receiver dotted path, or task name.")
     sender = models.CharField(max_length=255, blank=True)
@@ -21,7 +21,7 @@ class TraceNode(models.Model):
     error_type = models.CharField(max_length=255, blank=True)
     error_message = models.TextField(blank=True)
     traceback = models.TextField(blank=True)
-    task_id = models.CharField(max_length=64, null=True, blank=True)
+    task_id = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001
 
     class Meta:
         ordering = ["started_at"]

@@ -25,7 +25,16 @@ from django.db import transaction
 from django.utils.module_loading import import_string
 
 from . import tracing
-from .signals import ALL_SIGNALS, ERROR, QUEUED, SKIPPED, CoordinatorSignal, ReceiverResult, call_in_process, sender_label
+from .signals import (
+    ALL_SIGNALS,
+    ERROR,
+    QUEUED,
+    SKIPPED,
+    CoordinatorSignal,
+    ReceiverResult,
+    call_in_process,
+    sender_label,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -95,7 +104,8 @@ class RoutingPlan:
 
 
 def discover_signals() -> list[CoordinatorSignal]:
-    """Import every installed app's `signals` module and name the CoordinatorSignals found there."""
+    """Import every installed app's `signals` module; name and return the CoordinatorSignals declared there."""
+    found = []
     for app_config in apps.get_app_configs():
         module_name = f"{app_config.name}.signals"
         try:
@@ -105,9 +115,10 @@ def discover_signals() -> list[CoordinatorSignal]:
         except ImportError:
             continue
         for attr, value in vars(module).items():
-            if isinstance(value, CoordinatorSignal) and not value.path:
-                value.path = f"{module_name}.{attr}"
-    return [s for s in ALL_SIGNALS if s.path]
+            if isinstance(value, CoordinatorSignal):
+                value.path = value.path or f"{module_name}.{attr}"
+                found.append(value)
+    return found
 
 
 def _import(path: str):
@@ -126,26 +137,42 @@ def _check_receiver(entry: ReceiverEntry, signal: CoordinatorSignal | None, know
     obj, error = _import(entry.path)
     if error:
         entry.problems.append(
-            Problem("core.E004", f"{entry.label}: receiver {entry.path!r} does not import ({error}).",
-                    "Fix the dotted path to a function or Celery task, or remove the entry.", entry.label)
+            Problem(
+                "core.E004",
+                f"{entry.label}: receiver {entry.path!r} does not import ({error}).",
+                "Fix the dotted path to a function or Celery task, or remove the entry.",
+                entry.label,
+            )
         )
         return
     if not callable(obj):
         entry.problems.append(
-            Problem("core.E005", f"{entry.label}: {entry.path!r} is a {type(obj).__name__}, not a callable.",
-                    "Name a function or a Celery task.", entry.label)
+            Problem(
+                "core.E005",
+                f"{entry.label}: {entry.path!r} is a {type(obj).__name__}, not a callable.",
+                "Name a function or a Celery task.",
+                entry.label,
+            )
         )
         return
     entry.func, entry.is_task = obj, isinstance(obj, Task)
     if entry.switch is not None and entry.switch not in known_switches:
         entry.problems.append(
-            Problem("core.E010", f"{entry.label}: waffle switch {entry.switch!r} is not declared.",
-                    "Declare it in CC_WAFFLE_SWITCHES (provisioning creates it) or fix its name.", entry.label)
+            Problem(
+                "core.E010",
+                f"{entry.label}: waffle switch {entry.switch!r} is not declared.",
+                "Declare it in CC_WAFFLE_SWITCHES (provisioning creates it) or fix its name.",
+                entry.label,
+            )
         )
     if entry.queue is not None and not entry.is_task:
         entry.problems.append(
-            Problem("core.E012", f"{entry.label}: 'queue' is set but {entry.path!r} runs in process.",
-                    "Remove 'queue', or make the receiver a Celery task.", entry.label)
+            Problem(
+                "core.E012",
+                f"{entry.label}: 'queue' is set but {entry.path!r} runs in process.",
+                "Remove 'queue', or make the receiver a Celery task.",
+                entry.label,
+            )
         )
     if signal is None:
         return
@@ -153,22 +180,26 @@ def _check_receiver(entry: ReceiverEntry, signal: CoordinatorSignal | None, know
         _task_signature(obj).bind(sender=None, **dict.fromkeys(signal.arguments))
     except (TypeError, ValueError) as exc:
         entry.problems.append(
-            Problem("core.E006",
-                    f"{entry.label}: {entry.path!r} cannot take the arguments of {signal.path} "
-                    f"(sender, {', '.join(signal.arguments)}): {exc}.",
-                    "Give the receiver a keyword parameter for each declared argument and 'sender', "
-                    "or **kwargs.", entry.label)
+            Problem(
+                "core.E006",
+                f"{entry.label}: {entry.path!r} cannot take the arguments of {signal.path} "
+                f"(sender, {', '.join(signal.arguments)}): {exc}.",
+                "Give the receiver a keyword parameter for each declared argument and 'sender', or **kwargs.",
+                entry.label,
+            )
         )
     if entry.is_task:
         unsafe = [n for n, t in signal.arguments.items() if not _json_safe(t)]
         if unsafe:
             entry.problems.append(
-                Problem("core.E007",
-                        f"{entry.label}: task receiver {entry.path!r} would get argument(s) "
-                        f"{', '.join(unsafe)} that Celery cannot serialise as JSON.",
-                        "Declare the arguments as JSON types (str, int, Decimal, list, dict, ...), "
-                        "e.g. pass an id instead of a model instance, or run the receiver in process.",
-                        entry.label)
+                Problem(
+                    "core.E007",
+                    f"{entry.label}: task receiver {entry.path!r} would get argument(s) "
+                    f"{', '.join(unsafe)} that Celery cannot serialise as JSON.",
+                    "Declare the arguments as JSON types (str, int, Decimal, list, dict, ...), "
+                    "e.g. pass an id instead of a model instance, or run the receiver in process.",
+                    entry.label,
+                )
             )
 
 
@@ -188,14 +219,22 @@ def _parse_receiver(signal_path: str, position: int, raw) -> ReceiverEntry:
         if "receiver" in raw and not unknown and not bad:
             entry.path, entry.switch, entry.queue = raw["receiver"], raw.get("switch"), raw.get("queue")
             return entry
-        what = (f"unknown option(s) {sorted(unknown)}" if unknown else
-                f"option(s) {sorted(bad)} must be non-empty strings" if bad else "no 'receiver' key")
+        what = (
+            f"unknown option(s) {sorted(unknown)}"
+            if unknown
+            else f"option(s) {sorted(bad)} must be non-empty strings"
+            if bad
+            else "no 'receiver' key"
+        )
     else:
         what = f"a {type(raw).__name__}"
     entry.problems.append(
-        Problem("core.E001", f"{entry.label}: malformed entry ({what}).",
-                "An entry is a dotted path, or a dict with 'receiver' and optional 'switch' and 'queue'.",
-                entry.label)
+        Problem(
+            "core.E001",
+            f"{entry.label}: malformed entry ({what}).",
+            "An entry is a dotted path, or a dict with 'receiver' and optional 'switch' and 'queue'.",
+            entry.label,
+        )
     )
     return entry
 
@@ -206,8 +245,14 @@ def analyse(cc_signals=None) -> RoutingPlan:
     plan = RoutingPlan()
     declared = discover_signals()
     if not isinstance(cc_signals, dict):
-        plan.problems.append(Problem("core.E001", f"CC_SIGNALS is a {type(cc_signals).__name__}, not a dict.",
-                                     "Map each signal's dotted path to a list of receivers.", "CC_SIGNALS"))
+        plan.problems.append(
+            Problem(
+                "core.E001",
+                f"CC_SIGNALS is a {type(cc_signals).__name__}, not a dict.",
+                "Map each signal's dotted path to a list of receivers.",
+                "CC_SIGNALS",
+            )
+        )
         return plan
     known_switches = set(getattr(settings, "CC_WAFFLE_SWITCHES", {}))
     seen_signals: dict[int, str] = {}
@@ -216,32 +261,64 @@ def analyse(cc_signals=None) -> RoutingPlan:
         plan.signals.append(entry)
         obj, error = _import(entry.path)
         if error:
-            entry.problems.append(Problem("core.E002", f"{entry.label}: signal does not import ({error}).",
-                                          "Fix the dotted path to a CoordinatorSignal.", entry.label))
+            entry.problems.append(
+                Problem(
+                    "core.E002",
+                    f"{entry.label}: signal does not import ({error}).",
+                    "Fix the dotted path to a CoordinatorSignal.",
+                    entry.label,
+                )
+            )
         elif not isinstance(obj, CoordinatorSignal):
-            entry.problems.append(Problem("core.E003", f"{entry.label}: {type(obj).__name__} is not a "
-                                          "CoordinatorSignal.", "Name a CoordinatorSignal instance "
-                                          "(declared in an app's signals.py).", entry.label))
+            entry.problems.append(
+                Problem(
+                    "core.E003",
+                    f"{entry.label}: {type(obj).__name__} is not a CoordinatorSignal.",
+                    "Name a CoordinatorSignal instance (declared in an app's signals.py).",
+                    entry.label,
+                )
+            )
         else:
             entry.signal = obj
+            obj.path = obj.path or entry.path
             if id(obj) in seen_signals:
-                entry.problems.append(Problem("core.E008", f"{entry.label}: the same signal is routed again "
-                                              f"under {seen_signals[id(obj)]!r}.",
-                                              "Merge the two entries into one.", entry.label))
+                entry.problems.append(
+                    Problem(
+                        "core.E008",
+                        f"{entry.label}: the same signal is routed again under {seen_signals[id(obj)]!r}.",
+                        "Merge the two entries into one.",
+                        entry.label,
+                    )
+                )
             seen_signals[id(obj)] = entry.path
             if obj.foreign_connections:
-                entry.problems.append(Problem("core.E011", f"{entry.label}: receiver(s) "
-                                              f"{', '.join(obj.foreign_connections)} connected in code.",
-                                              "Remove the connect()/@receiver call and add the receiver "
-                                              "to CC_SIGNALS.", entry.label))
+                entry.problems.append(
+                    Problem(
+                        "core.E011",
+                        f"{entry.label}: receiver(s) {', '.join(obj.foreign_connections)} connected in code.",
+                        "Remove the connect()/@receiver call and add the receiver to CC_SIGNALS.",
+                        entry.label,
+                    )
+                )
         if not isinstance(raw_receivers, (list, tuple)):
-            entry.problems.append(Problem("core.E001", f"{entry.label}: receivers must be a list, not "
-                                          f"{type(raw_receivers).__name__}.", "Give a list of receivers.",
-                                          entry.label))
+            entry.problems.append(
+                Problem(
+                    "core.E001",
+                    f"{entry.label}: receivers must be a list, not {type(raw_receivers).__name__}.",
+                    "Give a list of receivers.",
+                    entry.label,
+                )
+            )
             continue
         if not raw_receivers:
-            entry.problems.append(Problem("core.E009", f"{entry.label}: the receiver list is empty.",
-                                          "Add receivers or remove the entry.", entry.label))
+            entry.problems.append(
+                Problem(
+                    "core.E009",
+                    f"{entry.label}: the receiver list is empty.",
+                    "Add receivers or remove the entry.",
+                    entry.label,
+                )
+            )
         seen_receivers: set[str] = set()
         for position, raw in enumerate(raw_receivers):
             receiver = _parse_receiver(entry.path, position, raw)
@@ -249,17 +326,28 @@ def analyse(cc_signals=None) -> RoutingPlan:
             if receiver.problems:
                 continue
             if receiver.path in seen_receivers:
-                receiver.problems.append(Problem("core.E008", f"{receiver.label}: {receiver.path!r} is listed "
-                                                 "twice for this signal.", "Remove the duplicate.", receiver.label))
+                receiver.problems.append(
+                    Problem(
+                        "core.E008",
+                        f"{receiver.label}: {receiver.path!r} is listed twice for this signal.",
+                        "Remove the duplicate.",
+                        receiver.label,
+                    )
+                )
                 continue
             seen_receivers.add(receiver.path)
             _check_receiver(receiver, entry.signal, known_switches)
     routed = {id(s.signal) for s in plan.signals if s.signal is not None}
     for signal in declared:
         if id(signal) not in routed:
-            plan.problems.append(Problem("core.W001", f"{signal.path} is declared but CC_SIGNALS routes it "
-                                         "nowhere: sending it does nothing.",
-                                         "Add an entry for it to CC_SIGNALS, or delete the signal.", signal.path))
+            plan.problems.append(
+                Problem(
+                    "core.W001",
+                    f"{signal.path} is declared but CC_SIGNALS routes it nowhere: sending it does nothing.",
+                    "Add an entry for it to CC_SIGNALS, or delete the signal.",
+                    signal.path,
+                )
+            )
     return plan
 
 
@@ -307,8 +395,14 @@ def publish(task, path: str, kwargs: dict, options: dict) -> None:
         headers = options["headers"]
         logger.exception("Could not enqueue %s (task %s, trace %s)", path, options["task_id"], headers["cc_trace_id"])
         if headers["cc_sampled"]:
-            node = tracing.TraceNode(headers["cc_trace_id"], headers["cc_parent_id"], "publish", path,
-                                     status=ERROR, task_id=options["task_id"])
+            node = tracing.TraceNode(
+                headers["cc_trace_id"],
+                headers["cc_parent_id"],
+                "publish",
+                path,
+                status=ERROR,
+                task_id=options["task_id"],
+            )
             node.fail(exc, "")
             node.finish(ERROR)
             tracing.write_nodes([node])
@@ -356,22 +450,26 @@ def signal_map(plan: RoutingPlan | None = None) -> list[dict]:
     plan = plan or analyse()
     result = []
     for entry in plan.signals:
-        result.append({
-            "signal": entry.path,
-            "arguments": {n: _describe_type(t) for n, t in (entry.signal.arguments.items() if entry.signal else [])},
-            "problems": [_problem_dict(p) for p in entry.problems],
-            "receivers": [
-                {
-                    "receiver": r.path,
-                    "mode": "task" if r.is_task else "in_process",
-                    "switch": r.switch,
-                    "queue": r.queue,
-                    "status": "ok" if not r.problems else ("error" if not r.is_valid else "warning"),
-                    "problems": [_problem_dict(p) for p in r.problems],
-                }
-                for r in entry.receivers
-            ],
-        })
+        result.append(
+            {
+                "signal": entry.path,
+                "arguments": {
+                    n: _describe_type(t) for n, t in (entry.signal.arguments.items() if entry.signal else [])
+                },
+                "problems": [_problem_dict(p) for p in entry.problems],
+                "receivers": [
+                    {
+                        "receiver": r.path,
+                        "mode": "task" if r.is_task else "in_process",
+                        "switch": r.switch,
+                        "queue": r.queue,
+                        "status": "ok" if not r.problems else ("error" if not r.is_valid else "warning"),
+                        "problems": [_problem_dict(p) for p in r.problems],
+                    }
+                    for r in entry.receivers
+                ],
+            }
+        )
     return result
 
 

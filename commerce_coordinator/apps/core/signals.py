@@ -108,8 +108,10 @@ class CoordinatorSignal:
         if kwargs.keys() != self._argument_names:
             missing = sorted(self._argument_names - kwargs.keys())
             extra = sorted(kwargs.keys() - self._argument_names)
-            parts = [f"missing argument(s) {', '.join(missing)}" if missing else "",
-                     f"undeclared argument(s) {', '.join(extra)}" if extra else ""]
+            parts = [
+                f"missing argument(s) {', '.join(missing)}" if missing else "",
+                f"undeclared argument(s) {', '.join(extra)}" if extra else "",
+            ]
             raise SignalArgumentError(f"{self.path or self!r}: " + "; ".join(p for p in parts if p))
         for name, expected in self._argument_items:
             if not isinstance(kwargs[name], expected):
@@ -122,13 +124,14 @@ class CoordinatorSignal:
         """Check the arguments, call every routed receiver robustly, and trace it all."""
         self.check_arguments(kwargs)
         ctx = tracing._current.get()
-        if ctx is None:
-            ctx, token = tracing.begin()
-            try:
-                return self._dispatch(ctx, sender, kwargs)
-            finally:
-                tracing.end(ctx, token)
-        return self._dispatch(ctx, sender, kwargs)
+        if ctx is not None:
+            return self._dispatch(ctx, sender, kwargs)
+        ctx = tracing.TraceContext(tracing.new_id(), tracing.should_sample())  # a new trace (inlined: hot path)
+        token = tracing._current.set(ctx)
+        try:
+            return self._dispatch(ctx, sender, kwargs)
+        finally:
+            tracing.end(ctx, token)
 
     send_robust = send
 

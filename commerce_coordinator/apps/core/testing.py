@@ -45,10 +45,11 @@ def require_redis() -> str:
 
 def _use_broker(broker_url: str, queue: str, eager: bool) -> None:
     """Point this process's Celery app at a broker (for tests that talk to a real worker)."""
+    from kombu import pools
+
     from commerce_coordinator.celery import app
 
-    if app._pool is not None:
-        app._pool.force_close_all()
+    pools.reset()  # kombu keeps connection pools per broker URL, process-wide
     app._pool = None
     app.amqp.__dict__.pop("_producer_pool", None)
     app.conf.update(broker_url=broker_url, task_always_eager=eager, task_default_queue=queue)
@@ -75,11 +76,34 @@ class CeleryWorker:
         return env
 
     def start(self, timeout: float = 60) -> CeleryWorker:
-        cmd = [sys.executable, "-m", "celery", "-A", "commerce_coordinator", "worker", "-l", "INFO",
-               f"--pool={self.pool}", "--concurrency=1", "-Q", self.queue, "-n", f"{self.queue}@%h",
-               "--without-gossip", "--without-mingle", "--without-heartbeat", *self.extra_args]
-        self.process = subprocess.Popen(cmd, env=self.environment(), stdout=subprocess.PIPE,
-                                        stderr=subprocess.STDOUT, text=True, cwd=settings.BASE_DIR)
+        cmd = [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "commerce_coordinator",
+            "worker",
+            "-l",
+            "INFO",
+            f"--pool={self.pool}",
+            "--concurrency=1",
+            "-Q",
+            self.queue,
+            "-n",
+            f"{self.queue}@%h",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            *self.extra_args,
+        ]
+        self.process = subprocess.Popen(
+            cmd,
+            env=self.environment(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            cwd=settings.BASE_DIR,
+        )
         threading.Thread(target=self._read, daemon=True).start()
         self.wait_for("ready.", timeout)
         return self

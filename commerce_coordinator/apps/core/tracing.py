@@ -44,7 +44,7 @@ _getrandbits = random.getrandbits
 
 def new_id() -> str:
     """A 32-hex-digit id for a trace or a node (random, not secret)."""
-    return "%032x" % _getrandbits(128)
+    return f"{_getrandbits(128):032x}"
 
 
 class TraceNode:
@@ -112,8 +112,19 @@ def current_trace_id() -> str | None:
     return ctx.trace_id if ctx is not None else None
 
 
+_sample_rate: float | None = None  # settings.CC_TRACE_SAMPLE_RATE, read once (the hot path of every send)
+
+
+def load_settings() -> None:
+    """Re-read the tracing settings (at start-up and whenever a test overrides them)."""
+    global _sample_rate
+    _sample_rate = float(settings.CC_TRACE_SAMPLE_RATE)
+
+
 def should_sample() -> bool:
-    rate = settings.CC_TRACE_SAMPLE_RATE
+    if _sample_rate is None:
+        load_settings()
+    rate = _sample_rate
     return rate >= 1.0 or (rate > 0.0 and random.random() < rate)
 
 

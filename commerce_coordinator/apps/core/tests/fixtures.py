@@ -1,0 +1,63 @@
+"""Signals and receivers for the core's own tests (the core's tests import no plugin app)."""
+
+from celery import shared_task
+
+from commerce_coordinator.apps.core.signals import CoordinatorSignal
+
+PREFIX = "commerce_coordinator.apps.core.tests.fixtures."
+
+order_placed = CoordinatorSignal({"order_number": str, "count": int}, doc="A test signal.")
+nested_signal = CoordinatorSignal({"order_number": str})
+optional_signal = CoordinatorSignal({"note": (str, type(None))})
+object_signal = CoordinatorSignal({"user": object}, doc="Carries an object Celery cannot serialise.")
+
+CALLS: list[tuple] = []
+NOT_CALLABLE = 42
+
+
+def record(sender, order_number, count, **kwargs):
+    CALLS.append(("record", sender, order_number, count))
+    return {"recorded": order_number}
+
+
+def explode(sender, **kwargs):
+    CALLS.append(("explode", sender))
+    raise RuntimeError("receiver exploded on purpose")
+
+
+def send_nested(sender, order_number, **kwargs):
+    CALLS.append(("send_nested", sender, order_number))
+    return nested_signal.send("send_nested", order_number=order_number).ok
+
+
+def nested_receiver(sender, order_number, **kwargs):
+    CALLS.append(("nested_receiver", sender, order_number))
+    return "nested ok"
+
+
+def takes_nothing():
+    """A receiver whose parameters cannot take any signal's arguments (core.E006)."""
+
+
+def any_kwargs(**kwargs):
+    CALLS.append(("any_kwargs", kwargs))
+
+
+@shared_task
+def record_task(sender, order_number, count, **kwargs):
+    CALLS.append(("record_task", sender, order_number, count))
+    return f"task recorded {order_number}"
+
+
+@shared_task
+def failing_task(sender, **kwargs):
+    raise ValueError("task failed on purpose")
+
+
+@shared_task
+def object_task(sender, user, **kwargs):
+    """A task receiver for object_signal: core.E007."""
+
+
+def only_order_number(sender, order_number):
+    """Cannot take order_placed's `count` (core.E006)."""

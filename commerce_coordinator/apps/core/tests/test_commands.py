@@ -1,0 +1,89 @@
+"""show_signals and prune_traces."""
+
+import json
+from datetime import timedelta
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.test import override_settings
+from django.utils import timezone
+
+from commerce_coordinator.apps.core.models import TraceNode
+from commerce_coordinator.apps.core.testing import ALL_DATABASES
+from commerce_coordinator.apps.core.tests.fixtures import PREFIX, order_placed
+
+ROUTES = {
+    PREFIX + "order_placed": [
+        PREFIX + "record",
+        {"receiver": PREFIX + "record_task", "queue": "fulfillment"},
+        {"receiver": PREFIX + "any_kwargs", "switch": "demo_lms.send_confirmation_email"},
+        PREFIX + "missing",
+    ],
+}
+
+
+def run(*args) -> str:
+    out = StringIO()
+    call_command("show_signals", *args, stdout=out)
+    return out.getvalue()
+
+
+@override_settings(CC_SIGNALS=ROUTES)
+def test_show_signals_as_text():
+    text = run()
+    assert f"{PREFIX}order_placed(order_number: str, count: int)" in text
+    assert f"-> {PREFIX}record [in-process] ok" in text
+    assert f"-> {PREFIX}record_task [task, queue=fulfillment] ok" in text
+    assert "switch=demo_lms.send_confirmation_email" in text
+    assert "!! core.E004" in text
+
+
+@override_settings(CC_SIGNALS=ROUTES)
+def test_show_signals_as_json():
+    data = json.loads(run("--format", "json"))
+    [entry] = data["signals"]
+    assert [r["mode"] for r in entry["receivers"]] == ["in_process", "task", "in_process", "in_process"]
+    assert entry["receivers"][3]["status"] == "error"
+    assert {w["id"] for w in data["warnings"]} == {"core.W001"}
+
+
+@override_settings(CC_SIGNALS=ROUTES)
+def test_show_signals_as_mermaid_marks_async_and_switched_receivers():
+    chart = run("--format", "mermaid").splitlines()
+    assert chart[0] == "flowchart LR"
+    assert any("-.->" in line and "record_task" in line for line in chart)  # async: dashed
+    assert any("|switch: demo_lms.send_confirmation_email|" in line for line in chart)
+    assert any(line.strip().startswith("style R_core_tests_fixtures_missing") for line in chart)
+
+
+@pytest.mark.django_db(databases=ALL_DATABASES)
+@override_settings(CC_SIGNALS={PREFIX + "order_placed": [PREFIX + "record"]}, CC_TRACE_RETENTION_DAYS=7)
+def test_prune_traces_deletes_only_traces_older_than_the_retention():
+    old = order_placed.send("t", order_number="old", count=1)
+    new = order_placed.send("t", order_number="new", count=1)
+    TraceNode.objects.filter(trace_id=old.trace_id).update(started_at=timezone.now() - timedelta(days=8))
+    out = StringIO()
+    call_command("prune_traces", "--dry-run", stdout=out)
+    assert "Would delete 1 trace(s)" in out.getvalue()
+    assert TraceNode.objects.count() == 4
+    call_command("prune_traces", stdout=out)
+    assert "Deleted 1 trace(s), 2 node(s)" in out.getvalue()
+    assert set(TraceNode.objects.values_list("trace_id", flat=True)) == {new.trace_id}
+    call_command("prune_traces", "--days", "0", stdout=out)
+    assert not TraceNode.objects.exists()
+    with pytest.raises(CommandError):
+        call_command("prune_traces", "--days", "-1")
+
+
+@pytest.mark.django_db(databases=ALL_DATABASES)
+@override_settings(CC_SIGNALS={PREFIX + "order_placed": [PREFIX + "record"]})
+def test_the_periodic_prune_task_runs_the_command():
+    from django.conf import settings
+
+    from commerce_coordinator.apps.core.tasks import prune_traces
+
+    old = order_placed.send("t", order_number="old", count=1)
+    TraceNode.objects.filter(trace_id=old.trace_id).update(started_at=timezone.now() - timedelta(days=400))
+    assert prune_traces.delay().get().startswith("Deleted 1 trace(s)")
+    assert settings.CELERY_BEAT_SCHEDULE["prune-traces"]["task"] == prune_traces.name

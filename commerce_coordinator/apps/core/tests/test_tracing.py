@@ -1,0 +1,138 @@
+"""Traces: one tree per top-level send, nested sends, sampling, rollback survival, one write, log ids."""
+
+import io
+import logging
+
+import pytest
+from django.db import connections, transaction
+from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
+
+from commerce_coordinator.apps.core import tracing
+from commerce_coordinator.apps.core.models import Trace, TraceNode
+from commerce_coordinator.apps.core.testing import ALL_DATABASES
+from commerce_coordinator.apps.core.tests.fixtures import PREFIX, nested_signal, order_placed
+from commerce_coordinator.apps.core.trace_logging import TraceIdFilter
+
+pytestmark = pytest.mark.django_db(databases=ALL_DATABASES)
+
+ROUTES = {
+    PREFIX + "order_placed": [PREFIX + "record", PREFIX + "explode", PREFIX + "send_nested"],
+    PREFIX + "nested_signal": [PREFIX + "nested_receiver"],
+}
+
+
+@override_settings(CC_SIGNALS=ROUTES)
+def test_a_send_is_stored_as_one_tree_with_nested_sends():
+    result = order_placed.send("tester", order_number="T-1", count=1)
+    nodes = {n.id: n for n in TraceNode.objects.filter(trace_id=result.trace_id)}
+    [root] = [n for n in nodes.values() if n.parent_id is None]
+    assert (root.kind, root.name, root.sender, root.status) == ("send", PREFIX + "order_placed", "tester", "error")
+    children = sorted((n for n in nodes.values() if n.parent_id == root.id), key=lambda n: n.started_at)
+    assert [(c.name.removeprefix(PREFIX), c.status) for c in children] == [
+        ("record", "ok"),
+        ("explode", "error"),
+        ("send_nested", "ok"),
+    ]
+    assert children[1].error_type == "RuntimeError" and "exploded" in children[1].traceback
+    [nested_send] = [n for n in nodes.values() if n.parent_id == children[2].id]
+    assert nested_send.kind == "send" and nested_send.name == PREFIX + "nested_signal"
+    [nested_receiver] = [n for n in nodes.values() if n.parent_id == nested_send.id]
+    assert nested_receiver.status == "ok" and nested_receiver.result == "'nested ok'"
+    assert len(nodes) == 6
+    assert Trace.objects.with_status().get(trace_id=result.trace_id).has_error
+
+
+@override_settings(CC_SIGNALS=ROUTES)
+def test_a_whole_send_is_written_in_one_statement():
+    with CaptureQueriesContext(connections["traces"]) as queries:
+        order_placed.send("t", order_number="T-2", count=1)
+    assert len(queries) == 1 and queries[0]["sql"].startswith("INSERT")
+
+
+@override_settings(CC_SIGNALS=ROUTES, CC_TRACE_SAMPLE_RATE=0.0)
+def test_a_sampled_out_send_stores_nothing_but_still_has_a_trace_id():
+    result = order_placed.send("t", order_number="T-3", count=1)
+    assert len(result.trace_id) == 32
+    assert [r.status for r in result.results] == ["ok", "error", "ok"]
+    assert not TraceNode.objects.exists()
+
+
+@override_settings(CC_SIGNALS=ROUTES, CC_TRACE_SAMPLE_RATE=0.5)
+def test_sampling_follows_the_rate():
+    for i in range(200):
+        order_placed.send("t", order_number=f"S-{i}", count=1)
+    stored = Trace.objects.filter(name=PREFIX + "order_placed").count()
+    assert 60 < stored < 140
+
+
+@pytest.mark.django_db(transaction=True, databases=ALL_DATABASES)
+@override_settings(CC_SIGNALS=ROUTES)
+def test_a_trace_survives_the_rollback_of_the_work_it_traced(django_user_model):
+    with pytest.raises(RuntimeError), transaction.atomic():
+        django_user_model.objects.create_user("rolled-back")
+        result = order_placed.send("t", order_number="T-4", count=1)
+        raise RuntimeError("the work fails after the send")
+    assert not django_user_model.objects.filter(username="rolled-back").exists()
+    assert TraceNode.objects.filter(trace_id=result.trace_id).count() == 6
+
+
+@override_settings(CC_SIGNALS=ROUTES)
+def test_sends_inside_an_explicit_trace_share_its_id():
+    with tracing.trace(trace_id="a" * 32) as ctx:
+        first = order_placed.send("t", order_number="T-5", count=1)
+        second = nested_signal.send("t", order_number="T-5")
+        assert tracing.current_trace_id() == ctx.trace_id
+    assert first.trace_id == second.trace_id == "a" * 32
+    assert tracing.current() is None
+    assert Trace.objects.filter(trace_id="a" * 32).count() == 2
+
+
+def test_a_failed_trace_write_is_logged_and_never_raised(caplog):
+    node = tracing.TraceNode("b" * 32, None, "send", "x" * 300)
+    node.id = None  # the primary key cannot be NULL: the INSERT fails
+    tracing.write_nodes([node])
+    assert "Could not store 1 trace node(s)" in caplog.text
+
+
+@override_settings(CC_SIGNALS=ROUTES)
+def test_every_log_line_written_inside_a_trace_carries_its_id():
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(TraceIdFilter())
+    handler.setFormatter(logging.Formatter("[trace=%(trace_id)s] %(message)s"))
+    logger = logging.getLogger("commerce_coordinator.apps.core.signals")
+    logger.addHandler(handler)
+    try:
+        result = order_placed.send("t", order_number="T-6", count=1)
+        logger.warning("outside")
+    finally:
+        logger.removeHandler(handler)
+    lines = stream.getvalue().splitlines()
+    assert lines[0].startswith(f"[trace={result.trace_id}] Receiver {PREFIX}explode failed")
+    assert "[trace=-] outside" in lines
+
+
+@override_settings(CC_SIGNALS={PREFIX + "order_placed": [PREFIX + "record_task"]})
+def test_a_task_receiver_run_in_process_nests_under_its_queued_node(django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        result = order_placed.send("t", order_number="T-7", count=1)
+    queued = TraceNode.objects.get(trace_id=result.trace_id, kind="receiver")
+    task = TraceNode.objects.get(trace_id=result.trace_id, kind="task")
+    assert queued.status == "queued" and task.parent_id == queued.id and task.status == "ok"
+    assert task.task_id == result.results[0].task_id
+
+
+@override_settings(CC_SIGNALS={PREFIX + "order_placed": [PREFIX + "record_task"]})
+def test_a_task_that_cannot_be_published_is_logged_and_traced(django_capture_on_commit_callbacks, monkeypatch, caplog):
+    from commerce_coordinator.apps.core.tests import fixtures
+
+    def broker_down(*args, **kwargs):
+        raise ConnectionError("broker down")
+
+    monkeypatch.setattr(fixtures.record_task, "apply_async", broker_down)
+    with django_capture_on_commit_callbacks(execute=True):
+        result = order_placed.send("t", order_number="T-8", count=1)
+    assert "Could not enqueue" in caplog.text
+    failed = TraceNode.objects.get(trace_id=result.trace_id, kind="publish")
+    assert failed.status == "error" and failed.error_type == "ConnectionError"
