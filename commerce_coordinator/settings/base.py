@@ -176,10 +176,6 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False  # keep Django LOGGING: every line carries its trace id
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
-# Periodic tasks, run by `celery -A commerce_coordinator beat` next to the workers.
-CELERY_BEAT_SCHEDULE = {
-    "lms-sweep-stalled-lines": {"task": "lms.sweep_stalled_lines", "schedule": 300.0},
-}
 
 # --- Coordinator signals -----------------------------------------------------
 # Signal dotted path -> receivers. An entry is a dotted path, or a dict:
@@ -261,4 +257,6 @@ LOGGING = {
 # Periodic jobs, run by `celery -A commerce_coordinator beat`.
 CELERY_BEAT_SCHEDULE = {
     "prune-traces": {"task": "commerce_coordinator.apps.core.tasks.prune_traces", "schedule": 24 * 3600},
+    # apps/lms: re-queue order lines whose task was lost (ADR 6).
+    "lms-sweep-stalled-lines": {"task": "lms.sweep_stalled_lines", "schedule": 300.0},
 }

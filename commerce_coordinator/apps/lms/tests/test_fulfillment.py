@@ -293,3 +293,10 @@ def test_a_value_the_database_refuses_is_an_error_not_a_silent_duplicate(fake_lm
     assert not result.ok and result.results[0].status == "error"
     assert not Order.objects.filter(order_number="ORD-NEG").exists()
     assert fake_lms.calls == []
+
+
+def test_the_sweep_is_scheduled_with_the_other_periodic_tasks(settings):
+    assert settings.CELERY_BEAT_SCHEDULE["lms-sweep-stalled-lines"]["task"] == "lms.sweep_stalled_lines"
+    from commerce_coordinator.celery import app
+
+    assert "lms.sweep_stalled_lines" in app.tasks
