@@ -1,6 +1,8 @@
 from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView
+from rest_framework.permissions import AllowAny
 
 from commerce_coordinator.apps.core.views import HealthView
 
@@ -9,6 +11,12 @@ urlpatterns = [
     path("health/", HealthView.as_view(), name="health"),
     path("core/", include("commerce_coordinator.apps.core.urls")),
     path("payments/", include("commerce_coordinator.apps.payments.urls")),
+    path("api/v1/", include("commerce_coordinator.apps.lms.urls")),
+    path(
+        "api/schema/",
+        SpectacularAPIView.as_view(permission_classes=[AllowAny], authentication_classes=[]),
+        name="api-schema",
+    ),
 ]
 
 if settings.DEBUG or settings.CC_DEMO_ENDPOINTS_ENABLED:

@@ -18,10 +18,12 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "drf_spectacular",
     "waffle",
     "commerce_coordinator.apps.core",
     "commerce_coordinator.apps.demo_lms",
     "commerce_coordinator.apps.payments",
+    "commerce_coordinator.apps.lms",
 ]
 
 MIDDLEWARE = [
@@ -104,7 +106,59 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "commerce_coordinator.apps.core.views.json_exception_handler",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Commerce Coordinator API",
+    "DESCRIPTION": 'Order status and fulfillment API. Errors are JSON: {"error": <code>, "detail": <what>}.',
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "PREPROCESSING_HOOKS": ["commerce_coordinator.apps.lms.auth.public_api_only"],
+}
+
+# --- Service JWTs (edx-drf-extensions) ---------------------------------------
+# The LMS (and the demo LMS) sign service JWTs with this issuer's key; the API
+# accepts a JWT whose `administrator` claim is true (a service worker) or a staff session.
+JWT_AUTH = {
+    "JWT_ISSUERS": [
+        {
+            "ISSUER": os.environ.get("LMS_JWT_ISSUER", "http://localhost:8140/demo_lms/oauth2"),
+            "AUDIENCE": os.environ.get("LMS_JWT_AUDIENCE", "lms-key"),
+            "SECRET_KEY": os.environ.get("LMS_JWT_SECRET_KEY", "insecure-demo-lms-jwt-secret-key"),
+        }
+    ],
+    "JWT_ALGORITHM": "HS256",
+    "JWT_VERIFY_EXPIRATION": True,
+    "JWT_VERIFY_AUDIENCE": True,
+    "JWT_AUTH_HEADER_PREFIX": "JWT",
+    "JWT_PUBLIC_SIGNING_JWK_SET": None,
+    "JWT_DECODE_HANDLER": "commerce_coordinator.apps.lms.auth.jwt_decode_handler",
+    "JWT_PAYLOAD_GET_USERNAME_HANDLER": "commerce_coordinator.apps.lms.auth.jwt_username",
+    "JWT_LEEWAY": 1,
+    "JWT_SUPPORTED_VERSION": "1.2.0",
+}
+
+# --- LMS fulfillment -----------------------------------------------------------
+LMS_URL_ROOT = os.environ.get("LMS_URL_ROOT", "http://localhost:18000")
+# Where the OAuth2 token endpoint lives ("<root>/oauth2/access_token"); empty means LMS_URL_ROOT.
+LMS_OAUTH_URL = os.environ.get("LMS_OAUTH_URL", "")
+LMS_OAUTH_CLIENT_ID = os.environ.get("LMS_OAUTH_CLIENT_ID", "commerce-coordinator-backend-service-key")
+LMS_OAUTH_CLIENT_SECRET = os.environ.get("LMS_OAUTH_CLIENT_SECRET", "")
+LMS_CONNECT_TIMEOUT = float(os.environ.get("LMS_CONNECT_TIMEOUT", "3.05"))
+LMS_READ_TIMEOUT = float(os.environ.get("LMS_READ_TIMEOUT", "10"))
+LMS_ENROLLMENT_MODE = "verified"
+# Seconds before each retry of an LMS call (connection error, timeout, 5xx, 429): exponential, about
+# 13.5 hours in all; each delay gets +/- LMS_RETRY_JITTER of random jitter, and a later Retry-After
+# (capped at LMS_RETRY_AFTER_MAX) wins. After the last one the line is failed (docs/decisions/0004).
+LMS_RETRY_SCHEDULE = [
+    float(s) for s in os.environ.get("LMS_RETRY_SCHEDULE", "30,120,480,1800,3600,7200,14400,21600").split(",")
+]
+LMS_RETRY_JITTER = 0.25
+# A pending line whose next attempt is this many seconds overdue (a lost publish or message), or whose
+# run started this long ago and never finished (a killed worker), is re-queued by lms.sweep_stalled_lines.
+LMS_STALLED_AFTER = int(os.environ.get("LMS_STALLED_AFTER", "900"))
+LMS_RETRY_AFTER_MAX = 6 * 3600
 
 # --- Celery ------------------------------------------------------------------
 # With no broker URL, tasks run in process (the embedded default).
@@ -147,15 +201,23 @@ CC_SIGNALS: dict = {
     "commerce_coordinator.apps.demo_lms.signals.enroll_learner": [
         "commerce_coordinator.apps.demo_lms.receivers.demo_enroll_learner_in_course",
     ],
-    # Payment signals: a log receiver until the LMS receivers are routed here.
+    # Payments: a log line for every payment event; the LMS fulfils paid orders and unenrolls refunded ones.
     "commerce_coordinator.apps.payments.signals.payment_succeeded": [
         "commerce_coordinator.apps.payments.receivers.log_payment_event",
+        "commerce_coordinator.apps.lms.receivers.fulfill_paid_order",
     ],
     "commerce_coordinator.apps.payments.signals.payment_failed": [
         "commerce_coordinator.apps.payments.receivers.log_payment_event",
     ],
     "commerce_coordinator.apps.payments.signals.payment_refunded": [
         "commerce_coordinator.apps.payments.receivers.log_payment_event",
+        "commerce_coordinator.apps.lms.receivers.unenroll_refunded_order",
+    ],
+    "commerce_coordinator.apps.lms.signals.fulfillment_completed": [
+        "commerce_coordinator.apps.lms.receivers.log_fulfillment_completed",
+    ],
+    "commerce_coordinator.apps.lms.signals.fulfillment_failed": [
+        "commerce_coordinator.apps.lms.receivers.log_fulfillment_failed",
     ],
 }
 
@@ -172,6 +234,7 @@ CC_WAFFLE_SWITCHES: dict[str, dict] = {
 # it did and returns a non-empty summary only when it changed something.
 CC_DEMO_DATA_COMMANDS: list[str] = [
     "provision_demo_data",  # demo_lms
+    "provision_demo_lms",  # demo_lms: the OAuth client this service uses to call the demo LMS
 ]
 
 # --- Signal traces -----------------------------------------------------------
@@ -213,6 +276,8 @@ PAYMENTS_REFUND_WAIT_ATTEMPTS = 10  # a refund waits this many attempts for its 
 
 CELERY_BEAT_SCHEDULE = {
     "prune-traces": {"task": "commerce_coordinator.apps.core.tasks.prune_traces", "schedule": 24 * 3600},
+    # apps/lms: re-queue order lines whose task was lost (ADR 6).
+    "lms-sweep-stalled-lines": {"task": "lms.sweep_stalled_lines", "schedule": 300.0},
     "payments-sweep-webhook-events": {
         "task": "commerce_coordinator.apps.payments.tasks.sweep_webhook_events",
         "schedule": PAYMENTS_SWEEP_INTERVAL,

@@ -66,6 +66,17 @@ CLOUDPAYMENTS_API_SECRETS = _secret_list("CLOUDPAYMENTS_API_SECRETS", "CLOUDPAYM
 
 REQUIRED_SECRETS = ["SECRET_KEY", "CELERY_BROKER_URL", "STRIPE_WEBHOOK_SECRETS", "CLOUDPAYMENTS_API_SECRETS"]
 
+# Service JWTs: accept none signed with the demo LMS's dev-only key. Set LMS_JWT_SECRET_KEY (and
+# LMS_JWT_ISSUER, LMS_JWT_AUDIENCE) or JWT_AUTH in the YAML file to accept the LMS's tokens.
+JWT_AUTH = {
+    **JWT_AUTH,  # noqa: F405
+    "JWT_ISSUERS": [
+        issuer
+        for issuer in JWT_AUTH.get("JWT_ISSUERS", [])  # noqa: F405
+        if not str(issuer.get("SECRET_KEY", "")).startswith("insecure")
+    ],
+}
+
 
 def _refuse_unsafe_configuration() -> None:
     """Stop the process before it serves anything with an unsafe configuration."""

@@ -1,0 +1,20 @@
+"""Signals the LMS fulfillment app sends; CC_SIGNALS routes them."""
+
+from commerce_coordinator.apps.core.signals import CoordinatorSignal
+
+fulfillment_completed = CoordinatorSignal(
+    {"order_number": str, "lms_user_id": int, "course_run_keys": list},
+    doc="Every line of an order is enrolled in the LMS.",
+)
+fulfillment_failed = CoordinatorSignal(
+    {
+        "order_number": str,
+        "lms_user_id": int,
+        "course_run_key": str,
+        "action": str,  # "enroll" or "unenroll"
+        "attempts": int,
+        "error": str,
+    },
+    doc="A line gave up (dead letter): a 4xx from the LMS, or retries exhausted. "
+    "`manage.py retry_fulfillment` re-queues it.",
+)

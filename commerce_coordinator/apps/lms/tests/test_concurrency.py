@@ -1,0 +1,57 @@
+"""MariaDB: lines of one order finishing at the same moment complete the order exactly once, without deadlock."""
+
+import threading
+from unittest import mock
+
+import pytest
+from django.db import connections
+
+from commerce_coordinator.apps.core.testing import ALL_DATABASES
+from commerce_coordinator.apps.lms import fulfillment
+from commerce_coordinator.apps.lms.clients import EnrollmentResult
+from commerce_coordinator.apps.lms.models import Order, OrderLine
+from commerce_coordinator.apps.lms.tasks import process_line
+
+from .fake_payments import pay
+
+pytestmark = [pytest.mark.mysql_only, pytest.mark.django_db(transaction=True, databases=ALL_DATABASES)]
+
+KEYS = [f"course-v1:edX+C{i}+2026" for i in range(4)]
+
+
+def test_lines_finishing_together_complete_the_order_once(routed):
+    for round_ in range(5):
+        with mock.patch.object(process_line, "apply_async"):  # queued, run by the threads below
+            pay(order_number=f"RACE-{round_}", keys=KEYS)
+        lines = list(OrderLine.objects.filter(order__order_number=f"RACE-{round_}"))
+        barrier = threading.Barrier(len(lines))
+        errors = []
+
+        class Client:
+            def set_enrollment(self, barrier=barrier, **kwargs):
+                barrier.wait(10)  # every line is past its claim and calls "the LMS" at once
+                return EnrollmentResult(200, {})
+
+        def run(line, errors=errors):
+            try:
+                task_id = line.task_token.split(":")[0]
+                result = process_line.apply(kwargs={"line_id": line.pk}, task_id=task_id)
+                if result.failed():
+                    errors.append(result.result)
+            except Exception as exc:  # pragma: no cover - reported below
+                errors.append(exc)
+            finally:
+                connections.close_all()
+
+        with mock.patch.object(fulfillment, "get_client", return_value=Client()):
+            threads = [threading.Thread(target=run, args=(line,)) for line in lines]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(30)
+        assert errors == []
+        order = Order.objects.get(order_number=f"RACE-{round_}")
+        assert order.status == "fulfilled"
+        assert set(order.lines.values_list("status", flat=True)) == {"fulfilled"}
+    completed = [kw["order_number"] for kind, kw in routed if kind == "completed"]
+    assert sorted(completed) == [f"RACE-{i}" for i in range(5)]

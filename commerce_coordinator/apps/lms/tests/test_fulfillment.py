@@ -1,0 +1,302 @@
+"""Orders from payment signals to LMS enrollments (tasks in process): idempotency, retries, dead letter, refunds."""
+
+import io
+from unittest import mock
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from commerce_coordinator.apps.core import routing
+from commerce_coordinator.apps.core.models import TraceNode
+from commerce_coordinator.apps.core.testing import ALL_DATABASES
+from commerce_coordinator.apps.lms import fulfillment
+from commerce_coordinator.apps.lms.models import Order, OrderLine
+
+from . import fake_payments
+from .fake_payments import pay
+
+# Transactional: the tasks are queued on commit, as in production.
+pytestmark = pytest.mark.django_db(transaction=True, databases=ALL_DATABASES)
+
+A, B, C = "course-v1:edX+A+2026", "course-v1:edX+B+2026", "course-v1:edX+C+2026"
+
+
+def test_receivers_take_the_payment_signals_arguments(routed):
+    plan = routing.analyse(fake_payments.CC_SIGNALS)
+    assert [p.msg for p in plan.all_problems() if p.id.startswith("core.E")] == []
+
+
+def test_the_projects_routing_of_the_lms_signals_is_valid():
+    plan = routing.analyse()
+    lms = [s for s in plan.signals if ".lms." in s.path]
+    assert len(lms) == 2
+    assert all(not r.problems for s in lms for r in s.receivers)
+
+
+def test_payment_succeeded_records_the_order_and_enrolls_every_line(fake_lms, routed):
+    result = pay(keys=[A, B, C])
+    assert result.ok, result.as_dict()
+    order = Order.objects.get(order_number="ORD-1")
+    assert order.status == Order.Status.FULFILLED and order.fulfilled_at
+    assert (order.lms_user_id, order.provider, order.payment_id, str(order.amount), order.currency) == (
+        42,
+        "stripe",
+        "pi_ORD-1",
+        "49.00",
+        "USD",
+    )
+    assert order.trace_ids == [result.trace_id]
+    lines = list(order.lines.all())
+    assert [(ln.course_run_key, ln.status, ln.attempts) for ln in lines] == [
+        (A, "fulfilled", 1),
+        (B, "fulfilled", 1),
+        (C, "fulfilled", 1),
+    ]
+    assert all(ln.last_trace_id == result.trace_id for ln in lines)
+    assert sorted(c["body"]["course_details"]["course_id"] for c in fake_lms.calls) == [A, B, C]
+    assert [kind for kind, _ in routed] == ["completed"]
+    assert routed[0][1]["course_run_keys"] == [A, B, C]
+    # One trace tree: the payment send, the receiver, a task per line, and the completion send.
+    nodes = TraceNode.objects.filter(trace_id=result.trace_id)
+    assert nodes.filter(kind="task", name="lms.process_line", status="ok").count() == 3
+    receiver = nodes.get(kind="receiver", name="commerce_coordinator.apps.lms.receivers.fulfill_paid_order")
+    assert {n.parent_id for n in nodes.filter(kind="task")} == {receiver.id}
+
+
+def test_a_second_payment_succeeded_changes_nothing_and_calls_the_lms_no_more(fake_lms, routed):
+    pay(keys=[A, B])
+    second = pay(keys=[A, B])
+    assert second.ok
+    assert second.results[0].value == {"order_number": "ORD-1", "created": False, "queued": []}
+    assert len(fake_lms.enroll_calls(A)) == 1 and len(fake_lms.enroll_calls(B)) == 1
+    assert OrderLine.objects.count() == 2
+    assert [kind for kind, _ in routed] == ["completed"]
+    assert len(Order.objects.get().trace_ids) == 2  # both deliveries can be found
+
+
+def test_an_lms_answering_503_for_a_while_is_retried_until_it_recovers(fake_lms, routed):
+    fake_lms.then(503, times=3)
+    pay(keys=[A])
+    line = OrderLine.objects.get()
+    assert line.status == "fulfilled"
+    assert line.attempts == 4
+    assert line.last_error == ""
+    assert len(fake_lms.calls) == 4
+    assert Order.objects.get().status == "fulfilled"
+
+
+def test_timeouts_and_429_are_retried_too(fake_lms, routed):
+    fake_lms.then(429, headers={"Retry-After": "0"}).then(200, delay=0.8)
+    pay(keys=[A])
+    line = OrderLine.objects.get()
+    assert (line.status, line.attempts) == ("fulfilled", 3)
+
+
+def test_retries_exhausted_dead_letter_the_line(fake_lms, routed):
+    fake_lms.then(503, times=5)
+    pay(keys=[A, B])  # A takes the 5 scripted 503s (1 + 4 retries); B then finds the LMS answering
+    order = Order.objects.get()
+    a, b = order.lines.all()
+    assert (a.status, a.attempts, a.last_status_code) == ("failed", 5, 503)
+    assert "HTTP 503" in a.last_error
+    assert (b.status, b.attempts) == ("fulfilled", 1)
+    assert order.status == "failed"
+    assert [(kind, kw["course_run_key"], kw["attempts"]) for kind, kw in routed] == [("failed", A, 5)]
+
+
+def test_a_400_fails_the_line_at_once_and_retry_fulfillment_recovers_it(fake_lms, routed):
+    fake_lms.then(400)
+    pay(keys=[A, B])
+    order = Order.objects.get()
+    a, b = order.lines.all()
+    assert (a.status, a.attempts, a.last_status_code) == ("failed", 1, 400)
+    assert b.status == "fulfilled"
+    assert order.status == "failed"
+    assert [kind for kind, _ in routed] == ["failed"]
+    assert routed[0][1] == {
+        "order_number": "ORD-1",
+        "lms_user_id": 42,
+        "course_run_key": A,
+        "action": "enroll",
+        "attempts": 1,
+        "error": a.last_error,
+    }
+    # The cause is fixed (the LMS now answers 200): one command re-queues the failed line.
+    out = io.StringIO()
+    call_command("retry_fulfillment", "ORD-1", stdout=out)
+    text = out.getvalue()
+    assert f"ORD-1 {A}: re-queued enroll (was failed)" in text
+    assert f"ORD-1 {B}: nothing to do (fulfilled)" in text
+    assert "Re-queued 1 line(s)" in text
+    order.refresh_from_db()
+    a.refresh_from_db()
+    assert (a.status, a.attempts) == ("fulfilled", 2)
+    assert order.status == "fulfilled"
+    assert len(order.trace_ids) == 2
+    assert [kind for kind, _ in routed] == ["failed", "completed"]
+    assert len(fake_lms.enroll_calls(B)) == 1
+
+
+def test_retry_fulfillment_failed_requeues_every_failed_line(fake_lms, routed):
+    fake_lms.then(400, times=2)
+    pay(order_number="ORD-1", keys=[A])
+    pay(order_number="ORD-2", keys=[B])
+    pay(order_number="ORD-3", keys=[C])
+    assert OrderLine.objects.filter(status="failed").count() == 2
+    out = io.StringIO()
+    call_command("retry_fulfillment", "--failed", stdout=out)
+    assert "ORD-1" in out.getvalue() and "ORD-2" in out.getvalue() and "ORD-3" not in out.getvalue()
+    assert set(Order.objects.values_list("status", flat=True)) == {"fulfilled"}
+
+
+def test_retry_fulfillment_refuses_bad_arguments(db):
+    with pytest.raises(CommandError):
+        call_command("retry_fulfillment")
+    with pytest.raises(CommandError, match="No such order: NOPE"):
+        call_command("retry_fulfillment", "NOPE")
+
+
+def test_payment_refunded_unenrolls_and_marks_the_order_refunded(fake_lms, routed):
+    pay(keys=[A, B])
+    result = pay(fake_payments.payment_refunded, keys=[A, B])
+    assert result.ok
+    order = Order.objects.get()
+    assert order.status == "refunded" and order.refunded_at
+    assert set(order.lines.values_list("status", flat=True)) == {"refunded"}
+    assert len(fake_lms.enroll_calls(active=False)) == 2
+    # A second refund changes nothing.
+    pay(fake_payments.payment_refunded, keys=[A, B])
+    assert len(fake_lms.enroll_calls(active=False)) == 2
+
+
+def test_a_partial_refund_unenrolls_only_its_lines_with_the_same_retry_rules(fake_lms, routed):
+    pay(keys=[A, B])
+    fake_lms.then(503, times=2)
+    pay(fake_payments.payment_refunded, keys=[B])
+    a, b = Order.objects.get().lines.all()
+    assert a.status == "fulfilled"
+    assert (b.status, b.attempts) == ("refunded", 4)  # 1 enroll + 3 unenroll attempts
+    assert len(fake_lms.enroll_calls(B, active=False)) == 3
+
+
+def test_unenroll_failure_is_dead_lettered_and_retryable(fake_lms, routed):
+    pay(keys=[A])
+    fake_lms.then(404)
+    pay(fake_payments.payment_refunded, keys=[])
+    line = OrderLine.objects.get()
+    assert line.status == "refund_failed"
+    assert routed[-1][0] == "failed" and routed[-1][1]["action"] == "unenroll"
+    call_command("retry_fulfillment", "ORD-1", stdout=io.StringIO())
+    line.refresh_from_db()
+    assert line.status == "refunded"
+
+
+def test_a_refund_for_an_unknown_order_calls_the_lms_for_nothing(fake_lms, routed):
+    result = pay(fake_payments.payment_refunded, order_number="NOPE")
+    assert result.ok and result.results[0].value["queued"] == []
+    assert fake_lms.calls == []
+    assert fulfillment.record_refund(order_number="NOPE2", course_run_keys=[]) == {
+        "order_number": "NOPE2",
+        "refunded": False,
+        "reason": "unknown order",
+    }
+
+
+def test_a_duplicate_or_superseded_task_run_does_nothing(fake_lms, routed):
+    from commerce_coordinator.apps.lms.tasks import process_line
+
+    pay(keys=[A])
+    line = OrderLine.objects.get()
+    # A redelivered message of the finished task: its token no longer matches.
+    result = process_line.apply(kwargs={"line_id": line.pk}, task_id="old-task").get()
+    assert "skipped" in result
+    # A pending line whose token belongs to another task run: this run does not call the LMS.
+    OrderLine.objects.filter(pk=line.pk).update(status="pending", task_token="other:0")
+    result = process_line.apply(kwargs={"line_id": line.pk}, task_id="stale").get()
+    assert "superseded" in result["skipped"]
+    assert len(fake_lms.calls) == 1
+
+
+def test_retry_countdown_follows_the_schedule_with_jitter_and_honours_retry_after(settings):
+    settings.LMS_RETRY_SCHEDULE = [60, 600, 3600]
+    settings.LMS_RETRY_JITTER = 0.25
+    settings.LMS_RETRY_AFTER_MAX = 7200
+    delays = [fulfillment.retry_countdown(1) for _ in range(50)]
+    assert all(450 <= d <= 750 for d in delays) and len(set(delays)) > 1
+    assert fulfillment.retry_countdown(0, retry_after=300) == 300
+    assert 45 <= fulfillment.retry_countdown(0, retry_after=1) <= 75
+    assert fulfillment.retry_countdown(2, retry_after=10**6) == 7200
+
+
+def test_the_default_schedule_spans_hours(settings):
+    from commerce_coordinator.settings import base
+
+    assert sum(base.LMS_RETRY_SCHEDULE) >= 6 * 3600
+
+
+def test_a_broker_failure_leaves_the_line_pending_for_retry_fulfillment(fake_lms, routed):
+    from commerce_coordinator.apps.lms.tasks import process_line
+
+    with mock.patch.object(process_line, "apply_async", side_effect=ConnectionError("broker down")):
+        pay(keys=[A])
+    line = OrderLine.objects.get()
+    assert line.status == "pending" and fake_lms.calls == []
+    out = io.StringIO()
+    call_command("retry_fulfillment", "ORD-1", stdout=out)
+    assert "re-queued enroll (was pending)" in out.getvalue()
+    line.refresh_from_db()
+    assert line.status == "fulfilled"
+
+
+def test_a_refund_before_its_payment_means_the_payment_enrolls_nobody(fake_lms, routed):
+    refund = pay(fake_payments.payment_refunded, order_number="ORD-9", keys=[A])
+    assert refund.results[0].value["before_payment"] is True
+    pay(order_number="ORD-9", keys=[A])
+    order = Order.objects.get(order_number="ORD-9")
+    assert order.status == "refunded" and not order.lines.exists()
+    assert fake_lms.calls == []
+
+
+def test_stalled_lines_are_found_and_requeued(fake_lms, routed, settings):
+    from django.utils import timezone
+
+    from commerce_coordinator.apps.lms.tasks import process_line, sweep_stalled_lines
+
+    settings.LMS_STALLED_AFTER = 60
+    with mock.patch.object(process_line, "apply_async"):  # the publishes are lost
+        pay(order_number="ORD-1", keys=[A])
+        pay(order_number="ORD-2", keys=[B])
+        pay(order_number="ORD-3", keys=[C])
+    long_ago = timezone.now() - timezone.timedelta(minutes=5)
+    # ORD-1: due long ago and never run; ORD-2: a run that died mid-call; ORD-3: due recently, not stalled.
+    OrderLine.objects.filter(order__order_number="ORD-1").update(next_attempt_at=long_ago)
+    OrderLine.objects.filter(order__order_number="ORD-2").update(
+        next_attempt_at=None, last_attempt_at=long_ago, task_token="dead:0:run"
+    )
+    assert sorted(fulfillment.stalled_lines().values_list("order__order_number", flat=True)) == ["ORD-1", "ORD-2"]
+    out = io.StringIO()
+    call_command("retry_fulfillment", "--stalled", stdout=out)
+    assert "ORD-1" in out.getvalue() and "ORD-2" in out.getvalue() and "ORD-3" not in out.getvalue()
+    assert dict(Order.objects.values_list("order_number", "status")) == {
+        "ORD-1": "fulfilled",
+        "ORD-2": "fulfilled",
+        "ORD-3": "fulfilling",
+    }
+    OrderLine.objects.filter(order__order_number="ORD-3").update(next_attempt_at=long_ago)
+    result = sweep_stalled_lines.apply().get()
+    assert result == {"requeued": [f"ORD-3 {C}"]}
+    assert Order.objects.get(order_number="ORD-3").status == "fulfilled"
+
+
+def test_a_value_the_database_refuses_is_an_error_not_a_silent_duplicate(fake_lms, routed):
+    result = pay(order_number="ORD-NEG", user=-5)
+    assert not result.ok and result.results[0].status == "error"
+    assert not Order.objects.filter(order_number="ORD-NEG").exists()
+    assert fake_lms.calls == []
+
+
+def test_the_sweep_is_scheduled_with_the_other_periodic_tasks(settings):
+    assert settings.CELERY_BEAT_SCHEDULE["lms-sweep-stalled-lines"]["task"] == "lms.sweep_stalled_lines"
+    from commerce_coordinator.celery import app
+
+    assert "lms.sweep_stalled_lines" in app.tasks

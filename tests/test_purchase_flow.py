@@ -1,0 +1,55 @@
+"""The whole purchase flow across apps: a signed Stripe webhook ends in one enrollment per line, in one trace.
+
+Integration tests live outside the apps, so that no plugin app's tests import another plugin app.
+"""
+
+import pytest
+from django.test import override_settings
+
+from commerce_coordinator.apps.core import testing
+from commerce_coordinator.apps.core.models import TraceNode
+from commerce_coordinator.apps.core.testing import ALL_DATABASES, wait_until
+from commerce_coordinator.apps.lms.models import Order
+from commerce_coordinator.apps.payments.tests.helpers import STRIPE_SECRET, payment_intent, post_stripe, stripe_event
+
+pytestmark = pytest.mark.django_db(transaction=True, databases=ALL_DATABASES)
+A, B = "course-v1:edX+A+2026", "course-v1:edX+B+2026"
+
+
+def test_signed_webhook_ends_in_one_enrollment_per_line_in_process(client, fake_lms):
+    body = stripe_event(obj=payment_intent(pi_id="pi_T1", order="T-1", user="42", keys=f"{A},{B}"))
+    with override_settings(STRIPE_WEBHOOK_SECRETS=[STRIPE_SECRET]):
+        assert post_stripe(client, body).status_code < 300
+        assert post_stripe(client, body).status_code < 300  # the same event delivered twice
+    order = wait_until(lambda: Order.objects.filter(order_number="T-1", status="fulfilled").first(), timeout=10)
+    assert (order.provider, order.payment_id) == ("stripe", "pi_T1")
+    assert len(fake_lms.calls) == 2
+    [trace_id] = order.trace_ids
+    kinds = set(TraceNode.objects.filter(trace_id=trace_id).values_list("kind", "name"))
+    assert ("task", "lms.process_line") in kinds
+    assert ("send", "commerce_coordinator.apps.lms.signals.fulfillment_completed") in kinds
+
+
+@pytest.mark.redis
+def test_signed_webhook_to_enrollment_in_a_real_worker_in_one_trace_tree(client, fake_lms, monkeypatch):
+    from django.conf import settings
+
+    for name in ("LMS_URL_ROOT", "LMS_OAUTH_CLIENT_ID", "LMS_OAUTH_CLIENT_SECRET"):
+        monkeypatch.setenv(name, getattr(settings, name))
+    monkeypatch.setenv("STRIPE_WEBHOOK_SECRETS", STRIPE_SECRET)
+    with testing.celery_worker(), override_settings(STRIPE_WEBHOOK_SECRETS=[STRIPE_SECRET]):
+        body = stripe_event(obj=payment_intent(pi_id="pi_T2", order="T-2", user="43", keys=f"{A},{B}"))
+        assert post_stripe(client, body).status_code < 300
+        assert post_stripe(client, body).status_code < 300
+        order = wait_until(lambda: Order.objects.filter(order_number="T-2", status="fulfilled").first(), timeout=40)
+        [trace_id] = order.trace_ids
+        completed = TraceNode.objects.filter(trace_id=trace_id, name__contains="fulfillment_completed")
+        wait_until(completed.exists, timeout=20)
+        nodes = {n.id: n for n in TraceNode.objects.filter(trace_id=trace_id)}
+        roots = set()
+        for node in nodes.values():
+            while node.parent_id in nodes:
+                node = nodes[node.parent_id]
+            roots.add((node.kind, node.name))
+        assert roots == {("task", "commerce_coordinator.apps.payments.tasks.process_webhook_event")}
+        assert len(fake_lms.calls) == 2
