@@ -396,6 +396,7 @@ class TaskRoute:
     """A Celery task receiver: enqueued when the surrounding transaction commits, trace id in its headers."""
 
     __slots__ = ("path", "task", "queue")
+    func = None  # not called in process
 
     def __init__(self, entry: ReceiverEntry):
         self.path, self.task, self.queue = entry.path, entry.func, entry.queue
@@ -451,6 +452,7 @@ class SwitchedRoute:
     """A route that runs only while its waffle switch is on; otherwise the receiver is skipped."""
 
     __slots__ = ("path", "route", "switch")
+    func = None  # its switch decides first
 
     def __init__(self, route, switch: str):
         self.path, self.route, self.switch = route.path, route, switch

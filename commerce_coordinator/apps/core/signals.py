@@ -147,8 +147,13 @@ class CoordinatorSignal:
         # error rolls back its own work only, never the sender's or the other receivers'.
         ctx.in_atomic = _default_connection().in_atomic_block
         try:
-            if not ctx.sampled:
-                result.results = [route.call(ctx, None, sender, kwargs) for route in self.routes]
+            if not ctx.sampled:  # the hot path: an in-process receiver is called without its route's frame
+                result.results = [
+                    call_in_process(route.func, route.path, ctx, None, sender, kwargs)
+                    if route.func is not None
+                    else route.call(ctx, None, sender, kwargs)
+                    for route in self.routes
+                ]
                 return result
             node = ctx.open_node("send", self.path, sender_label(sender))
             outer_parent = ctx.parent_id

@@ -39,12 +39,10 @@ NODE_COLUMNS = (
 )
 MAX_TEXT = 4000
 
-_getrandbits = random.getrandbits
-
 
 def new_id() -> str:
     """A 32-hex-digit id for a trace or a node (random, not secret)."""
-    return f"{_getrandbits(128):032x}"
+    return f"{random.getrandbits(128):032x}"
 
 
 class TraceNode:
