@@ -110,9 +110,16 @@ class ServiceUser:
 
 class DemoJwtAuthentication(BaseAuthentication):
     """`Authorization: JWT <token>` signed by this demo LMS (HS256, the first JWT issuer's key), with its
-    issuer, audience, expiry and issue time checked; no header means "not this scheme" (session next)."""
+    issuer, audience, expiry and issue time checked; no header means "not this scheme" (session next).
+
+    A caller sends the same token for an hour, so the claims of a token whose signature verified are kept
+    (per process, a bounded map keyed by the whole token and the issuer's key); its expiry is checked on
+    every request.
+    """
 
     keyword = "jwt"
+    _verified: dict[tuple[str, str], dict] = {}
+    _MAX_VERIFIED = 256
 
     def authenticate(self, request):
         parts = request.META.get("HTTP_AUTHORIZATION", "").split()
@@ -121,6 +128,14 @@ class DemoJwtAuthentication(BaseAuthentication):
         if len(parts) != 2:
             raise AuthenticationFailed("Invalid Authorization header: expected `JWT <token>`.")
         iss = issuer()
+        leeway = settings.JWT_AUTH.get("JWT_LEEWAY", 0)
+        key = (parts[1], iss["SECRET_KEY"] + "|" + iss["AUDIENCE"] + "|" + iss["ISSUER"])
+        claims = self._verified.get(key)
+        if claims is not None:
+            if claims["exp"] + leeway < time.time():
+                self._verified.pop(key, None)
+                raise AuthenticationFailed("Invalid JWT: Signature has expired")
+            return self._user(claims)
         try:
             claims = jwt.decode(
                 parts[1],
@@ -129,10 +144,18 @@ class DemoJwtAuthentication(BaseAuthentication):
                 audience=iss["AUDIENCE"],
                 issuer=iss["ISSUER"],
                 options={"require": ["exp", "iat"]},
-                leeway=settings.JWT_AUTH.get("JWT_LEEWAY", 0),
+                leeway=leeway,
             )
         except jwt.InvalidTokenError as exc:
             raise AuthenticationFailed(f"Invalid JWT: {exc}") from None
+        user = self._user(claims)
+        if len(self._verified) >= self._MAX_VERIFIED:
+            self._verified.clear()
+        self._verified[key] = claims
+        return user
+
+    @staticmethod
+    def _user(claims):
         username = claims.get("preferred_username") or claims.get("username")
         if not isinstance(username, str) or not username:
             raise AuthenticationFailed("The JWT names no user (preferred_username).")
