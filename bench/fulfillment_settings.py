@@ -2,8 +2,11 @@
 
 Databases: DB_NAME / TRACES_DB_NAME (default cc_bench_fulfillment, cc_bench_fulfillment_traces) on
 MariaDB (DB_HOST, DB_PORT, DB_USER, DB_PASSWORD as in base.py). The broker is CC_BENCH_BROKER_URL
-(default redis://127.0.0.1:6379/13) on the queue CC_BENCH_QUEUE; LMS_URL_ROOT points at the
-demo LMS served by gunicorn (CC_BENCH_LMS_PORT).
+(default redis://127.0.0.1:6379/13) on the queue CC_BENCH_QUEUE (every task of the run: the webhook
+processing task and the per-line tasks); LMS_URL_ROOT points at the demo LMS served by its own
+gunicorn (CC_BENCH_LMS_PORT). The signal routing (CC_SIGNALS) is the production one from base.py:
+payment_succeeded -> payments' log receiver + lms.fulfill_paid_order. The Stripe webhook secret
+is a bench-only value (the driver signs with it).
 """
 
 import os
@@ -32,16 +35,8 @@ LMS_OAUTH_CLIENT_ID = "cc-bench"
 LMS_OAUTH_CLIENT_SECRET = "cc-bench-secret"  # a bench-only demo client, not a secret
 # The cache of the access token must be shared by nothing but this process: locmem is fine.
 
-CC_SIGNALS = {
-    "fulfillment_bench_signals.payment_succeeded": ["commerce_coordinator.apps.lms.receivers.fulfill_paid_order"],
-    "commerce_coordinator.apps.lms.signals.fulfillment_completed": [
-        "commerce_coordinator.apps.lms.receivers.log_fulfillment_completed"
-    ],
-    "commerce_coordinator.apps.lms.signals.fulfillment_failed": [
-        "commerce_coordinator.apps.lms.receivers.log_fulfillment_failed"
-    ],
-}
-CC_WAFFLE_SWITCHES: dict = {}
+STRIPE_WEBHOOK_SECRET_FOR_BENCH = "whsec_cc_bench_only"  # not a secret: signs the bench's own events
+STRIPE_WEBHOOK_SECRETS = [STRIPE_WEBHOOK_SECRET_FOR_BENCH]
 
 LOGGING = {
     "version": 1,
@@ -49,3 +44,11 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": "ERROR"},
 }
+
+# Celery 5.7's Django fixup closes every database connection before and after each task unless
+# CELERY_DB_REUSE_MAX is set: each task then opens two new MariaDB connections (default + traces), which
+# was ~17 % of the worker's CPU and much of MariaDB's in this bench. With it set, a worker thread keeps its
+# connections for that many tasks (then closes them: a broken connection is dropped within that many
+# tasks). This is a settings change for production too (settings/base.py, not owned by the lms app);
+# CC_BENCH_DB_REUSE_MAX=0 measures Celery's default (close per task).
+CELERY_DB_REUSE_MAX = int(os.environ.get("CC_BENCH_DB_REUSE_MAX", "100")) or None

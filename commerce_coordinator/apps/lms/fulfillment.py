@@ -15,7 +15,7 @@ from datetime import timedelta
 from functools import partial
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connections, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -105,10 +105,14 @@ def record_order(
                 trace_ids=[trace_id] if trace_id else [],
                 status=Order.Status.FULFILLING if keys else Order.Status.FULFILLED,
             )
-            for key in keys:
-                line = OrderLine(order=order, course_run_key=key, mode=mode)
-                enqueue_line(line, save=False)
-                line.save(force_insert=True)
+            lines = [OrderLine(order=order, course_run_key=key, mode=mode) for key in keys]
+            for line in lines:
+                enqueue_line(line, save=False)  # publishes line.pk on commit: set by the INSERT below
+            if connections[OrderLine.objects.db].features.can_return_rows_from_bulk_insert:
+                OrderLine.objects.bulk_create(lines)  # one INSERT ... RETURNING for every line (MariaDB, SQLite)
+            else:
+                for line in lines:
+                    line.save(force_insert=True)
     except IntegrityError:
         with transaction.atomic():
             order = Order.objects.select_for_update().filter(order_number=order_number).first()

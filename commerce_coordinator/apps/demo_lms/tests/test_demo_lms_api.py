@@ -1,6 +1,7 @@
 """The demo LMS: its OAuth2 token endpoint, its enrollment API, its provisioning, and the whole flow against it."""
 
 import io
+import time
 
 import jwt
 import pytest
@@ -100,3 +101,60 @@ def test_enrollment_api_answers_bad_input_with_a_json_400(client, demo_client, b
 def test_enrollment_api_needs_a_service_token(client):
     response = client.post(ENROLL_URL, {"course_details": {"course_id": KEY}}, content_type="application/json")
     assert response.status_code == 401
+
+
+def _signed(claims_update=None, key=None):
+    issuer = settings.JWT_AUTH["JWT_ISSUERS"][0]
+    now = int(time.time())
+    claims = {
+        "aud": issuer["AUDIENCE"],
+        "iss": issuer["ISSUER"],
+        "iat": now,
+        "exp": now + 60,
+        "preferred_username": "svc",
+        "administrator": True,
+    }
+    claims.update(claims_update or {})
+    return "JWT " + jwt.encode(claims, key or issuer["SECRET_KEY"], algorithm="HS256")
+
+
+@pytest.mark.parametrize(
+    "claims, key, status",
+    [
+        ({}, "another-key-of-at-least-32-bytes-long", 401),  # signed by someone else
+        ({"exp": int(time.time()) - 3600}, None, 401),  # expired
+        ({"aud": "someone-else"}, None, 401),
+        ({"iss": "http://elsewhere/oauth2"}, None, 401),
+        ({"administrator": False}, None, 403),  # a valid token, but not a service (staff) caller
+        ({"preferred_username": ""}, None, 401),
+    ],
+)
+def test_enrollment_api_checks_the_jwt_itself(client, claims, key, status):
+    body = {"user": "42", "mode": "verified", "course_details": {"course_id": KEY}}
+    response = client.post(ENROLL_URL, body, content_type="application/json", HTTP_AUTHORIZATION=_signed(claims, key))
+    assert response.status_code == status
+    assert not DemoEnrollment.objects.filter(user="42").exists()
+
+
+def test_a_verified_token_is_still_refused_once_it_expires(client, monkeypatch):
+    auth = _signed({"exp": int(time.time()) + 5})
+    body = {"user": "42", "mode": "verified", "course_details": {"course_id": KEY}}
+    assert client.post(ENROLL_URL, body, content_type="application/json", HTTP_AUTHORIZATION=auth).status_code == 200
+    later = time.time() + 60
+    monkeypatch.setattr(time, "time", lambda: later)
+    assert client.post(ENROLL_URL, body, content_type="application/json", HTTP_AUTHORIZATION=auth).status_code == 401
+
+
+def test_re_enrolling_keeps_the_enrollment_and_its_attributes(client):
+    auth = _signed()
+    attrs = [{"namespace": "order", "name": "order_number", "value": "O-1"}]
+    body = {"user": "43", "mode": "verified", "course_details": {"course_id": KEY}, "enrollment_attributes": attrs}
+    first = client.post(ENROLL_URL, body, content_type="application/json", HTTP_AUTHORIZATION=auth).json()
+    body.pop("enrollment_attributes")
+    again = client.post(
+        ENROLL_URL, {**body, "is_active": False}, content_type="application/json", HTTP_AUTHORIZATION=auth
+    )
+    assert again.status_code == 200 and again.json()["is_active"] is False
+    assert again.json()["created"] == first["created"]
+    enrollment = DemoEnrollment.objects.get(user="43")
+    assert enrollment.enrollment_attributes == attrs and enrollment.is_active is False
