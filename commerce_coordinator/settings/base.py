@@ -275,7 +275,7 @@ PAYMENTS_SWEEP_INTERVAL = int(os.environ.get("PAYMENTS_SWEEP_INTERVAL", "60"))  
 PAYMENTS_REFUND_WAIT_ATTEMPTS = 10  # a refund waits this many attempts for its payment, then fails
 # With a broker, stored events are published by a per-process relay thread: one task per batch (payments/relay.py).
 PAYMENTS_RELAY = os.environ.get("PAYMENTS_RELAY", "1") != "0"  # off: one task per event, published after the answer
-PAYMENTS_RELAY_WINDOW = float(os.environ.get("PAYMENTS_RELAY_WINDOW", "0.02"))  # seconds the relay waits for more
+PAYMENTS_RELAY_WINDOW = float(os.environ.get("PAYMENTS_RELAY_WINDOW", "0.05"))  # seconds the relay waits for more
 PAYMENTS_RELAY_MAX_BATCH = 100  # events per published task at most
 
 CELERY_BEAT_SCHEDULE = {

@@ -27,7 +27,7 @@ Item = tuple[int, str, bool]  # (event pk, trace id, trace sampled)
 
 
 class Relay:
-    def __init__(self, publish, window: float = 0.02, max_batch: int = 100):
+    def __init__(self, publish, window: float = 0.05, max_batch: int = 100):
         self.publish = publish  # publish(list[Item]); raising means: not published (logged, the sweep recovers)
         self.window = window
         self.max_batch = max_batch
