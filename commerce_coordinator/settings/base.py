@@ -273,6 +273,10 @@ PAYMENTS_PROCESSING_TIMEOUT = 900  # seconds in "processing" after which its wor
 PAYMENTS_SWEEP_AFTER = int(os.environ.get("PAYMENTS_SWEEP_AFTER", "300"))  # seconds in "received" before a sweep
 PAYMENTS_SWEEP_INTERVAL = int(os.environ.get("PAYMENTS_SWEEP_INTERVAL", "60"))  # seconds between sweeps
 PAYMENTS_REFUND_WAIT_ATTEMPTS = 10  # a refund waits this many attempts for its payment, then fails
+# With a broker, stored events are published by a per-process relay thread: one task per batch (payments/relay.py).
+PAYMENTS_RELAY = os.environ.get("PAYMENTS_RELAY", "1") != "0"  # off: one task per event, published after the answer
+PAYMENTS_RELAY_WINDOW = float(os.environ.get("PAYMENTS_RELAY_WINDOW", "0.05"))  # seconds the relay waits for more
+PAYMENTS_RELAY_MAX_BATCH = 100  # events per published task at most
 
 CELERY_BEAT_SCHEDULE = {
     "prune-traces": {"task": "commerce_coordinator.apps.core.tasks.prune_traces", "schedule": 24 * 3600},

@@ -15,6 +15,7 @@ or processing for longer than PAYMENTS_PROCESSING_TIMEOUT (its worker is gone).
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 from datetime import timedelta
 from functools import partial
@@ -26,6 +27,7 @@ from django.utils import timezone
 
 from commerce_coordinator.apps.core import tracing
 
+from . import relay
 from .models import WebhookEvent
 
 logger = logging.getLogger(__name__)
@@ -33,12 +35,19 @@ Status = WebhookEvent.Status
 
 
 def store(
-    provider: str, event_id: str, event_type: str, payload: dict, mapped, enqueue_on_commit: bool = True
+    provider: str,
+    event_id: str,
+    event_type: str,
+    payload: dict,
+    mapped,
+    enqueue_on_commit: bool = True,
+    payload_json: str | None = None,
 ) -> tuple[WebhookEvent | None, bool]:
     """Insert the event (one INSERT: its own transaction) and enqueue its processing once that has committed.
 
     Returns (event, created); a repeated (provider, event_id) returns (None, False) and changes nothing.
     With ``enqueue_on_commit=False`` the caller enqueues (the view does it after sending its answer).
+    ``payload_json``: the verified body's own JSON text for ``payload``, stored as is (no re-serialisation).
     """
     kwargs = mapped.kwargs if mapped is not None else {}
     now = timezone.now()
@@ -57,10 +66,11 @@ def store(
     )
     # Outside a transaction the INSERT commits by itself (one round trip); inside one, a savepoint keeps a
     # duplicate's IntegrityError from breaking the caller's transaction.
-    in_transaction = transaction.get_connection().in_atomic_block
+    connection = transaction.get_connection()
+    in_transaction = connection.in_atomic_block
     try:
         with transaction.atomic() if in_transaction else contextlib.nullcontext():
-            event.save(force_insert=True)
+            _insert(connection, event, payload_json)
     except IntegrityError:
         if not WebhookEvent.objects.filter(provider=provider, event_id=event_id).exists():
             raise
@@ -71,6 +81,62 @@ def store(
         "webhook %s:%s (%s) stored as %s [event trace %s]", provider, event_id, event_type, event.status, event.trace_id
     )
     return event, True
+
+
+_INSERT_FIELDS = (
+    "provider",
+    "event_id",
+    "type",
+    "payload",
+    "signal",
+    "order_number",
+    "payment_id",
+    "status",
+    "attempts",
+    "last_error",
+    "task_id",
+    "trace_id",
+    "received_at",
+    "updated_at",
+)
+_insert_sql: dict[str, str] = {}
+
+
+def _insert(connection, event: WebhookEvent, payload_json: str | None) -> None:
+    """One plain INSERT statement (what ``save(force_insert=True)`` sends, without the ORM's per-call work)."""
+    if connection.vendor not in ("mysql", "sqlite"):  # lastrowid is how the id comes back: these two only
+        event.save(force_insert=True, using=connection.alias)
+        return
+    sql = _insert_sql.get(connection.vendor)
+    if sql is None:
+        quote = connection.ops.quote_name
+        columns = ", ".join(quote(WebhookEvent._meta.get_field(name).column) for name in _INSERT_FIELDS)
+        sql = _insert_sql[connection.vendor] = (
+            f"INSERT INTO {quote(WebhookEvent._meta.db_table)} ({columns}) "
+            f"VALUES ({', '.join(['%s'] * len(_INSERT_FIELDS))})"
+        )
+    adapt = connection.ops.adapt_datetimefield_value
+    params = [
+        event.provider,
+        event.event_id,
+        event.type,
+        payload_json if payload_json is not None else json.dumps(event.payload),
+        event.signal,
+        event.order_number,
+        event.payment_id,
+        event.status,
+        event.attempts,
+        event.last_error,
+        event.task_id,
+        event.trace_id,
+        adapt(event.received_at),
+        adapt(event.updated_at),
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        event.pk = cursor.lastrowid
+    event._state.adding = False
+    event._state.db = connection.alias
 
 
 def enqueue(pk: int, trace_id: str = "") -> str | None:
@@ -91,9 +157,32 @@ def enqueue_on_commit(pk: int, trace_id: str = "") -> None:
     transaction.on_commit(partial(enqueue, pk, trace_id), robust=True)
 
 
+def relay_on_commit(pk: int, trace_id: str = "") -> None:
+    """Hand the event to this process's relay (one task per batch) when the current transaction commits."""
+    transaction.on_commit(partial(_submit, pk, trace_id), robust=True)
+
+
+def _submit(pk: int, trace_id: str) -> None:
+    relay.get_relay().submit((pk, trace_id, tracing.should_sample()))
+
+
+def _eager() -> bool:
+    """Does this process run tasks in-process (CELERY_TASK_ALWAYS_EAGER, the embedded default)?"""
+    from .tasks import process_webhook_events
+
+    return bool(process_webhook_events.app.conf.task_always_eager)
+
+
 def schedule(event: WebhookEvent) -> None:
-    """Enqueue a stored event's processing when the current transaction (if any) commits."""
-    enqueue_on_commit(event.pk, event.trace_id)
+    """Enqueue a stored event's processing when the current transaction (if any) commits.
+
+    With a broker, through the relay (one message per batch, see relay.py); in the embedded default
+    (CELERY_TASK_ALWAYS_EAGER, no broker) or with PAYMENTS_RELAY off, one task at once, as before.
+    """
+    if settings.PAYMENTS_RELAY and not _eager():
+        relay_on_commit(event.pk, event.trace_id)
+    else:
+        enqueue_on_commit(event.pk, event.trace_id)
 
 
 def claim(pk: int, task_id: str) -> bool:

@@ -46,7 +46,13 @@ class WebhookView(View):
             logger.warning("webhook %s rejected: %s %s: %s", provider, error.status, error.code, redact(error.detail))
             return JsonResponse(plugin.error_body(error), status=error.status)
         event, created = inbox.store(
-            provider, incoming.event_id, incoming.type, incoming.payload, mapped, enqueue_on_commit=False
+            provider,
+            incoming.event_id,
+            incoming.type,
+            incoming.payload,
+            mapped,
+            enqueue_on_commit=False,
+            payload_json=incoming.raw_json,
         )
         if not created:
             logger.info("webhook %s:%s is a repeat: acknowledged, not processed again", provider, incoming.event_id)

@@ -77,6 +77,8 @@ class IncomingEvent:
     event_id: str
     type: str
     payload: dict
+    #: the body's JSON text when the body *is* the payload (stored as is: no re-serialisation)
+    raw_json: str | None = None
 
 
 @dataclass
@@ -129,14 +131,13 @@ def configured_providers() -> dict[str, str]:
 
 
 @lru_cache(maxsize=32)
-def _provider_class(path: str):
-    return import_string(path)
+def _provider(key: str, path: str) -> PaymentProvider:
+    return import_string(path)(key)  # providers keep no per-request state: one instance per (key, class)
 
 
 def get_provider(key: str) -> PaymentProvider:
     """The provider registered under ``key``; KeyError when none is."""
-    path = configured_providers()[key]
-    return _provider_class(path)(key)
+    return _provider(key, getattr(settings, "CC_PAYMENT_PROVIDERS", {})[key])
 
 
 def secrets_from(*values) -> list[str]:

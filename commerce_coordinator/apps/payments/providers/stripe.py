@@ -112,7 +112,7 @@ class StripeProvider(PaymentProvider):
         payload = load_json(body)
         event_id = as_text(dig(payload, "id"), "id", 255)
         event_type = as_text(dig(payload, "type"), "type", 100)
-        return IncomingEvent(event_id, event_type, payload)
+        return IncomingEvent(event_id, event_type, payload, raw_json=body.decode("utf-8"))
 
     def map_event(self, event_type: str, payload: dict) -> Mapped | None:
         signal = SIGNALS.get(event_type)

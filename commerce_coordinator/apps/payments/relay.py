@@ -1,0 +1,126 @@
+"""The per-process publish relay: stored events' processing, published in batches by one background thread.
+
+Publishing one Celery message costs about a millisecond of CPU (Celery + kombu + a Redis round trip), more
+than the rest of a webhook's work. So, with a real broker, the view's on-commit callback only appends the
+event to this process's queue; a daemon thread (started lazily, one per process, started again in a forked
+child) wakes when the queue gets an item, waits ``PAYMENTS_RELAY_WINDOW`` seconds for more, and publishes
+the lot (at most ``PAYMENTS_RELAY_MAX_BATCH``) as ONE ``process_webhook_events`` task.
+
+Nothing here is needed for durability: the event is committed before it is queued. If the process dies
+before the relay publishes, or the broker refuses the message, the event stays ``received`` and the
+periodic sweep enqueues it after ``PAYMENTS_SWEEP_AFTER``. Duplicate safety stays with the database claim.
+At a normal interpreter exit the queue is flushed (atexit), so a graceful restart leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import threading
+import time
+from collections import deque
+
+logger = logging.getLogger(__name__)
+
+Item = tuple[int, str, bool]  # (event pk, trace id, trace sampled)
+
+
+class Relay:
+    def __init__(self, publish, window: float = 0.05, max_batch: int = 100):
+        self.publish = publish  # publish(list[Item]); raising means: not published (logged, the sweep recovers)
+        self.window = window
+        self.max_batch = max_batch
+        self._reset()
+        if hasattr(os, "register_at_fork"):
+            os.register_at_fork(after_in_child=self._reset)
+
+    def _reset(self) -> None:
+        # A forked child inherits the parent's queue (published, or to be published, by the parent) but not
+        # its thread: start empty, with a fresh lock, and start a thread on first use.
+        self._items: deque[Item] = deque()
+        self._wake = threading.Condition(threading.Lock())
+        self._publishing = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._pid = os.getpid()
+        self._stopped = False
+
+    def submit(self, item: Item) -> None:
+        """Queue one committed event for publishing (called from the view's on-commit callback: cheap)."""
+        if self._pid != os.getpid():  # forked without register_at_fork (never on CPython 3.7+)
+            self._reset()
+        with self._wake:
+            self._items.append(item)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="payments-relay", daemon=True)
+                self._thread.start()
+            self._wake.notify()
+
+    def pending(self) -> int:
+        return len(self._items)
+
+    def _run(self) -> None:
+        while not self._stopped:
+            with self._wake:
+                while not self._items and not self._stopped:
+                    self._wake.wait()
+            if self.window > 0:
+                time.sleep(self.window)  # let more events arrive: one message for all of them
+            self.flush()
+
+    def flush(self) -> int:
+        """Publish everything queued now (batches of at most max_batch); returns how many events were handed over."""
+        done = 0
+        with self._publishing:  # the thread and an atexit flush never publish the same items twice
+            while self._items:
+                batch = []
+                while self._items and len(batch) < self.max_batch:
+                    batch.append(self._items.popleft())
+                try:
+                    self.publish(batch)
+                    done += len(batch)
+                except Exception:
+                    logger.exception(
+                        "Could not publish the processing of webhook events %s; the sweep will enqueue them",
+                        [pk for pk, _, _ in batch],
+                    )
+        return done
+
+    def stop(self, flush: bool = True) -> None:
+        self._stopped = True
+        with self._wake:
+            self._wake.notify_all()
+        if flush:
+            self.flush()
+
+
+def _publish(batch: list[Item]) -> None:
+    from .tasks import process_webhook_events
+
+    # retry=False: a broker that is down fails at once (logged) instead of holding the process.
+    process_webhook_events.apply_async(args=[[list(item) for item in batch]], retry=False)
+
+
+_relay: Relay | None = None
+_relay_lock = threading.Lock()
+
+
+def get_relay() -> Relay:
+    global _relay
+    if _relay is None:
+        with _relay_lock:
+            if _relay is None:
+                from django.conf import settings
+
+                _relay = Relay(_publish, settings.PAYMENTS_RELAY_WINDOW, settings.PAYMENTS_RELAY_MAX_BATCH)
+                atexit.register(_flush_at_exit)
+    return _relay
+
+
+def _flush_at_exit() -> None:
+    relay = _relay
+    if relay is not None and relay._pid == os.getpid() and relay.pending():
+        try:
+            relay.stop(flush=True)
+        except Exception:  # never fail an exit; the sweep recovers
+            logger.exception("payments relay: flush at exit failed")
