@@ -34,6 +34,7 @@ def run_check(tmp_path: Path, **env_overrides) -> subprocess.CompletedProcess:
         "DB_PORT": "1",
         "STRIPE_WEBHOOK_SECRET": "whsec_not_a_real_secret",
         "CLOUDPAYMENTS_API_SECRET": "cp_not_a_real_secret",
+        "LMS_OAUTH_CLIENT_SECRET": "lms_not_a_real_secret",
     }
     for key, value in env_overrides.items():
         if value is None:
@@ -70,6 +71,7 @@ def test_secrets_may_come_from_the_yaml_file(tmp_path):
         ({"CELERY_BROKER_URL": None}, "missing required setting(s) CELERY_BROKER_URL"),
         ({"STRIPE_WEBHOOK_SECRET": None}, "missing required setting(s) STRIPE_WEBHOOK_SECRETS"),
         ({"CLOUDPAYMENTS_API_SECRET": None}, "missing required setting(s) CLOUDPAYMENTS_API_SECRETS"),
+        ({"LMS_OAUTH_CLIENT_SECRET": None}, "missing required setting(s) LMS_OAUTH_CLIENT_SECRET"),
         ({"DJANGO_SECRET_KEY": "insecure-dev-only-secret-key"}, "SECRET_KEY is a default or weak key"),
         ({"DJANGO_SECRET_KEY": "django-insecure-" + GOOD_SECRET}, "SECRET_KEY is a default or weak key"),
         ({"DJANGO_SECRET_KEY": "short-key"}, "SECRET_KEY is a default or weak key"),
@@ -82,6 +84,7 @@ def test_secrets_may_come_from_the_yaml_file(tmp_path):
         "no-broker",
         "no-stripe-secret",
         "no-cloudpayments-secret",
+        "no-lms-secret",
         "default-key",
         "django-insecure-key",
         "short-key",
