@@ -6,19 +6,7 @@ from .models import Order, OrderLine
 class OrderLineInline(admin.TabularInline):
     model = OrderLine
     extra = 0
-    readonly_fields = [
-        "course_run_key",
-        "mode",
-        "status",
-        "attempts",
-        "last_error",
-        "last_status_code",
-        "last_attempt_at",
-        "next_attempt_at",
-        "fulfilled_at",
-        "refunded_at",
-        "last_trace_id",
-    ]
+    readonly_fields = OrderLine.OPERATOR_FIELDS
     exclude = ["task_token"]
 
 

@@ -47,6 +47,21 @@ class Order(models.Model):
 
 
 class OrderLine(models.Model):
+    # What operators see of a line, in the order API and the admin alike.
+    OPERATOR_FIELDS = (
+        "course_run_key",
+        "mode",
+        "status",
+        "attempts",
+        "last_error",
+        "last_status_code",
+        "last_attempt_at",
+        "next_attempt_at",
+        "fulfilled_at",
+        "refunded_at",
+        "last_trace_id",
+    )
+
     class Status(models.TextChoices):
         PENDING = "pending", "Enrollment pending"
         FULFILLED = "fulfilled", "Enrolled"

@@ -11,21 +11,7 @@ COURSE_RUN_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:+~%-]{0,254}$")
 class OrderLineSerializer(serializers.ModelSerializer):
     class Meta:
         model = OrderLine
-        fields = [
-            "course_run_key",
-            "mode",
-            "status",
-            "attempts",
-            "last_error",
-            "last_status_code",
-            "last_attempt_at",
-            "next_attempt_at",
-            "fulfilled_at",
-            "refunded_at",
-            "last_trace_id",
-            "created",
-            "modified",
-        ]
+        fields = [*OrderLine.OPERATOR_FIELDS, "created", "modified"]
 
 
 class OrderSerializer(serializers.ModelSerializer):
