@@ -10,7 +10,6 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import inspect
-import json
 import logging
 import uuid
 from dataclasses import dataclass, field
@@ -532,6 +531,7 @@ def _describe_type(declared) -> str:
     return " | ".join(getattr(t, "__name__", repr(t)) for t in types)
 
 
-def as_json(plan: RoutingPlan | None = None) -> str:
+def map_document(plan: RoutingPlan | None = None) -> dict:
+    """The whole map with its warnings: what `show_signals --format json` prints and /core/signals/ answers."""
     plan = plan or analyse()
-    return json.dumps({"signals": signal_map(plan), "warnings": unrouted_warnings(plan)}, indent=2)
+    return {"signals": signal_map(plan), "warnings": unrouted_warnings(plan)}

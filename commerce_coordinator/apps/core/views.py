@@ -89,8 +89,7 @@ class SignalMapView(APIView):
     """GET /core/signals/: each signal, its receivers and each entry's check status."""
 
     def get(self, request):
-        plan = routing.analyse()
-        return Response({"signals": routing.signal_map(plan), "warnings": routing.unrouted_warnings(plan)})
+        return Response(routing.map_document())
 
 
 class TracePagination(PageNumberPagination):

@@ -25,15 +25,21 @@ def wait_for(predicate, timeout=10.0):
     return False
 
 
+def start(reloader):
+    """Run the reloader in a background thread until its child is up; returns (stop event, thread, child)."""
+    stop = threading.Event()
+    thread = threading.Thread(target=reloader.run, args=(stop,), daemon=True)
+    thread.start()
+    assert wait_for(lambda: reloader.child is not None), "the child never started"
+    return stop, thread, reloader.child
+
+
 @pytest.fixture
 def running_reloader(tmp_path):
     """A Reloader over tmp_path running a harmless child in a background thread."""
     messages: list[str] = []
     reloader = Reloader(SLEEPER, [tmp_path], debounce=0.3, stop_timeout=5, log=messages.append)
-    stop = threading.Event()
-    thread = threading.Thread(target=reloader.run, args=(stop,), daemon=True)
-    thread.start()
-    assert wait_for(lambda: reloader.child is not None), "the child never started"
+    stop, thread, _ = start(reloader)
     yield reloader, messages
     stop.set()
     thread.join(15)
@@ -68,11 +74,7 @@ def test_other_files_do_not_restart_the_child(running_reloader, tmp_path):
 
 def test_stop_terminates_the_child(tmp_path):
     reloader = Reloader(SLEEPER, [tmp_path], debounce=0.2, log=lambda m: None)
-    stop = threading.Event()
-    thread = threading.Thread(target=reloader.run, args=(stop,), daemon=True)
-    thread.start()
-    assert wait_for(lambda: reloader.child is not None)
-    child = reloader.child
+    stop, thread, child = start(reloader)
     stop.set()
     thread.join(15)
     assert child.poll() is not None
@@ -148,11 +150,7 @@ def test_a_broken_output_does_not_keep_the_child_running(tmp_path):
         raise BrokenPipeError("the reader of our output is gone")
 
     reloader = Reloader(SLEEPER, [tmp_path], debounce=0.2, log=broken_log)
-    stop = threading.Event()
-    thread = threading.Thread(target=reloader.run, args=(stop,), daemon=True)
-    thread.start()
-    assert wait_for(lambda: reloader.child is not None)
-    child = reloader.child
+    stop, thread, child = start(reloader)
     stop.set()
     thread.join(15)
     assert child.poll() is not None

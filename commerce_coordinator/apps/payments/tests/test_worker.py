@@ -43,7 +43,7 @@ def test_a_worker_processes_a_stored_event_under_its_trace(client, celery_worker
     # Published by the relay: the batch task records a task node in each of its events' traces.
     assert nodes.filter(kind="task", name__endswith="process_webhook_events").count() == 1
     receiver = nodes.get(kind="receiver", name__endswith="payments.receivers.log_payment_event")
-    assert receiver.name.endswith("receivers.log_payment_event") and receiver.status == "ok"
+    assert receiver.status == "ok"
     assert f"[trace={event.trace_id}]" in celery_worker.log()
 
 

@@ -67,9 +67,7 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         plan = routing.analyse()
         if options["format"] == "json":
-            output = json.dumps(
-                {"signals": routing.signal_map(plan), "warnings": routing.unrouted_warnings(plan)}, indent=2
-            )
+            output = json.dumps(routing.map_document(plan), indent=2)
         elif options["format"] == "mermaid":
             output = render_mermaid(plan)
         else:
