@@ -117,66 +117,14 @@ SPECTACULAR_SETTINGS = {
     "PREPROCESSING_HOOKS": ["commerce_coordinator.apps.lms.auth.public_api_only"],
 }
 
-# --- Service JWTs (edx-drf-extensions) ---------------------------------------
-# The LMS (and the demo LMS) sign service JWTs with this issuer's key; the API
-# accepts a JWT whose `administrator` claim is true (a service worker) or a staff session.
-JWT_AUTH = {
-    "JWT_ISSUERS": [
-        {
-            "ISSUER": os.environ.get("LMS_JWT_ISSUER", "http://localhost:8140/demo_lms/oauth2"),
-            "AUDIENCE": os.environ.get("LMS_JWT_AUDIENCE", "lms-key"),
-            "SECRET_KEY": os.environ.get("LMS_JWT_SECRET_KEY", "insecure-demo-lms-jwt-secret-key"),
-        }
-    ],
-    "JWT_ALGORITHM": "HS256",
-    "JWT_VERIFY_EXPIRATION": True,
-    "JWT_VERIFY_AUDIENCE": True,
-    "JWT_AUTH_HEADER_PREFIX": "JWT",
-    "JWT_PUBLIC_SIGNING_JWK_SET": None,
-    "JWT_DECODE_HANDLER": "commerce_coordinator.apps.lms.auth.jwt_decode_handler",
-    "JWT_PAYLOAD_GET_USERNAME_HANDLER": "commerce_coordinator.apps.lms.auth.jwt_username",
-    "JWT_LEEWAY": 1,
-    "JWT_SUPPORTED_VERSION": "1.2.0",
-}
-
-# --- LMS fulfillment -----------------------------------------------------------
-LMS_URL_ROOT = os.environ.get("LMS_URL_ROOT", "http://localhost:18000")
-# Where the OAuth2 token endpoint lives ("<root>/oauth2/access_token"); empty means LMS_URL_ROOT.
-LMS_OAUTH_URL = os.environ.get("LMS_OAUTH_URL", "")
-LMS_OAUTH_CLIENT_ID = os.environ.get("LMS_OAUTH_CLIENT_ID", "commerce-coordinator-backend-service-key")
-LMS_OAUTH_CLIENT_SECRET = os.environ.get("LMS_OAUTH_CLIENT_SECRET", "")
-LMS_CONNECT_TIMEOUT = float(os.environ.get("LMS_CONNECT_TIMEOUT", "3.05"))
-LMS_READ_TIMEOUT = float(os.environ.get("LMS_READ_TIMEOUT", "10"))
-LMS_ENROLLMENT_MODE = "verified"
-# Seconds before each retry of an LMS call (connection error, timeout, 5xx, 429): exponential, about
-# 13.5 hours in all; each delay gets +/- LMS_RETRY_JITTER of random jitter, and a later Retry-After
-# (capped at LMS_RETRY_AFTER_MAX) wins. After the last one the line is failed (docs/decisions/0004).
-LMS_RETRY_SCHEDULE = [
-    float(s) for s in os.environ.get("LMS_RETRY_SCHEDULE", "30,120,480,1800,3600,7200,14400,21600").split(",")
-]
-LMS_RETRY_JITTER = 0.25
-# A pending line whose next attempt is this many seconds overdue (a lost publish or message), or whose
-# run started this long ago and never finished (a killed worker), is re-queued by lms.sweep_stalled_lines.
-LMS_STALLED_AFTER = int(os.environ.get("LMS_STALLED_AFTER", "900"))
-LMS_RETRY_AFTER_MAX = 6 * 3600
-
-# --- Celery ------------------------------------------------------------------
-# With no broker URL, tasks run in process (the embedded default).
-CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "")
-CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
-if CELERY_TASK_ALWAYS_EAGER:
-    CELERY_BROKER_URL = "memory://"
-CELERY_TASK_EAGER_PROPAGATES = False
-CELERY_TASK_SERIALIZER = "json"
-CELERY_RESULT_SERIALIZER = "json"
-CELERY_ACCEPT_CONTENT = ["json"]
-CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_DEFAULT_QUEUE", "commerce_coordinator")
-CELERY_TASK_ACKS_LATE = True
-CELERY_TASK_REJECT_ON_WORKER_LOST = True
-CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_WORKER_HIJACK_ROOT_LOGGER = False  # keep Django LOGGING: every line carries its trace id
-CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# --- Per-app settings -----------------------------------------------------------
+# Each app's block lives in its own module under settings/components/; CC_SIGNALS (the wiring of
+# every app) stays here, in one visible place.
+from .components.celery_settings import *  # noqa: E402,F403
+from .components.lms import *  # noqa: E402,F403
+from .components.payments import *  # noqa: E402,F403
+from .components.payments import PAYMENTS_SWEEP_INTERVAL  # noqa: E402
+from .components.traces import *  # noqa: E402,F403
 
 # --- Coordinator signals -----------------------------------------------------
 # Signal dotted path -> receivers. An entry is a dotted path, or a dict:
@@ -237,47 +185,7 @@ CC_DEMO_DATA_COMMANDS: list[str] = [
     "provision_demo_lms",  # demo_lms: the OAuth client this service uses to call the demo LMS
 ]
 
-# --- Signal traces -----------------------------------------------------------
-CC_TRACE_DATABASE = "traces"
-CC_TRACE_SAMPLE_RATE = float(os.environ.get("CC_TRACE_SAMPLE_RATE", "1.0"))
-CC_TRACE_RETENTION_DAYS = int(os.environ.get("CC_TRACE_RETENTION_DAYS", "14"))
-
-# --- Payments webhooks (apps/payments) ------------------------------------------
-# Provider key -> plugin class; the key is the URL segment: POST /payments/webhooks/<key>/[<kind>/].
-CC_PAYMENT_PROVIDERS = {
-    "stripe": "commerce_coordinator.apps.payments.providers.stripe.StripeProvider",
-    "cloudpayments": "commerce_coordinator.apps.payments.providers.cloudpayments.CloudPaymentsProvider",
-}
-# Several secrets are accepted at once during a rotation: STRIPE_WEBHOOK_SECRETS is comma-separated.
-STRIPE_WEBHOOK_SECRETS = [
-    s.strip()
-    for s in (os.environ.get("STRIPE_WEBHOOK_SECRETS", "") + "," + os.environ.get("STRIPE_WEBHOOK_SECRET", "")).split(
-        ","
-    )
-    if s.strip()
-]
-STRIPE_WEBHOOK_TOLERANCE = int(os.environ.get("STRIPE_WEBHOOK_TOLERANCE", "300"))  # seconds
-CLOUDPAYMENTS_API_SECRETS = [
-    s.strip()
-    for s in (
-        os.environ.get("CLOUDPAYMENTS_API_SECRETS", "") + "," + os.environ.get("CLOUDPAYMENTS_API_SECRET", "")
-    ).split(",")
-    if s.strip()
-]
-PAYMENTS_WEBHOOK_MAX_BODY = 1024 * 1024  # bytes; larger bodies get 413
-PAYMENTS_MAX_RETRIES = int(os.environ.get("PAYMENTS_MAX_RETRIES", "8"))  # retryable receiver errors
-PAYMENTS_RETRY_BACKOFF = 2  # seconds, doubled each retry (Celery retry_backoff), with jitter
-PAYMENTS_RETRY_BACKOFF_MAX = 600  # seconds
-PAYMENTS_TASK_TIME_LIMIT = 300  # seconds: a processing task is killed after this
-PAYMENTS_PROCESSING_TIMEOUT = 900  # seconds in "processing" after which its worker is presumed gone
-PAYMENTS_SWEEP_AFTER = int(os.environ.get("PAYMENTS_SWEEP_AFTER", "300"))  # seconds in "received" before a sweep
-PAYMENTS_SWEEP_INTERVAL = int(os.environ.get("PAYMENTS_SWEEP_INTERVAL", "60"))  # seconds between sweeps
-PAYMENTS_REFUND_WAIT_ATTEMPTS = 10  # a refund waits this many attempts for its payment, then fails
-# With a broker, stored events are published by a per-process relay thread: one task per batch (payments/relay.py).
-PAYMENTS_RELAY = os.environ.get("PAYMENTS_RELAY", "1") != "0"  # off: one task per event, published after the answer
-PAYMENTS_RELAY_WINDOW = float(os.environ.get("PAYMENTS_RELAY_WINDOW", "0.05"))  # seconds the relay waits for more
-PAYMENTS_RELAY_MAX_BATCH = 100  # events per published task at most
-
+# Periodic tasks of every app (Celery beat).
 CELERY_BEAT_SCHEDULE = {
     "prune-traces": {"task": "commerce_coordinator.apps.core.tasks.prune_traces", "schedule": 24 * 3600},
     # apps/lms: re-queue order lines whose task was lost (ADR 6).

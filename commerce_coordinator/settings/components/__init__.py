@@ -1,0 +1,1 @@
+"""Settings of one app or concern each; settings/base.py imports them all (CC_SIGNALS stays in base.py)."""
