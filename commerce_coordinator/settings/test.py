@@ -31,8 +31,10 @@ _BUS_FIXTURES = "commerce_coordinator.apps.bus.tests.fixtures."
 CC_BUS_COMMANDS = {name: _BUS_FIXTURES + name for name in ("issue_invoice", "cancel_invoice", "subscribe", "refund")}
 CC_SIGNALS = {
     **CC_SIGNALS,  # noqa: F405
-    **{_BUS_FIXTURES + name: [_BUS_FIXTURES + "record_effect"] for name in ("issue_invoice", "cancel_invoice",
-                                                                            "subscribe")},
+    **{
+        _BUS_FIXTURES + name: [_BUS_FIXTURES + "record_effect"]
+        for name in ("issue_invoice", "cancel_invoice", "subscribe")
+    },
     _BUS_FIXTURES + "refund": [_BUS_FIXTURES + "refund_or_fail"],
 }
 CC_BUS_RETRY_SCHEDULE = [0.2, 0.2]

@@ -58,6 +58,13 @@ def is_retryable(exc: BaseException) -> bool:
     return bool(getattr(exc, "retryable", False)) or isinstance(exc, (ConnectionError, TimeoutError, DatabaseError))
 
 
+def recycle_database_connections() -> None:
+    """A long-running consumer drops broken or old (CONN_MAX_AGE) connections, as Django does per request;
+    never inside an outer transaction (a test's)."""
+    if not transaction.get_connection().in_atomic_block:
+        db.close_old_connections()
+
+
 class CommandConsumer(ConsumerProducerMixin):
     """Consumes the command queue until stopped, `max_messages` were handled, or `idle_timeout` passed."""
 
@@ -93,7 +100,7 @@ class CommandConsumer(ConsumerProducerMixin):
     # --- one message --------------------------------------------------------------------------
 
     def on_message(self, message) -> None:
-        db.close_old_connections()  # a long-running consumer recycles its database connection (CONN_MAX_AGE)
+        recycle_database_connections()
         with tracing.trace(tracing.new_id()) as ctx:  # one trace per message
             outcome = self.handle(message, ctx)
         if outcome == PROCESSED and self.kill_after_commit:  # test hook: die between commit and ack
@@ -128,7 +135,7 @@ class CommandConsumer(ConsumerProducerMixin):
             return self.finish(node, DUPLICATE, f"message {command.message_id} was processed before: nothing done")
         except Exception as exc:
             if isinstance(exc, DatabaseError):
-                db.close_old_connections()
+                recycle_database_connections()
             reason = f"{type(exc).__name__}: {exc}"
             logger.warning("Bus command %s (%s) failed: %s", command.command, command.message_id, reason)
             outcome = self.retry(message, reason, ctx) if is_retryable(exc) else self.dead_letter(message, reason, ctx)

@@ -70,8 +70,9 @@ def parse(body: bytes | str) -> CommandMessage:
 
 def convert_arguments(signal: CoordinatorSignal, raw: dict) -> dict:
     """JSON values -> the signal's declared types; RejectedMessage on a missing, extra or invalid argument."""
-    converted = {name: _convert(name, value, signal.arguments[name]) for name, value in raw.items()
-                 if name in signal.arguments}
+    converted = {
+        name: _convert(name, value, signal.arguments[name]) for name, value in raw.items() if name in signal.arguments
+    }
     converted.update({name: value for name, value in raw.items() if name not in signal.arguments})
     try:
         signal.check_arguments(converted)

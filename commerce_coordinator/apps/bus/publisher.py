@@ -8,8 +8,9 @@ from . import messages
 from .topology import connection, topology
 
 
-def publish_command(command: str, arguments: dict, message_id: str | None = None, queue: str | None = None,
-                    conn=None) -> str:
+def publish_command(
+    command: str, arguments: dict, message_id: str | None = None, queue: str | None = None, conn=None
+) -> str:
     """Check the command against its signal, publish it persistently with a broker confirm; returns its message_id.
 
     Raises messages.RejectedMessage when the consumer would dead-letter it (unknown command, bad arguments).

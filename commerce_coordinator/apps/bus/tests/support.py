@@ -64,6 +64,11 @@ def drain(queue_name: str) -> list:
     return found
 
 
+def declare(queue: str) -> None:
+    with connection("cc-test-declare") as conn:
+        topology(queue).declare(conn.channel())
+
+
 def depth(queue_name: str) -> int:
     with connection("cc-test-depth") as conn:
         return conn.channel().queue_declare(queue_name, passive=True).message_count
@@ -74,11 +79,25 @@ class ConsumerProcess:
 
     def __init__(self, queue: str, *args: str, **env: str):
         self.connection_name = f"cc-test-{uuid.uuid4().hex[:8]}"
-        cmd = [sys.executable, "manage.py", "consume_billing_commands", "--queue", queue,
-               "--connection-name", self.connection_name, *args]
+        cmd = [
+            sys.executable,
+            "manage.py",
+            "consume_billing_commands",
+            "--queue",
+            queue,
+            "--connection-name",
+            self.connection_name,
+            *args,
+        ]
         self.output: list[str] = []
-        self.process = subprocess.Popen(cmd, env=child_process_environment(**env), cwd=settings.BASE_DIR,
-                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.process = subprocess.Popen(
+            cmd,
+            env=child_process_environment(**env),
+            cwd=settings.BASE_DIR,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         threading.Thread(target=lambda: self.output.extend(self.process.stdout), daemon=True).start()
 
     def log(self) -> str:
@@ -102,28 +121,24 @@ class ConsumerProcess:
 
 
 def rabbitmq_connections(connection_name: str) -> list[str]:
-    """RabbitMQ's names of the connections whose client named itself `connection_name`."""
+    """RabbitMQ's ids (pids) of the connections whose client named itself `connection_name`."""
     listing = subprocess.run(
-        ["rabbitmqctl", "list_connections", "name", "client_properties", "--formatter", "json", "-q"],
-        capture_output=True, text=True, check=True, timeout=30,
+        ["rabbitmqctl", "list_connections", "pid", "client_properties", "-s"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
     ).stdout
-    rows = json.loads(listing or "[]")
-    return [row["name"] for row in rows if _client_name(row) == connection_name]
-
-
-def _client_name(row) -> str:
-    props = row.get("client_properties") or []
-    if isinstance(props, dict):
-        return props.get("connection_name", "")
-    for item in props:  # rabbitmqctl's JSON gives client properties as [name, type, value] triples
-        if isinstance(item, list) and item and item[0] == "connection_name":
-            return item[-1]
-    return ""
+    wanted = f'{{"connection_name","{connection_name}"}}'
+    return [line.split("\t", 1)[0] for line in listing.splitlines() if wanted in line]
 
 
 def close_rabbitmq_connections(connection_name: str) -> int:
-    names = rabbitmq_connections(connection_name)
-    for name in names:
-        subprocess.run(["rabbitmqctl", "close_connection", name, "closed by a test"], check=True,
-                       capture_output=True, timeout=30)
-    return len(names)
+    """Have RabbitMQ close them (as it does when it stops); returns how many it closed."""
+    closed = 0
+    for pid in rabbitmq_connections(connection_name):
+        done = subprocess.run(
+            ["rabbitmqctl", "close_connection", pid, "closed by a test"], capture_output=True, text=True, timeout=30
+        )
+        closed += done.returncode == 0
+    return closed

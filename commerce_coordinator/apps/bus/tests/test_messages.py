@@ -38,8 +38,9 @@ def test_a_message_that_cannot_be_carried_out_is_rejected_with_its_reason(raw, r
 
 
 def test_arguments_are_converted_to_the_declared_types_and_the_message_id_given_when_declared():
-    parsed = messages.parse(body(command="issue_invoice", message_id="m-9", account_id=3, period="2026-12",
-                                 amount="49.90"))
+    parsed = messages.parse(
+        body(command="issue_invoice", message_id="m-9", account_id=3, period="2026-12", amount="49.90")
+    )
     assert parsed.signal is fixtures.issue_invoice
     assert parsed.arguments == {"account_id": 3, "period": "2026-12", "amount": Decimal("49.90"), "message_id": "m-9"}
     assert parsed.raw_arguments == {"account_id": 3, "period": "2026-12", "amount": "49.90"}

@@ -1,0 +1,58 @@
+"""`manage.py consume_billing_commands` as a real process: killed between commit and ack, and a dropped
+connection (closed by RabbitMQ, as when it restarts): nothing is lost and nothing is done twice."""
+
+import signal
+
+import pytest
+
+from commerce_coordinator.apps.bus.models import ProcessedMessage
+from commerce_coordinator.apps.bus.tests import fixtures
+from commerce_coordinator.apps.bus.tests.support import (
+    ConsumerProcess,
+    close_rabbitmq_connections,
+    consume,
+    depth,
+    publish,
+    rabbitmq_connections,
+)
+from commerce_coordinator.apps.core.testing import ALL_DATABASES, wait_until
+
+pytestmark = pytest.mark.django_db(databases=ALL_DATABASES, transaction=True)
+
+
+def test_a_consumer_killed_between_commit_and_ack_leaves_a_redelivery_that_changes_nothing(bus_queue):
+    publish(bus_queue, "subscribe", message_id="kill-1", account_id=5, plan="demo-monthly")
+    killed = ConsumerProcess(bus_queue, "--max-messages", "1", CC_BUS_TEST_KILL_AFTER_COMMIT="1")
+    assert killed.wait(60) == -signal.SIGKILL, killed.log()
+
+    assert ProcessedMessage.objects.filter(message_id="kill-1").count() == 1  # committed ...
+    assert fixtures.effects() == ["bus-effect:bus message kill-1:demo-monthly"]
+    wait_until(lambda: depth(bus_queue) == 1, 10, message="the unacknowledged message back in the queue")
+
+    again = consume(bus_queue, max_messages=1)  # ... and redelivered: the ledger refuses it
+
+    assert again.counts == {"duplicate": 1}
+    assert fixtures.effects() == ["bus-effect:bus message kill-1:demo-monthly"]
+    assert ProcessedMessage.objects.count() == 1 and depth(bus_queue) == 0
+
+
+def test_the_consumer_reconnects_when_its_connection_drops_and_loses_nothing(bus_queue):
+    consumer = ConsumerProcess(bus_queue)
+    try:
+        for n in range(5):
+            publish(bus_queue, "subscribe", message_id=f"before-{n}", account_id=n, plan=f"before-{n}")
+        wait_until(lambda: ProcessedMessage.objects.count() == 5, 60, message="5 commands before the drop")
+        wait_until(lambda: rabbitmq_connections(consumer.connection_name), 10, message="the consumer's connection")
+
+        assert close_rabbitmq_connections(consumer.connection_name) >= 1
+        for n in range(5):
+            publish(bus_queue, "subscribe", message_id=f"after-{n}", account_id=n, plan=f"after-{n}")
+
+        wait_until(lambda: ProcessedMessage.objects.count() == 10, 60, message="5 commands after the drop")
+        wait_until(lambda: rabbitmq_connections(consumer.connection_name), 30, message="a new connection")
+    finally:
+        consumer.stop()
+    assert consumer.process.returncode == 0, consumer.log()
+    assert "Handled 10 message(s): 10 processed" in consumer.log()
+    assert consumer.log().count("Bus consumer connected") == 2, consumer.log()  # once more after the drop
+    assert len(fixtures.effects()) == 10 and depth(bus_queue) == 0
