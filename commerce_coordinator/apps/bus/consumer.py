@@ -2,7 +2,7 @@
 writes the message's ledger row, and the message is acknowledged only after that transaction commits.
 
 Outcomes (ADR 0060): `processed`; `duplicate` (the ledger's unique message_id refused the row: nothing
-changes); `retried` (a retryable failure: the message waits in the retry queue, CC_BUS_RETRY_SCHEDULE
+changes); `retried` (retryable by core.retries: the message waits in the retry queue, CC_BUS_RETRY_SCHEDULE
 bounds how often); `dead_lettered` (malformed, unknown, invalid, a permanent receiver failure, or retries
 spent: the dead-letter queue gets it with its reason). Every outcome is acknowledged after it is safe:
 committed, or published with a broker confirm. A lost connection is re-established by kombu and the
@@ -16,14 +16,15 @@ import os
 import signal as os_signal
 import time
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from django import db
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError, transaction
+from django.utils import timezone
 from kombu.mixins import ConsumerProducerMixin
 
-from commerce_coordinator.apps.core import tracing
+from commerce_coordinator.apps.core import retries, tracing
 from commerce_coordinator.apps.core.signals import ERROR, SendResult
 
 from . import messages
@@ -46,16 +47,13 @@ class ReceiversFailed(Exception):
 
     @property
     def retryable(self) -> bool:
-        return all(is_retryable(r.error) for r in self.failures)
+        """Worth another try only when every failure is (core's one classification)."""
+        return all(retries.is_retryable(r.error) for r in self.failures)
 
-
-def is_retryable(exc: BaseException) -> bool:
-    """Worth another try later: network trouble, a database that is away, or an error that says so."""
-    if isinstance(exc, ReceiversFailed):
-        return exc.retryable
-    if isinstance(exc, IntegrityError):
-        return False
-    return bool(getattr(exc, "retryable", False)) or isinstance(exc, (ConnectionError, TimeoutError, DatabaseError))
+    @property
+    def retry_after(self) -> float | None:
+        asked = [s for s in (retries.retry_after_of(r.error) for r in self.failures) if s is not None]
+        return max(asked, default=None)
 
 
 def recycle_database_connections() -> None:
@@ -102,7 +100,8 @@ class CommandConsumer(ConsumerProducerMixin):
     def on_message(self, message) -> None:
         recycle_database_connections()
         with tracing.trace(tracing.new_id()) as ctx:  # one trace per message
-            outcome = self.handle(message, ctx)
+            with tracing.span("command", "bus.consume_billing_commands") as node:
+                outcome = self.handle(message, node, ctx)
         if outcome == PROCESSED and self.kill_after_commit:  # test hook: die between commit and ack
             os.kill(os.getpid(), os_signal.SIGKILL)
         message.ack()  # only now: the outcome is committed, or published to the retry/dead-letter queue
@@ -112,14 +111,12 @@ class CommandConsumer(ConsumerProducerMixin):
         if self.max_messages and self.handled >= self.max_messages:
             self.should_stop = True
 
-    def handle(self, message, ctx) -> str:
-        node = ctx.open_node("task", "bus.consume_billing_commands", "")
-        ctx.parent_id = node.id
+    def handle(self, message, node, ctx) -> str:
         try:
             command = messages.parse(message.body)
         except messages.RejectedMessage as exc:
-            return self.finish(node, self.dead_letter(message, str(exc), ctx), str(exc))
-        node.name, node.sender = f"bus.{command.command}", f"message {command.message_id}"
+            return self.dead_letter(message, str(exc), ctx)
+        describe(node, ctx, command)
         try:
             with transaction.atomic():
                 ProcessedMessage.objects.create(
@@ -132,30 +129,28 @@ class CommandConsumer(ConsumerProducerMixin):
                 if not result.ok:
                     raise ReceiversFailed(result)
         except IntegrityError:
-            return self.finish(node, DUPLICATE, f"message {command.message_id} was processed before: nothing done")
+            return done(node, DUPLICATE, f"message {command.message_id} was processed before: nothing done")
         except Exception as exc:
             if isinstance(exc, DatabaseError):
                 recycle_database_connections()
             reason = f"{type(exc).__name__}: {exc}"
             logger.warning("Bus command %s (%s) failed: %s", command.command, command.message_id, reason)
-            outcome = self.retry(message, reason, ctx) if is_retryable(exc) else self.dead_letter(message, reason, ctx)
-            return self.finish(node, outcome, reason)
-        return self.finish(node, PROCESSED, f"message {command.message_id}: {command.command} processed")
+            if retries.is_retryable(exc):
+                return self.retry(message, reason, ctx, retries.retry_after_of(exc))
+            return self.dead_letter(message, reason, ctx)
+        return done(node, PROCESSED, f"{command.command} {command.message_id} processed")
 
-    @staticmethod
-    def finish(node, outcome: str, text: str) -> str:
-        node.result = f"{outcome}: {text}"[: tracing.MAX_TEXT]
-        node.finish({DEAD_LETTERED: ERROR, RETRIED: "retry"}.get(outcome, "ok"))
-        return outcome
-
-    def retry(self, message, reason: str, ctx) -> str:
+    def retry(self, message, reason: str, ctx, retry_after: float | None = None) -> str:
         """Into the retry queue for the schedule's next delay; when the schedule is spent, dead-letter it."""
-        attempts = int((message.headers or {}).get(ATTEMPTS_HEADER, 0))
-        schedule = settings.CC_BUS_RETRY_SCHEDULE
-        if attempts >= len(schedule):
-            return self.dead_letter(message, f"gave up after {attempts + 1} attempts: {reason}", ctx)
-        headers = {**(message.headers or {}), ATTEMPTS_HEADER: attempts + 1, REASON_HEADER: reason[:1000]}
-        self.republish(message, self.topology.retry_queue, headers, expiration=schedule[attempts])
+        attempts = int((message.headers or {}).get(ATTEMPTS_HEADER, 0)) + 1  # this one included
+        delay = retries.RetryPolicy.from_settings("CC_BUS_RETRY_SCHEDULE").countdown(attempts, retry_after)
+        if delay is None:
+            return self.dead_letter(message, f"gave up after {attempts} attempts: {reason}", ctx)
+        headers = {**(message.headers or {}), ATTEMPTS_HEADER: attempts, REASON_HEADER: reason[:1000]}
+        self.republish(message, self.topology.retry_queue, headers, expiration=delay)
+        tracing.set_outcome(
+            tracing.RETRY, reason, attempt=attempts, next_attempt_at=timezone.now() + timedelta(seconds=delay)
+        )
         return RETRIED
 
     def dead_letter(self, message, reason: str, ctx) -> str:
@@ -167,6 +162,7 @@ class CommandConsumer(ConsumerProducerMixin):
             "x-cc-trace-id": ctx.trace_id,
         }
         self.republish(message, self.topology.dead_letter_queue, headers)
+        tracing.set_outcome(tracing.ERROR, f"dead-lettered: {reason}")
         return DEAD_LETTERED
 
     def republish(self, message, queue, headers: dict, expiration=None) -> None:
@@ -184,3 +180,19 @@ class CommandConsumer(ConsumerProducerMixin):
             retry=True,
             retry_policy=PUBLISH_RETRY_POLICY,
         )
+
+
+def describe(node, ctx, command: messages.CommandMessage) -> None:
+    """Name the message's node and trace after the command, with the message id and the arguments'
+    business keys (account_id, invoice_number, ...) as the trace's keys."""
+    tracing.name_trace(f"bus.{command.command}")
+    keys = {k: v for k, v in command.raw_arguments.items() if k in tracing.BUSINESS_KEYS and v is not None}
+    tracing.add_keys(message_id=command.message_id, **keys)
+    if node is not None:
+        node.name, node.sender = f"bus.{command.command}", f"message {command.message_id}"
+
+
+def done(node, outcome: str, text: str) -> str:
+    if node is not None:
+        node.result = f"{outcome}: {text}"
+    return outcome

@@ -7,7 +7,7 @@ from commerce_coordinator.apps.bus.publisher import send_raw
 from commerce_coordinator.apps.bus.tests import fixtures
 from commerce_coordinator.apps.bus.tests.support import consume, depth, drain, publish
 from commerce_coordinator.apps.bus.topology import topology
-from commerce_coordinator.apps.core.models import TraceNode
+from commerce_coordinator.apps.core.models import Trace, TraceNode
 from commerce_coordinator.apps.core.testing import ALL_DATABASES
 
 pytestmark = pytest.mark.django_db(databases=ALL_DATABASES)
@@ -32,14 +32,17 @@ def test_the_outcome_is_traced_under_the_message_id(bus_queue):
     publish(bus_queue, "cancel_invoice", message_id="cancel-1", invoice_number="I-1", reason="customer asked")
     consume(bus_queue, max_messages=2)
 
-    roots = TraceNode.objects.filter(sender="message cancel-1", parent_id__isnull=True).order_by("started_at")
-    first, second = roots
-    assert (first.name, first.status, first.result) == (
+    first, second = Trace.objects.with_key("message_id", "cancel-1").order_by("started_at")
+    assert (first.kind, first.name, first.sender, first.status, first.result, first.subject) == (
+        "command",
         "bus.cancel_invoice",
+        "message cancel-1",
         "ok",
-        "processed: message cancel-1: cancel_invoice processed",
+        "processed: cancel_invoice cancel-1 processed",
+        "bus.cancel_invoice",
     )
     assert second.result.startswith("duplicate: message cancel-1 was processed before")
+    assert list(Trace.objects.with_key("invoice_number", "I-1").order_by("started_at")) == [first, second]
     send = TraceNode.objects.get(trace_id=first.trace_id, kind="send")
     assert (send.name, send.parent_id, send.sender) == (
         fixtures.PREFIX + "cancel_invoice",
@@ -71,7 +74,10 @@ def test_poison_messages_go_to_the_dead_letter_queue_with_their_reason_and_are_n
     assert "argument 'account_id' must be int, got str" in reasons[2]
     assert all(headers["x-cc-trace-id"] for _, headers in dead)
     assert depth(bus_queue) == 0 and fixtures.effects() == [] and not ProcessedMessage.objects.exists()
-    assert TraceNode.objects.filter(parent_id__isnull=True, status="error").count() == 3
+    roots = TraceNode.objects.filter(parent_id__isnull=True, kind="command")
+    outcomes = [(n.status, n.error_message) for n in roots.order_by("started_at")]
+    assert [status for status, _ in outcomes] == ["error"] * 3
+    assert all(m.startswith("dead-lettered: " + r) for (_, m), r in zip(outcomes, reasons, strict=True))
 
 
 def test_a_permanent_receiver_failure_rolls_the_command_back_and_dead_letters_it(bus_queue):
