@@ -142,7 +142,7 @@ class CommandConsumer(ConsumerProducerMixin):
 
     def retry(self, message, reason: str, ctx, retry_after: float | None = None) -> str:
         """Into the retry queue for the schedule's next delay; when the schedule is spent, dead-letter it."""
-        attempts = int((message.headers or {}).get(ATTEMPTS_HEADER, 0)) + 1  # this one included
+        attempts = attempts_before(message) + 1  # this one included
         delay = retries.RetryPolicy.from_settings("CC_BUS_RETRY_SCHEDULE").countdown(attempts, retry_after)
         if delay is None:
             return self.dead_letter(message, f"gave up after {attempts} attempts: {reason}", ctx)
@@ -180,6 +180,14 @@ class CommandConsumer(ConsumerProducerMixin):
             retry=True,
             retry_policy=PUBLISH_RETRY_POLICY,
         )
+
+
+def attempts_before(message) -> int:
+    """How often the message was tried before (our own header; anything unreadable counts as none)."""
+    try:
+        return max(0, int((message.headers or {}).get(ATTEMPTS_HEADER, 0)))
+    except (TypeError, ValueError):
+        return 0
 
 
 def describe(node, ctx, command: messages.CommandMessage) -> None:

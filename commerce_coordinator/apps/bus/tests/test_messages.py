@@ -52,3 +52,15 @@ def test_the_encoded_body_carries_decimals_as_strings():
     assert messages.encode("refund", "m", {"amount": Decimal("1.10")}) == (
         b'{"command": "refund", "message_id": "m", "amount": "1.10"}'
     )
+
+
+@pytest.mark.parametrize(
+    "headers, expected",
+    [(None, 0), ({}, 0), ({"x-cc-attempts": 2}, 2), ({"x-cc-attempts": "junk"}, 0), ({"x-cc-attempts": -4}, 0)],
+)
+def test_the_attempt_count_is_read_from_our_header(headers, expected):
+    from types import SimpleNamespace
+
+    from commerce_coordinator.apps.bus.consumer import attempts_before
+
+    assert attempts_before(SimpleNamespace(headers=headers)) == expected
