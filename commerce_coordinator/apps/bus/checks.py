@@ -89,13 +89,8 @@ def _carried_by_json(declared) -> bool:
 
 
 def _is_routed(signal: CoordinatorSignal) -> bool:
-    for key, receivers in settings.CC_SIGNALS.items():
-        try:
-            if receivers and import_string(key) is signal:
-                return True
-        except Exception:  # noqa: S112  (a broken key is reported by core.E002)
-            continue
-    return False
+    """Whether CC_SIGNALS wired any receiver to it (core.routing sets `routes`; a broken entry wires none)."""
+    return bool(signal.routes)
 
 
 @checks.register("commerce_coordinator")

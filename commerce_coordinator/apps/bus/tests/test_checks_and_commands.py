@@ -124,3 +124,8 @@ def test_publishing_a_command_the_consumer_would_refuse_is_refused_at_once(bus_q
 def test_the_consumer_refuses_meaningless_limits(args):
     with pytest.raises(CommandError):
         call_command("consume_billing_commands", *args)
+
+
+def test_a_malformed_cc_signals_does_not_break_the_bus_checks():
+    with override_settings(CC_SIGNALS=["not", "a", "dict"]):
+        assert ids(checks.check_bus_commands()) == ["bus.W001"] * 4  # core.E001 reports the setting itself
