@@ -9,8 +9,11 @@ from django.test import override_settings
 
 from commerce_coordinator.apps.bus import checks
 from commerce_coordinator.apps.bus.models import ProcessedMessage
+from commerce_coordinator.apps.bus.publisher import send_raw
 from commerce_coordinator.apps.bus.tests import fixtures
-from commerce_coordinator.apps.bus.tests.support import declare, depth
+from commerce_coordinator.apps.bus.tests.support import consume, declare, depth, drain, publish
+from commerce_coordinator.apps.bus.topology import topology
+from commerce_coordinator.apps.core.models import WorkAudit
 from commerce_coordinator.apps.core.testing import ALL_DATABASES
 
 PREFIX = fixtures.PREFIX
@@ -129,3 +132,50 @@ def test_the_consumer_refuses_meaningless_limits(args):
 def test_a_malformed_cc_signals_does_not_break_the_bus_checks():
     with override_settings(CC_SIGNALS=["not", "a", "dict"]):
         assert ids(checks.check_bus_commands()) == ["bus.W001"] * 4  # core.E001 reports the setting itself
+
+
+@pytest.mark.django_db(databases=ALL_DATABASES)
+def test_an_operator_replays_a_dead_letter_after_the_fix_and_it_is_audited(bus_queue):
+    publish(bus_queue, "refund", message_id="r-1", invoice_number="RETRY-1", amount="3")  # retries, then dead
+    send_raw(b'{"command": "launch_rockets", "message_id": "p-2"}', queue=bus_queue)
+    consume(bus_queue, max_messages=4, idle_timeout=5)
+    dead = topology(bus_queue).dead_letter_queue.name
+    assert depth(dead) == 2
+
+    out = io.StringIO()
+    call_command("replay_billing_dead_letters", "--queue", bus_queue, "--dry-run", stdout=out)
+    assert "0 replayed, 2 left in the dead-letter queue." in out.getvalue()
+    assert "left\trefund\tr-1\tgave up after 3 attempts" in out.getvalue()
+    assert depth(dead) == 2 and not WorkAudit.objects.exists()
+
+    out = io.StringIO()
+    call_command(
+        "replay_billing_dead_letters",
+        "--queue",
+        bus_queue,
+        "--message-id",
+        "r-1",
+        "--actor",
+        "ops",
+        "--reason",
+        "gateway fixed",
+        stdout=out,
+    )
+    assert "1 replayed, 1 left in the dead-letter queue." in out.getvalue()
+    assert depth(dead) == 1
+    ((body, headers),) = drain(bus_queue)
+    assert body["message_id"] == "r-1" and "x-cc-attempts" not in headers and "x-cc-replayed-at" in headers
+    audit = WorkAudit.objects.get()
+    assert (audit.item_type, audit.item_id, audit.action, audit.actor, audit.reason) == (
+        "bus.message",
+        "r-1",
+        "replay",
+        "ops",
+        "gateway fixed",
+    )
+    assert "dead-lettered for: gave up after 3 attempts" in audit.outcome
+
+
+def test_a_replay_needs_a_reason():
+    with pytest.raises(CommandError, match="--reason is required"):
+        call_command("replay_billing_dead_letters")

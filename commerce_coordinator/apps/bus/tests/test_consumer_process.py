@@ -1,6 +1,7 @@
 """`manage.py consume_billing_commands` as a real process: killed between commit and ack, and a dropped
 connection (closed by RabbitMQ, as when it restarts): nothing is lost and nothing is done twice."""
 
+import re
 import signal
 
 import pytest
@@ -56,3 +57,20 @@ def test_the_consumer_reconnects_when_its_connection_drops_and_loses_nothing(bus
     assert "Handled 10 message(s): 10 processed" in consumer.log()
     assert consumer.log().count("Bus consumer connected") == 2, consumer.log()  # once more after the drop
     assert len(fixtures.effects()) == 10 and depth(bus_queue) == 0
+
+
+@pytest.mark.mysql_only
+def test_two_consumers_racing_on_repeated_message_ids_carry_each_command_out_once(bus_queue):
+    for _ in range(2):  # every id twice, 60 messages apart, so that the copies land on different consumers
+        for n in range(60):
+            publish(bus_queue, "subscribe", message_id=f"race-{n}", account_id=n, plan=f"race-{n}")
+    consumers = [ConsumerProcess(bus_queue, "--idle-timeout", "3") for _ in range(2)]
+    for consumer in consumers:
+        assert consumer.wait(120) == 0, consumer.log()
+
+    assert ProcessedMessage.objects.count() == 60 and len(fixtures.effects()) == 60
+    summaries = [re.search(r"Handled (\d+) message\(s\): (\d+) processed, (\d+) duplicate", c.log()) for c in consumers]
+    handled, processed, duplicates = (sum(int(m.group(i)) for m in summaries) for i in (1, 2, 3))
+    assert (handled, processed, duplicates) == (120, 60, 60)
+    assert all(int(m.group(1)) > 0 for m in summaries), "both consumers took part"
+    assert depth(bus_queue) == 0
