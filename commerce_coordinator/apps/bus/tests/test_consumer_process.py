@@ -3,12 +3,14 @@ connection (closed by RabbitMQ, as when it restarts): nothing is lost and nothin
 
 import re
 import signal
+import time
 
 import pytest
 
 from commerce_coordinator.apps.bus.models import ProcessedMessage
 from commerce_coordinator.apps.bus.tests import fixtures
 from commerce_coordinator.apps.bus.tests.support import (
+    BrokerProxy,
     ConsumerProcess,
     close_rabbitmq_connections,
     consume,
@@ -57,6 +59,32 @@ def test_the_consumer_reconnects_when_its_connection_drops_and_loses_nothing(bus
     assert "Handled 10 message(s): 10 processed" in consumer.log()
     assert consumer.log().count("Bus consumer connected") == 2, consumer.log()  # once more after the drop
     assert len(fixtures.effects()) == 10 and depth(bus_queue) == 0
+
+
+def test_the_consumer_rides_out_a_broker_outage_and_loses_nothing(bus_queue):
+    proxy = BrokerProxy().start()
+    consumer = ConsumerProcess(bus_queue, CC_BUS_BROKER_URL=proxy.url)
+    try:
+        publish(bus_queue, "subscribe", message_id="up-1", account_id=1, plan="up-1")
+        wait_until(lambda: ProcessedMessage.objects.count() == 1, 60, message="a command before the outage")
+
+        proxy.stop()  # connections cut, new ones refused: the broker is "down"
+        for n in range(5):
+            publish(bus_queue, "subscribe", message_id=f"during-{n}", account_id=n, plan=f"during-{n}")
+        time.sleep(3)
+        assert ProcessedMessage.objects.count() == 1
+        proxy.start()  # "back up" on the same port
+
+        wait_until(lambda: ProcessedMessage.objects.count() == 6, 60, message="the commands sent during the outage")
+    finally:
+        consumer.stop()
+        proxy.stop()
+    # up-1's ack may have been cut with the connection: then it came back, a duplicate that changed nothing
+    assert re.search(r"Handled [67] message\(s\): 6 processed, [01] duplicate, 0 retried", consumer.log()), (
+        consumer.log()
+    )
+    assert "Bus broker unreachable" in consumer.log()  # it did retry while the broker was away
+    assert len(fixtures.effects()) == 6 and depth(bus_queue) == 0
 
 
 @pytest.mark.mysql_only
