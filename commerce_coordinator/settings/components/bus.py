@@ -14,3 +14,7 @@ CC_BUS_RETRY_QUEUE = None  # None: "<CC_BUS_QUEUE>.retry" (a waiting room: its m
 CC_BUS_RETRY_SCHEDULE = [5, 30, 120, 600]
 CC_BUS_PREFETCH = 50  # unacknowledged messages the consumer holds at once
 CC_BUS_QUEUE_ARGUMENTS: dict = {}  # extra x-arguments of the queue, e.g. {"x-queue-type": "quorum"}
+# The traces of up to this many consecutive messages (or of CC_BUS_TRACE_BATCH_SECONDS) commit together on the
+# trace database; 1: each trace commits alone. Commands always commit one by one, before their ack.
+CC_BUS_TRACE_BATCH = 50
+CC_BUS_TRACE_BATCH_SECONDS = 0.5

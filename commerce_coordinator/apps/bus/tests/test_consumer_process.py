@@ -18,6 +18,7 @@ from commerce_coordinator.apps.bus.tests.support import (
     publish,
     rabbitmq_connections,
 )
+from commerce_coordinator.apps.core.models import TraceKey
 from commerce_coordinator.apps.core.testing import ALL_DATABASES, wait_until
 
 pytestmark = pytest.mark.django_db(databases=ALL_DATABASES, transaction=True)
@@ -58,6 +59,8 @@ def test_the_consumer_reconnects_when_its_connection_drops_and_loses_nothing(bus
     assert consumer.process.returncode == 0, consumer.log()
     assert "Handled 10 message(s): 10 processed" in consumer.log()
     assert consumer.log().count("Bus consumer connected") == 2, consumer.log()  # once more after the drop
+    traced = {key.value for key in TraceKey.objects.filter(key="message_id")}  # every trace stored (batched)
+    assert traced == {f"{when}-{n}" for when in ("before", "after") for n in range(5)}
     assert len(fixtures.effects()) == 10 and depth(bus_queue) == 0
 
 
