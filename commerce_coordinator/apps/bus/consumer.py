@@ -34,6 +34,7 @@ logger = logging.getLogger(__name__)
 
 PROCESSED, DUPLICATE, RETRIED, DEAD_LETTERED = "processed", "duplicate", "retried", "dead_lettered"
 ATTEMPTS_HEADER, REASON_HEADER = "x-cc-attempts", "x-cc-reason"
+RECYCLE_EVERY = 1.0  # seconds between checks of the database connections (each costs a ping on the next query)
 PUBLISH_RETRY_POLICY = {"max_retries": 3, "interval_start": 0.5, "interval_step": 1, "interval_max": 3}
 
 
@@ -107,7 +108,7 @@ class CommandConsumer(ConsumerProducerMixin):
         self.idle_timeout = idle_timeout
         self.counts: Counter = Counter()
         self.handled = 0
-        self.last_activity = time.monotonic()
+        self.last_activity = self.recycled_at = time.monotonic()
         self.kill_after_commit = getattr(settings, "CC_BUS_TEST_KILL_AFTER_COMMIT", False)
         self.traces = TraceBatch(settings.CC_BUS_TRACE_BATCH, settings.CC_BUS_TRACE_BATCH_SECONDS)
 
@@ -141,7 +142,9 @@ class CommandConsumer(ConsumerProducerMixin):
     # --- one message --------------------------------------------------------------------------
 
     def on_message(self, message) -> None:
-        recycle_database_connections()
+        if time.monotonic() - self.recycled_at >= RECYCLE_EVERY:
+            recycle_database_connections()
+            self.recycled_at = time.monotonic()
         self.traces.begin()
         with tracing.trace(tracing.new_id()) as ctx:  # one trace per message
             with tracing.span("command", "bus.consume_billing_commands") as node:
