@@ -57,7 +57,8 @@ def test_the_consumer_reconnects_when_its_connection_drops_and_loses_nothing(bus
     finally:
         consumer.stop()
     assert consumer.process.returncode == 0, consumer.log()
-    assert "Handled 10 message(s): 10 processed" in consumer.log()
+    # the last ack before the drop may have been cut with it: that message came back as a harmless duplicate
+    assert re.search(r"Handled 1[01] message\(s\): 10 processed, [01] duplicate, 0 retried", consumer.log())
     assert consumer.log().count("Bus consumer connected") == 2, consumer.log()  # once more after the drop
     traced = {key.value for key in TraceKey.objects.filter(key="message_id")}  # every trace stored (batched)
     assert traced == {f"{when}-{n}" for when in ("before", "after") for n in range(5)}
