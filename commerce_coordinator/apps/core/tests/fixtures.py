@@ -89,3 +89,9 @@ def retrying_task(self, sender, **kwargs):
 @shared_task
 def any_kwargs_task(sender, **kwargs):
     """A task receiver that takes any arguments."""
+
+
+@shared_task
+def send_nested_task(sender, order_number, **kwargs):
+    """A task receiver that sends another signal (the signal map draws it once traces saw it)."""
+    return nested_signal.send("send_nested_task", order_number=order_number).ok
