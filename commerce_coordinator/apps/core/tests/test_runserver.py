@@ -112,3 +112,17 @@ def test_a_task_receivers_send_is_observed_under_the_receivers_path(django_captu
 def test_no_traces_table_means_nothing_observed():
     with mock.patch.object(TraceNode._meta, "db_table", "core_no_such_table"):
         assert routing.observed_sends() == []
+
+
+@pytest.mark.django_db(databases=ALL_DATABASES)
+def test_a_send_inside_a_span_is_observed_under_the_receiver_that_opened_it():
+    routes = {
+        PREFIX + "order_placed": [PREFIX + "send_nested_in_a_span"],
+        PREFIX + "nested_signal": [PREFIX + "nested_receiver"],
+    }
+    with override_settings(CC_SIGNALS=routes):
+        order_placed.send("t", order_number="S-1", count=1)
+        observed = routing.observed_sends()
+    assert observed == [
+        {"sender": PREFIX + "send_nested_in_a_span", "sender_kind": "receiver", "signal": PREFIX + "nested_signal"}
+    ]
