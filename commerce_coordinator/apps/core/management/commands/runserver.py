@@ -41,8 +41,6 @@ def server_url(addr: str, port, ipv6: bool) -> str:
 class Command(StaticfilesRunserver):
     help = "Start the development server; with the embedded broker, also a Celery worker (and beat) beside it."
 
-    worker: Reloader | None = None
-
     def add_arguments(self, parser):
         super().add_arguments(parser)
         parser.add_argument(
@@ -76,4 +74,3 @@ class Command(StaticfilesRunserver):
         worker = Reloader(command, [], stop_timeout=15, log=self.stdout.write, cwd=settings.BASE_DIR)
         worker.start_child()  # its own session; SIGTERM if this process dies (PR_SET_PDEATHSIG)
         atexit.register(worker.stop_child)  # a reload or Ctrl-C: warm shutdown, waiting retries restored
-        Command.worker = worker
