@@ -93,7 +93,8 @@ def transition(contract: Contract, to: str, *, actor: str, why: str = "", reason
         signal = SIGNALS.get((from_state, to))
         if signal is not None:
             _send(signal, locked, reason=reason)
-            contract.refresh_from_db()  # a receiver may have moved it on (a backend with no plugin)
+    if signal is not None:
+        contract.refresh_from_db()  # a receiver, or a backend call run on commit, may have moved it on
     return event
 
 
@@ -245,6 +246,7 @@ def backend_call_dead_lettered(call: BackendCall, error: str) -> None:
 
 def retry_backend_call(call: BackendCall, *, actor: str, reason: str):
     """An operator's retry of a dead-lettered call: re-queued with an audit row; a failed activation resumes."""
+    call = BackendCall.objects.get(pk=call.pk)  # the item itself, not its ManualTask proxy (the audit names it)
     with transaction.atomic():
         audit = call.requeue(actor, reason)
         contract = Contract.objects.get(pk=call.contract_id)

@@ -2,9 +2,9 @@
 
 A backend plugin subclasses ContractBackend and is named in settings.CC_CONTRACT_BACKENDS under its
 backend's name. The contracts app calls it only for contracts of that backend (ADR 0040), always with
-a ContractInfo (a plain snapshot, never a model instance), as a durable work item: a RetryableError
-(or a network error, a 5xx, a 429) is retried with backoff, anything else dead-letters the call into a
-manual task. This module imports nothing of contracts but itself.
+a ContractInfo (a plain snapshot, never a model instance), as a durable work item: a RetryableError,
+a network error, or a WorkError whose status_code is a 5xx or 429 is retried with backoff; anything
+else dead-letters the call into a manual task. This module imports nothing of contracts but itself.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from commerce_coordinator.apps.core.retries import PermanentError, RetryableError
+from commerce_coordinator.apps.core.retries import PermanentError, RetryableError, WorkError
 
 __all__ = [
     "BackendReply",
@@ -22,6 +22,7 @@ __all__ = [
     "PermanentError",
     "ProcessingParam",
     "RetryableError",
+    "WorkError",
 ]
 
 
