@@ -11,7 +11,6 @@ from commerce_coordinator.apps.contracts.plugins import (
     BackendReply,
     ContractBackend,
     ContractInfo,
-    PermanentError,
     ProcessingParam,
     WorkError,
 )
