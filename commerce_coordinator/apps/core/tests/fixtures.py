@@ -89,3 +89,21 @@ def retrying_task(self, sender, **kwargs):
 @shared_task
 def any_kwargs_task(sender, **kwargs):
     """A task receiver that takes any arguments."""
+
+
+def dispatching_receiver(sender, **kwargs):
+    """A receiver that says where it dispatches to (routing.receiver_description)."""
+
+
+dispatching_receiver.describe_route = lambda: "dispatches to: alpha -> AlphaPlugin"
+
+
+def badly_described_receiver(sender, **kwargs):
+    pass
+
+
+def _fail():
+    raise LookupError("registry is broken")
+
+
+badly_described_receiver.describe_route = _fail
