@@ -17,7 +17,7 @@ def check_contract_backends(app_configs=None, **kwargs):
 
 @checks.register("commerce_coordinator", checks.Tags.database)
 def check_backends_in_data_are_configured(app_configs=None, databases=None, **kwargs):
-    """contracts.W001: contracts name a backend CC_CONTRACT_BACKENDS does not list (they get no backend calls)."""
+    """contracts.W001: contracts name a backend CC_CONTRACT_BACKENDS does not list (their calls cannot succeed)."""
     if not databases or "default" not in databases:
         return []
     from .models import Contract
@@ -29,7 +29,7 @@ def check_backends_in_data_are_configured(app_configs=None, databases=None, **kw
     return [
         checks.Warning(
             f"Contracts name backend {name!r}, which CC_CONTRACT_BACKENDS does not list: "
-            "their lifecycle changes fail at the backend dispatch.",
+            "their backend calls dead-letter into manual tasks.",
             hint=f"Add {name!r} to CC_CONTRACT_BACKENDS (its plugin's class path, or None for no plugin).",
             obj=name,
             id="contracts.W001",

@@ -25,11 +25,11 @@ logger = logging.getLogger(__name__)
 
 def dispatch(action: str, contract_id: int, reason: str = "") -> dict:
     """Queue `action` at the plugin of the contract's own backend (one moving call per action), or complete
-    it on the core's information when the backend has no plugin."""
+    it on the core's information when the backend is configured with no plugin. A backend that is not
+    configured at all still gets its call: it dead-letters into a manual task that names the problem."""
     with transaction.atomic():
         contract = Contract.objects.select_for_update().get(pk=contract_id)
-        plugin = registry.plugin_for(contract.backend)  # UnknownBackend: this receiver fails, visibly
-        if plugin is None:
+        if registry.has_no_plugin(contract.backend):
             lifecycle.complete_without_backend(contract, action)
             return {"contract_id": contract_id, "backend": contract.backend, "plugin": None, "action": action}
         moving = BackendCall.moving().filter(contract=contract, action=action).first()

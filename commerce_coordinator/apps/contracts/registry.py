@@ -41,6 +41,12 @@ def plugin_for(backend: str) -> ContractBackend | None:
     return _instance(backend, path) if path else None
 
 
+def has_no_plugin(backend: str) -> bool:
+    """Configured, with None: its contracts live on the core's information alone."""
+    backends = configured()
+    return backend in backends and backends[backend] is None
+
+
 def plugin_or_none(backend: str) -> ContractBackend | None:
     """As plugin_for, but a backend that is not configured has no plugin (shown as the bare name)."""
     try:

@@ -141,3 +141,17 @@ def test_http_4xx_from_a_backend_is_not_retried(backends, httpserver):
     backends.URLS["web"] = httpserver.url_for("").rstrip("/")
     contract = new("web")
     assert ManualTask.objects.get(contract=contract).attempts == 1 and len(httpserver.log) == 1
+
+
+def test_a_backend_missing_from_the_settings_gets_a_manual_task_naming_it(backends, settings):
+    contract = new("alpha", activate=False)
+    Contract.objects.filter(pk=contract.pk).update(backend="legacy")
+    contract.refresh_from_db()
+    lifecycle.activate(contract, actor="t")
+    task = ManualTask.objects.get(contract=contract)
+    assert "'legacy' has no plugin in CC_CONTRACT_BACKENDS" in task.last_error
+    assert contract.state == State.ACTIVATION_FAILED
+    settings.CC_CONTRACT_BACKENDS = {**settings.CC_CONTRACT_BACKENDS, "legacy": settings.CC_CONTRACT_BACKENDS["alpha"]}
+    lifecycle.retry_backend_call(task, actor="ops", reason="legacy configured")
+    contract.refresh_from_db()
+    assert contract.state == State.ACTIVE
