@@ -1,5 +1,7 @@
 """How a contract is shown: the core's fields, with `backend` as its plugin describes it."""
 
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from . import clients
@@ -39,5 +41,6 @@ class ContractSerializer(serializers.ModelSerializer):
             "events",
         ]
 
+    @extend_schema_field(OpenApiTypes.ANY)  # the plugin's JSON description, or the backend's name
     def get_backend(self, obj):
         return clients.describe(obj)
