@@ -1,12 +1,16 @@
 """The backend dispatch: a plugin acts only on its own backend's contracts, a failing backend blocks no other,
 backend calls are durable work items (retried, then a manual task an operator retries with an audit row)."""
 
+from datetime import timedelta
+
 import pytest
 from django.core.management import call_command
+from django.utils import timezone
 
 from commerce_coordinator.apps.contracts import lifecycle, receivers
 from commerce_coordinator.apps.contracts.models import Action, BackendCall, Contract, ManualTask, Reason, State
 from commerce_coordinator.apps.contracts.plugins import PermanentError, RetryableError
+from commerce_coordinator.apps.core import durable
 from commerce_coordinator.apps.core.durable import WorkStatus
 from commerce_coordinator.apps.core.models import TraceKey, TraceNode, WorkAudit
 from commerce_coordinator.apps.core.testing import ALL_DATABASES
@@ -153,5 +157,15 @@ def test_a_backend_missing_from_the_settings_gets_a_manual_task_naming_it(backen
     assert contract.state == State.ACTIVATION_FAILED
     settings.CC_CONTRACT_BACKENDS = {**settings.CC_CONTRACT_BACKENDS, "legacy": settings.CC_CONTRACT_BACKENDS["alpha"]}
     lifecycle.retry_backend_call(task, actor="ops", reason="legacy configured")
+    contract.refresh_from_db()
+    assert contract.state == State.ACTIVE
+
+
+def test_a_call_whose_task_was_lost_is_found_by_the_core_sweep(backends):
+    contract = new("alpha", activate=False)
+    Contract.objects.filter(pk=contract.pk).update(state=State.ACTIVATING)
+    an_hour_ago = timezone.now() - timedelta(hours=1)
+    BackendCall.objects.create(contract=contract, backend="alpha", action=Action.ACTIVATE, updated_at=an_hour_ago)
+    assert durable.sweep() == {"contracts.backendcall": 1}
     contract.refresh_from_db()
     assert contract.state == State.ACTIVE
