@@ -5,7 +5,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.template.response import TemplateResponse
 
-from . import clients, lifecycle
+from . import clients, lifecycle, registry
 from .models import BackendCall, Contract, ContractEvent, ManualTask, Reason
 
 
@@ -32,8 +32,24 @@ def _apply(modeladmin, request, queryset, change, done: str):
     modeladmin.message_user(request, f"{changed} contract(s) {done}; {refused} refused.")
 
 
+class ContractForm(forms.ModelForm):
+    class Meta:
+        model = Contract
+        fields = ["name", "lms_user_id", "product", "package", "backend"]
+
+    def clean_backend(self):
+        backend = self.cleaned_data["backend"]
+        if backend not in registry.configured():
+            known = ", ".join(registry.configured()) or "none"
+            raise forms.ValidationError(f"{backend!r} is not in CC_CONTRACT_BACKENDS (configured: {known}).")
+        return backend
+
+
 @admin.register(Contract)
 class ContractAdmin(admin.ModelAdmin):
+    """A new contract is recorded (and activated) through the lifecycle; an existing one changes only by actions."""
+
+    form = ContractForm
     list_display = ["id", "name", "lms_user_id", "product", "backend", "state", "activated", "created_at"]
     list_filter = ["state", "backend", "activated"]
     search_fields = ["name", "product", "=lms_user_id", "=id"]
@@ -53,8 +69,14 @@ class ContractAdmin(admin.ModelAdmin):
     actions = ["suspend_by_admin", "clear_admin_suspension", "cancel_contracts"]
 
     def get_readonly_fields(self, request, obj=None):
-        # state changes only through the lifecycle (the actions); a new contract is recorded as created
-        return self.readonly_fields + (["backend"] if obj is not None else [])
+        return self.readonly_fields if obj is None else [*ContractForm.Meta.fields, *self.readonly_fields]
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return  # nothing is editable: the actions change a contract
+        created = lifecycle.create_contract(**form.cleaned_data, actor=f"admin:{request.user.get_username()}")
+        obj.pk = created.pk
+        obj.refresh_from_db()
 
     @admin.display(description="backend (as its plugin describes it)")
     def backend_description(self, obj):

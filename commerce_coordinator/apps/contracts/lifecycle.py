@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from commerce_coordinator.apps.core import tracing
 
-from . import signals
+from . import registry, signals
 from .models import Action, BackendCall, Contract, ContractEvent, Reason, State
 
 logger = logging.getLogger(__name__)
@@ -70,12 +70,12 @@ def transition(contract: Contract, to: str, *, actor: str, why: str = "", reason
             raise TransitionRefused(locked, to)
         now = timezone.now()
         from_state = locked.state
+        kept = sorted(reasons) if reasons is not None else (locked.suspension_reasons if to == State.SUSPENDED else [])
+        if (to == State.SUSPENDED) != bool(kept):  # suspended exactly while some reason remains
+            raise TransitionRefused(locked, to, f"contract {locked.pk}: {to} with reasons {kept} is not consistent")
         locked.state = to
         locked.updated_at = now
-        if reasons is not None:
-            locked.suspension_reasons = sorted(reasons)
-        elif to != State.SUSPENDED:
-            locked.suspension_reasons = []
+        locked.suspension_reasons = kept
         if to in DATE_OF and from_state != to:
             setattr(locked, DATE_OF[to], now)
         locked.save()
@@ -119,7 +119,11 @@ def _send(signal, contract: Contract, **extra):
 def create_contract(
     *, name: str, lms_user_id: int, product: str, backend: str, package: str = "", actor: str, activate: bool = True
 ) -> Contract:
-    """Record a contract (event row, contract_created) and, unless told otherwise, start its activation."""
+    """Record a contract (event row, contract_created) and, unless told otherwise, start its activation.
+
+    Refuses (UnknownBackend) a backend that CC_CONTRACT_BACKENDS does not list.
+    """
+    registry.plugin_for(backend)
     with tracing.span("work", "contracts.create", str(actor), lms_user_id=lms_user_id):
         with transaction.atomic():
             contract = Contract.objects.create(

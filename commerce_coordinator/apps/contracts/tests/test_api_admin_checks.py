@@ -139,3 +139,17 @@ def test_describe_never_raises_even_for_an_unconfigured_backend(backends):
     contract = Contract(pk=1, name="x", lms_user_id=1, product="p", backend="nowhere")
     assert clients.describe(contract) == "nowhere"
     assert json.dumps(clients.describe(contract))
+
+
+def test_a_contract_added_in_the_admin_is_created_through_the_lifecycle(backends, admin_client):
+    form = {"name": "From admin", "lms_user_id": "9", "product": "p", "package": "", "backend": "alpha"}
+    form.update({"events-TOTAL_FORMS": "0", "events-INITIAL_FORMS": "0"})
+    assert admin_client.post("/admin/contracts/contract/add/", form).status_code == 302
+    contract = Contract.objects.get(name="From admin")
+    assert contract.state == State.ACTIVE and contract.events.first().actor == "admin:admin"
+    refused = admin_client.post("/admin/contracts/contract/add/", {**form, "backend": "nowhere"})
+    assert refused.status_code == 200 and b"is not in CC_CONTRACT_BACKENDS" in refused.content
+    changed = admin_client.post(f"/admin/contracts/contract/{contract.pk}/change/", {**form, "name": "renamed"})
+    assert changed.status_code == 302
+    contract.refresh_from_db()
+    assert contract.name == "From admin"  # read-only: a contract changes through its actions

@@ -2,7 +2,7 @@
 
 import pytest
 
-from commerce_coordinator.apps.contracts import lifecycle
+from commerce_coordinator.apps.contracts import lifecycle, registry
 from commerce_coordinator.apps.contracts.models import Contract, ContractEvent, Reason, State
 from commerce_coordinator.apps.core import tracing
 from commerce_coordinator.apps.core.testing import ALL_DATABASES
@@ -136,3 +136,18 @@ def test_a_contract_created_without_activation_is_opened_later(backends):
     lifecycle.activate(contract, actor="billmanager")
     assert contract.state == State.ACTIVE
     assert lifecycle.activate(contract, actor="billmanager") is None  # already active
+
+
+def test_suspended_means_some_reason_remains(backends):
+    contract = new()
+    with pytest.raises(lifecycle.TransitionRefused, match="not consistent"):
+        lifecycle.transition(contract, State.SUSPENDED, actor="t")  # no reason given
+    lifecycle.suspend(contract, Reason.ADMIN, actor="t")
+    with pytest.raises(lifecycle.TransitionRefused, match="not consistent"):
+        lifecycle.transition(contract, State.ACTIVE, actor="t", reasons={"admin"})
+
+
+def test_a_contract_of_an_unknown_backend_is_not_created(backends):
+    with pytest.raises(registry.UnknownBackend):
+        new("nowhere")
+    assert not Contract.objects.exists()
