@@ -28,7 +28,7 @@ def call_backend(call: BackendCall, contract: Contract) -> BackendReply | None:
         raise PermanentError(f"backend {call.backend!r} has no plugin in CC_CONTRACT_BACKENDS (any more)")
     info = contract.info()
     if call.action == Action.SUSPEND:
-        reply = plugin.suspend(info, call.reason)
+        reply = plugin.suspend(info, call.suspension_reason)
     else:
         reply = getattr(plugin, call.action)(info)
     if reply is not None and not isinstance(reply, BackendReply):

@@ -108,7 +108,7 @@ class BackendCall(durable.DurableWorkItem):
     contract = models.ForeignKey(Contract, on_delete=models.CASCADE, related_name="backend_calls")
     backend = models.CharField(max_length=64, db_index=True)
     action = models.CharField(max_length=16, choices=Action.choices)
-    reason = models.CharField(max_length=16, blank=True, default="")
+    suspension_reason = models.CharField(max_length=16, blank=True, default="", help_text="For suspend and resume.")
     result = models.JSONField(null=True, blank=True)
 
     retry_schedule_setting = "CONTRACTS_BACKEND_RETRY_SCHEDULE"

@@ -17,6 +17,8 @@ import logging
 from django.conf import settings
 from django.db import transaction
 
+from commerce_coordinator.apps.core.durable import WorkStatus
+
 from . import lifecycle, registry
 from .models import Action, BackendCall, Contract, Reason, State
 
@@ -32,10 +34,18 @@ def dispatch(action: str, contract_id: int, reason: str = "") -> dict:
         if registry.has_no_plugin(contract.backend):
             lifecycle.complete_without_backend(contract, action)
             return {"contract_id": contract_id, "backend": contract.backend, "plugin": None, "action": action}
+        calls = BackendCall.objects.filter(contract=contract, action=action)
         moving = BackendCall.moving().filter(contract=contract, action=action).first()
         if moving is not None:  # e.g. an operator's retry re-queued it just before this transition
             return {"contract_id": contract_id, "backend": contract.backend, "backend_call": moving.pk, "queued": False}
-        call = BackendCall.objects.create(contract=contract, backend=contract.backend, action=action, reason=reason)
+        failed = calls.filter(status=WorkStatus.FAILED).order_by("-pk").first()
+        if failed is not None:  # asked again (e.g. BILLmanager's open after a failed one): its manual task retries
+            event = contract.events.order_by("-pk").first()
+            failed.requeue(event.actor, f"asked again: {event.why or action}", suspension_reason=reason)
+            return {"contract_id": contract_id, "backend": contract.backend, "backend_call": failed.pk, "queued": True}
+        call = BackendCall.objects.create(
+            contract=contract, backend=contract.backend, action=action, suspension_reason=reason
+        )
         call.enqueue()
     return {"contract_id": contract_id, "backend": contract.backend, "backend_call": call.pk, "queued": True}
 

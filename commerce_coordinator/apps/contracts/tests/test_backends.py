@@ -169,3 +169,14 @@ def test_a_call_whose_task_was_lost_is_found_by_the_core_sweep(backends):
     assert durable.sweep() == {"contracts.backendcall": 1}
     contract.refresh_from_db()
     assert contract.state == State.ACTIVE
+
+
+def test_asking_again_after_a_failure_retries_its_manual_task_instead_of_adding_a_call(backends):
+    backends.SCRIPT["alpha"] = [PermanentError("plan unknown")]
+    contract = new("alpha")
+    assert contract.state == State.ACTIVATION_FAILED
+    lifecycle.activate(contract, actor="billmanager", why="BILLmanager open")
+    assert contract.state == State.ACTIVE and not ManualTask.objects.exists()
+    assert BackendCall.objects.filter(contract=contract).count() == 1
+    audit = WorkAudit.objects.get()
+    assert (audit.actor, audit.reason) == ("billmanager", "asked again: BILLmanager open")
