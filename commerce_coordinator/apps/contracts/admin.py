@@ -5,7 +5,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.template.response import TemplateResponse
 
-from . import clients, lifecycle, registry
+from . import clients, lifecycle, operations, registry
 from .models import BackendCall, Contract, ContractEvent, ManualTask, Reason
 
 
@@ -128,9 +128,10 @@ class ManualTaskAdmin(CallAdmin):
         form = RetryForm(request.POST if "reason" in request.POST else None)
         if form.is_valid():
             who = f"admin:{request.user.get_username()}"
-            for call in queryset:
-                lifecycle.retry_backend_call(call, actor=who, reason=form.cleaned_data["reason"])
-            self.message_user(request, f"{len(queryset)} backend call(s) re-queued.")
+            done = operations.retry_manual_tasks(
+                queryset.values_list("pk", flat=True), actor=who, reason=form.cleaned_data["reason"]
+            )
+            self.message_user(request, f"{len(done)} backend call(s) re-queued.")
             return None
         context = {
             **self.admin_site.each_context(request),

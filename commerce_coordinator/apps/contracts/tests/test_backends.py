@@ -7,7 +7,7 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from commerce_coordinator.apps.contracts import lifecycle, receivers
+from commerce_coordinator.apps.contracts import lifecycle, operations, receivers
 from commerce_coordinator.apps.contracts.models import Action, BackendCall, Contract, ManualTask, Reason, State
 from commerce_coordinator.apps.contracts.plugins import PermanentError, RetryableError
 from commerce_coordinator.apps.core import durable
@@ -180,3 +180,17 @@ def test_asking_again_after_a_failure_retries_its_manual_task_instead_of_adding_
     assert BackendCall.objects.filter(contract=contract).count() == 1
     audit = WorkAudit.objects.get()
     assert (audit.actor, audit.reason) == ("billmanager", "asked again: BILLmanager open")
+
+
+def test_operations_retry_dead_letters_only_with_a_reason_and_list_their_audit(backends):
+    backends.SCRIPT["alpha"] = [PermanentError("no"), PermanentError("no")]
+    first, second = new("alpha", name="1"), new("alpha", name="2")
+    tasks = list(operations.manual_tasks())
+    assert [t.contract_id for t in tasks] == [first.pk, second.pk]
+    with pytest.raises(ValueError):
+        operations.retry_manual_tasks([t.pk for t in tasks], actor="ops", reason=" ")
+    audits = operations.retry_manual_tasks([t.pk for t in tasks], actor="ops", reason="fixed")
+    assert len(audits) == 2 and not operations.manual_tasks().exists()
+    assert [a.reason for a in operations.audit_of_calls([t.pk for t in tasks])] == ["fixed", "fixed"]
+    with pytest.raises(ManualTask.DoesNotExist):
+        operations.retry_manual_task(tasks[0].pk, actor="ops", reason="again")  # no longer dead-lettered

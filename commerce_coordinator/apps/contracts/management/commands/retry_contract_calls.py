@@ -4,8 +4,7 @@ import getpass
 
 from django.core.management.base import BaseCommand, CommandError
 
-from commerce_coordinator.apps.contracts import lifecycle
-from commerce_coordinator.apps.contracts.models import ManualTask
+from commerce_coordinator.apps.contracts import operations
 
 
 class Command(BaseCommand):
@@ -20,7 +19,7 @@ class Command(BaseCommand):
         parser.add_argument("--actor", default=f"cli:{getpass.getuser()}")
 
     def handle(self, *args, **options):
-        tasks = ManualTask.objects.order_by("pk")
+        tasks = operations.manual_tasks()
         if options["contract"] is not None:
             tasks = tasks.filter(contract_id=options["contract"])
         elif options["call"] is not None:
@@ -29,5 +28,5 @@ class Command(BaseCommand):
         if not tasks:
             raise CommandError("No manual task matches (only dead-lettered backend calls can be retried).")
         for task in tasks:
-            lifecycle.retry_backend_call(task, actor=options["actor"], reason=options["reason"])
-            self.stdout.write(f"re-queued {task}")
+            audit = operations.retry_manual_task(task.pk, actor=options["actor"], reason=options["reason"])
+            self.stdout.write(f"re-queued {task} (audit {audit.pk}, trace {audit.trace_id or '-'})")
