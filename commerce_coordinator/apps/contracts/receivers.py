@@ -6,8 +6,8 @@ in CC_CONTRACT_BACKENDS and queues a durable call of that backend's plugin only.
 registry it dispatches to in the signal map (`show_signals`, /core/signals/).
 
 The dunning signals come from the invoicing app, which this app never imports:
-    account_overdue(account: dict, level: str, invoice, days_overdue: int)   account_cleared(account: dict)
-where `account` has at least `account_id` and `lms_user_id`.
+    account_overdue(account: dict, level: str, invoice: dict, days_overdue: int)   account_cleared(account: dict)
+where `account` has at least `account_id` and `lms_user_id`, and `invoice` a `number`.
 """
 
 from __future__ import annotations
@@ -129,7 +129,8 @@ def suspend_overdue_account(sender, account, level, invoice, days_overdue, **kwa
     """account_overdue: at a suspending level (CONTRACTS_SUSPEND_AT_LEVELS), suspend the account's contracts."""
     if level not in settings.CONTRACTS_SUSPEND_AT_LEVELS:
         return {"account_id": account.get("account_id"), "skipped": f"level {level!r} does not suspend"}
-    why = f"account {account.get('account_id')} overdue {days_overdue} day(s) ({level}), invoice {invoice}"
+    number = invoice.get("number") if isinstance(invoice, dict) else invoice
+    why = f"account {account.get('account_id')} overdue {days_overdue} day(s) ({level}), invoice {number}"
     contracts = _user_contracts(account, (State.ACTIVE, State.SUSPENDED))
     result = _each(contracts, lambda c: lifecycle.suspend(c, Reason.OVERDUE, actor="dunning", why=why))
     return {"account_id": account.get("account_id"), **result}

@@ -2,7 +2,7 @@
 
 from commerce_coordinator.apps.core.signals import CoordinatorSignal
 
-account_overdue = CoordinatorSignal({"account": dict, "level": str, "invoice": (str, dict), "days_overdue": int})
+account_overdue = CoordinatorSignal({"account": dict, "level": str, "invoice": dict, "days_overdue": int})
 account_cleared = CoordinatorSignal({"account": dict})
 
 HERE = "commerce_coordinator.apps.contracts.tests.fake_invoicing"
@@ -15,7 +15,13 @@ ROUTES = {
 
 def overdue(user: int, level: str = "blocked", days: int = 30):
     account = {"account_id": 100 + user, "lms_user_id": user}
-    return account_overdue.send("test", account=account, level=level, invoice="INV-1", days_overdue=days)
+    return account_overdue.send(
+        "test",
+        account=account,
+        level=level,
+        invoice={"number": "INV-1", "account_id": 100 + user, "status": "open"},
+        days_overdue=days,
+    )
 
 
 def cleared(user: int):
