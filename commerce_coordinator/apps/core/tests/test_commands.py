@@ -131,6 +131,7 @@ DESCRIBED = {
 }
 
 
+@pytest.mark.django_db(databases=ALL_DATABASES)
 @override_settings(CC_SIGNALS=DESCRIBED)
 def test_the_map_shows_what_each_receiver_says_it_does():
     [entry] = json.loads(run("--format", "json"))["signals"]
