@@ -16,6 +16,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 
 from commerce_coordinator.apps.core import retries, tracing
+from commerce_coordinator.apps.core.durable import WorkStatus
 
 from . import lifecycle, registry
 from .models import Contract, Reason, State
@@ -97,6 +98,9 @@ def _change(operation):
             operation(contract, why)
         except lifecycle.TransitionRefused as exc:
             raise ProcessingError("state", "item", contract.pk, f"{exc} (the contract is {contract.state})") from None
+        if contract.state == State.ACTIVATION_FAILED:  # the backend call already ran (tasks in process) and failed
+            failed = contract.backend_calls.filter(status=WorkStatus.FAILED).order_by("-pk").first()
+            raise ProcessingError("backend", contract.backend, contract.pk, failed.last_error if failed else "failed")
         return ok_doc()
 
     return command

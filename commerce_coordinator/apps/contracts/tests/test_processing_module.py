@@ -187,3 +187,11 @@ def test_build_processing_xml_describes_the_module_from_the_plugins_params(shipp
 def test_build_processing_xml_refuses_a_module_without_a_plugin(shipped_backends, name):
     with pytest.raises(CommandError):
         call_command("build_processing_xml", "--name", name)
+
+
+def test_open_whose_backend_call_failed_at_once_is_a_backend_error(backends):
+    backends.SCRIPT["alpha"] = [PermanentError("no such plan at the backend")]
+    contract = new("alpha", activate=False)
+    document, status = run("open", item=str(contract.pk))
+    assert status == 1
+    golden("error_backend.xml", document, id=contract.pk)
