@@ -10,8 +10,10 @@ from django.conf import settings
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from edx_rest_framework_extensions.auth.jwt import decoder as edx_decoder
 from edx_rest_framework_extensions.auth.jwt.authentication import JwtAuthentication
-from rest_framework.authentication import BasicAuthentication, SessionAuthentication
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.permissions import IsAdminUser
+
+from commerce_coordinator.apps.core.authentication import ThrottledBasicAuthentication
 
 
 def jwt_username(payload):
@@ -49,7 +51,7 @@ def jwt_decode_handler(token):
     return edx_decoder.jwt_decode_handler(token)
 
 
-AUTHENTICATION_CLASSES = [JwtAuthentication, SessionAuthentication, BasicAuthentication]
+AUTHENTICATION_CLASSES = [JwtAuthentication, SessionAuthentication, ThrottledBasicAuthentication]
 PERMISSION_CLASSES = [IsAdminUser]
 
 
