@@ -1,6 +1,7 @@
 """JSON error answers for API paths: Django's handler400/403/404/500, DRF errors, and missing tables (503).
 
-Pages outside API_PATH_PREFIXES (the admin) keep Django's HTML error pages.
+Every path is an API path (/api/, /payments/, /core/, /health/, /demo_lms/, an unknown URL) except the
+HTML ones (the admin), which keep Django's HTML error pages.
 """
 
 import logging
@@ -15,11 +16,11 @@ from .migration_state import fix_command, unmigrated_aliases
 
 logger = logging.getLogger(__name__)
 
-API_PATH_PREFIXES = ("/api/", "/payments/", "/core/", "/health/")
+HTML_PATH_PREFIXES = ("/admin/",)
 
 
 def is_api_path(path: str) -> bool:
-    return path.startswith(API_PATH_PREFIXES)
+    return not path.startswith(HTML_PATH_PREFIXES)
 
 
 def json_error(code: str, detail: str, status: int) -> JsonResponse:
