@@ -17,7 +17,6 @@ from rest_framework.permissions import IsAdminUser
 
 from commerce_coordinator.apps.core.authentication import ThrottledBasicAuthentication
 
-
 SERVICE_USER_PREFIX = "jwt:"
 
 
