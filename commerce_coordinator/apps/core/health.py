@@ -48,7 +48,7 @@ def probe_broker() -> None:
     timeout = _probe_timeout()
     bounded = {"socket_timeout": timeout, "socket_connect_timeout": timeout, "max_retries": 0}
     with app.connection_for_write(connect_timeout=timeout, transport_options=bounded) as conn:
-        conn.ensure_connection(max_retries=1, timeout=timeout)
+        conn.ensure_connection(max_retries=0, timeout=timeout)  # one attempt: a refusal is "down" at once
 
 
 def _probes() -> dict:
