@@ -68,6 +68,9 @@ def database_settings(name_env: str, default_name: str) -> dict:
             "PORT": os.environ.get("DB_PORT", "3306"),
             "OPTIONS": {"charset": "utf8mb4", "init_command": "SET sql_mode='STRICT_TRANS_TABLES'"},
             "CONN_MAX_AGE": 60,
+            # A kept connection (requests within CONN_MAX_AGE, worker tasks with CELERY_DB_REUSE_MAX) is pinged
+            # before its first use in a request or task, and reopened if the server dropped it.
+            "CONN_HEALTH_CHECKS": True,
             "TEST": {"CHARSET": "utf8mb4", "COLLATION": "utf8mb4_unicode_ci"},
         }
     return {
@@ -122,6 +125,8 @@ SPECTACULAR_SETTINGS = {
 # every app) stays here, in one visible place.
 from .components.celery_settings import *  # noqa: E402,F403
 from .components.core import *  # noqa: E402,F403
+from .components.durable import *  # noqa: E402,F403
+from .components.durable import CC_DURABLE_SWEEP_INTERVAL  # noqa: E402
 from .components.lms import *  # noqa: E402,F403
 from .components.payments import *  # noqa: E402,F403
 from .components.payments import PAYMENTS_SWEEP_INTERVAL  # noqa: E402
@@ -189,6 +194,8 @@ CC_DEMO_DATA_COMMANDS: list[str] = [
 # Periodic tasks of every app (Celery beat).
 CELERY_BEAT_SCHEDULE = {
     "prune-traces": {"task": "commerce_coordinator.apps.core.tasks.prune_traces", "schedule": 24 * 3600},
+    # apps/core: re-enqueue durable work items of every app whose task was lost (ADR 11).
+    "core-sweep-durable-work": {"task": "core.sweep_durable_work", "schedule": CC_DURABLE_SWEEP_INTERVAL},
     # apps/lms: re-queue order lines whose task was lost (ADR 6).
     "lms-sweep-stalled-lines": {"task": "lms.sweep_stalled_lines", "schedule": 300.0},
     "payments-sweep-webhook-events": {
