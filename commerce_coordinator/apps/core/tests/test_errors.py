@@ -58,3 +58,56 @@ def test_an_unhandled_error_on_an_api_path_is_a_json_500(rf):
 
     response = server_error(rf.get("/api/v1/orders/X/"))
     assert response.status_code == 500 and json.loads(response.content)["error"] == "server_error"
+
+
+def test_a_database_error_in_an_api_view_is_a_json_503_or_stays_a_bug(staff_client, monkeypatch):
+    from django.db import IntegrityError, OperationalError
+
+    from commerce_coordinator.apps.core import views
+
+    def failing(error):
+        def get_queryset(self):
+            raise error
+
+        return get_queryset
+
+    monkeypatch.setattr(views.TraceListView, "get_queryset", failing(OperationalError("gone away")))
+    response = staff_client.get("/core/traces/")
+    assert response.status_code == 503 and response.json()["error"] == "database_unavailable"
+    monkeypatch.setattr(views.TraceListView, "get_queryset", failing(IntegrityError("a bug")))
+    with pytest.raises(IntegrityError):
+        staff_client.get("/core/traces/")
+
+
+@pytest.mark.django_db(databases=["default", "traces"])
+def test_the_trace_admin_answers_503_with_the_fix_when_the_database_is_not_migrated(admin_client, monkeypatch):
+    from django.db import OperationalError
+
+    from commerce_coordinator.apps.core import migration_state
+    from commerce_coordinator.apps.core.admin import TraceAdmin
+
+    on_disk = migration_state.expected_migrations()
+    monkeypatch.setattr(migration_state, "expected_migrations", lambda: on_disk | {("core", "9999_not_applied")})
+
+    def no_table(self, request):
+        raise OperationalError("no such table: core_tracenode")
+
+    monkeypatch.setattr(TraceAdmin, "get_queryset", no_table)
+    for path in ("/admin/core/trace/", "/admin/core/trace/" + "a" * 32 + "/change/"):
+        response = admin_client.get(path)
+        assert response.status_code == 503, path
+        assert b"is not migrated" in response.content and b"manage.py migrate" in response.content
+
+
+@pytest.mark.parametrize("handler", ["bad_request", "permission_denied", "page_not_found", "server_error"])
+def test_each_handler_answers_html_in_the_admin_and_json_elsewhere(rf, handler):
+    from django.core.exceptions import SuspiciousOperation
+
+    from commerce_coordinator.apps.core import errors
+
+    def call(path):
+        view = getattr(errors, handler)
+        return view(rf.get(path)) if handler == "server_error" else view(rf.get(path), SuspiciousOperation("x"))
+
+    assert call("/admin/x/")["Content-Type"].startswith("text/html")
+    assert call("/api/v1/x/")["Content-Type"] == "application/json"
