@@ -9,9 +9,9 @@ from django.core.cache import caches
 from django.test import RequestFactory, override_settings
 
 from commerce_coordinator.apps.core.authentication import _failure_keys
-from commerce_coordinator.apps.core.testing import require_redis
+from commerce_coordinator.apps.core.testing import ALL_DATABASES, require_redis
 
-pytestmark = pytest.mark.django_db
+pytestmark = pytest.mark.django_db(databases=ALL_DATABASES)  # the signal map reads the traces too
 
 URL = "/core/signals/"  # staff only, Basic auth accepted
 
