@@ -121,7 +121,7 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": 'Order status and fulfillment API. Errors are JSON: {"error": <code>, "detail": <what>}.',
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
-    "PREPROCESSING_HOOKS": ["commerce_coordinator.apps.lms.auth.public_api_only"],
+    "PREPROCESSING_HOOKS": ["commerce_coordinator.apps.core.api_auth.public_api_only"],
 }
 
 # --- Per-app settings -----------------------------------------------------------

@@ -1,13 +1,12 @@
 """The contracts API: one contract as the core and its backend plugin see it."""
 
 from drf_spectacular.utils import extend_schema, inline_serializer
-from edx_rest_framework_extensions.auth.jwt.authentication import JwtAuthentication
 from rest_framework import serializers
-from rest_framework.authentication import BasicAuthentication, SessionAuthentication
 from rest_framework.exceptions import NotFound
-from rest_framework.permissions import IsAdminUser
 from rest_framework.response import Response
 from rest_framework.views import APIView
+
+from commerce_coordinator.apps.core.api_auth import AUTHENTICATION_CLASSES, PERMISSION_CLASSES
 
 from .models import Contract
 from .serializers import ContractSerializer
@@ -16,10 +15,10 @@ ERROR = inline_serializer("ContractError", fields={"error": serializers.CharFiel
 
 
 class ContractView(APIView):
-    """GET /api/v1/contracts/<id>/: staff, or a service JWT (decoded as settings.JWT_AUTH says, as for orders)."""
+    """GET /api/v1/contracts/<id>/: staff, or a service JWT (core's service-API authentication, as for orders)."""
 
-    authentication_classes = [JwtAuthentication, SessionAuthentication, BasicAuthentication]
-    permission_classes = [IsAdminUser]
+    authentication_classes = AUTHENTICATION_CLASSES
+    permission_classes = PERMISSION_CLASSES
 
     @extend_schema(
         summary="A contract: its state, suspension reasons, dates, event log, and its backend's description",

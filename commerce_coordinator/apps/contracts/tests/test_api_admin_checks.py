@@ -43,10 +43,14 @@ def test_the_api_shows_the_plugins_description_of_its_contract(backends, staff_c
     assert [e["to_state"] for e in body["events"]] == ["created", "activating", "active"]
 
 
-def test_a_service_jwt_may_read_a_contract(backends, client):
+def test_a_service_jwt_may_read_a_contract_as_its_own_service_user(backends, client, django_user_model):
+    local = django_user_model.objects.create_user("lms_service_worker", password="pw")  # same name, local
     contract = new("net")
     response = client.get(f"/api/v1/contracts/{contract.pk}/", HTTP_AUTHORIZATION=a_service_jwt())
     assert response.status_code == 200 and response.json()["backend"] == "net"
+    assert django_user_model.objects.get(username="jwt:lms_service_worker").is_staff
+    local.refresh_from_db()
+    assert not local.is_staff  # the token never touched the local account
 
 
 @pytest.mark.parametrize("backend", ["net", "broken", "slow", "gone"])
