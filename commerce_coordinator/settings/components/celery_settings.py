@@ -2,6 +2,10 @@
 
 import os
 
+from kombu import Queue
+
+from .payments import PAYMENTS_CELERY_QUEUE, PAYMENTS_TASK_ROUTES
+
 # --- Celery ------------------------------------------------------------------
 # With no broker URL, tasks run in process (the embedded default).
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "")
@@ -19,3 +23,12 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False  # keep Django LOGGING: every line carries its trace id
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+
+# --- Queues -------------------------------------------------------------------
+# Each app's tasks on their own queue, so that one kind of work never waits behind another (issue 9: webhook
+# processing behind fulfillment). A worker started without -Q consumes every queue listed here; in production
+# run one worker per queue (README, "Workers and queues").
+CELERY_TASK_ROUTES = {
+    **PAYMENTS_TASK_ROUTES,  # apps/payments: webhook processing on PAYMENTS_CELERY_QUEUE
+}
+CELERY_TASK_QUEUES = [Queue(CELERY_TASK_DEFAULT_QUEUE), Queue(PAYMENTS_CELERY_QUEUE)]

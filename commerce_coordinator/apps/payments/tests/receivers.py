@@ -2,7 +2,7 @@
 
 import time
 
-from ..exceptions import RetryableError
+from commerce_coordinator.apps.core.retries import RetryableError
 
 CALLS: list[tuple[str, dict]] = []
 FAILURES = {"remaining": 0, "retryable": True}
