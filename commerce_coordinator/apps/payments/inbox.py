@@ -69,7 +69,7 @@ def store(
         payload=payload,
         signal=mapped.signal if mapped is not None else "",
         order_number=kwargs.get("order_number") or "",
-        payment_id=kwargs.get("payment_id") or "",
+        payment_id=kwargs.get("payment_id") or (unroutable.payment_id if unroutable is not None else ""),
         status=status,
         last_error=note,
         trace_id=tracing.new_id(),

@@ -46,6 +46,8 @@ def _process(event: WebhookEvent) -> str:
     kwargs = dict(mapped.kwargs)
     if mapped.requires_payment:
         kwargs = _with_payment(event, kwargs)
+    elif mapped.completes_from_payment:
+        kwargs = _completed(event, kwargs)
     tracing.add_keys(
         order_number=kwargs.get("order_number"),
         payment_id=kwargs.get("payment_id"),
@@ -93,6 +95,30 @@ def _failure(errors) -> retries.WorkError:
 
 def _first_code(errors) -> int | None:
     return next((code for r in errors if (code := retries.status_code_of(r.error)) is not None), None)
+
+
+def _completed(event: WebhookEvent, kwargs: dict) -> dict:
+    """Fields a void leaves None come from an earlier event of the same payment (its authorization) if any."""
+    earlier = (
+        WebhookEvent.objects.filter(
+            provider=event.provider, payment_id=kwargs["payment_id"], created_at__lte=event.created_at
+        )
+        .exclude(pk=event.pk)
+        .order_by("created_at")
+        .first()
+    )
+    if earlier is not None:
+        try:
+            source = get_provider(earlier.provider).route(earlier.type, earlier.payload, earlier.metadata_override)
+        except Unroutable:
+            source = None
+        for name, value in (source.kwargs if source is not None else {}).items():
+            if kwargs.get(name) is None:
+                kwargs[name] = value
+    for name in ("order_number", "lms_username", "currency"):
+        if kwargs.get(name) is None:
+            kwargs[name] = ""
+    return kwargs
 
 
 def _with_payment(refund: WebhookEvent, kwargs: dict) -> dict:

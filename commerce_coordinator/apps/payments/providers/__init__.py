@@ -82,10 +82,11 @@ class Unroutable(Exception):
     ``decline_code``: what a provider that asks before a payment (CloudPayments' check) is answered.
     """
 
-    def __init__(self, reason: str, decline_code: int | None = None):
+    def __init__(self, reason: str, decline_code: int | None = None, payment_id: str = ""):
         super().__init__(reason)
         self.reason = reason
         self.decline_code = decline_code
+        self.payment_id = payment_id  # the provider's payment id when the event has one (for operators' searches)
 
 
 @dataclass
@@ -113,6 +114,8 @@ class Mapped:
     kwargs: dict = field(default_factory=dict)
     requires_payment: bool = False
     note: str = ""
+    #: fields left None are taken from an earlier event of the same payment if there is one (no wait)
+    completes_from_payment: bool = False
 
 
 # Fields a refund may leave None, to be filled from the payment's own event (never the course runs:
@@ -151,15 +154,23 @@ class PaymentProvider:
         try:
             mapped = self.map_event(event_type, payload, overrides or {})
         except MissingField as exc:
-            raise Unroutable(exc.detail, decline_code=exc.decline_code) from None
+            raise Unroutable(exc.detail, exc.decline_code, self.payment_id_of(event_type, payload)) from None
+        except Unroutable as exc:
+            exc.payment_id = exc.payment_id or self.payment_id_of(event_type, payload)
+            raise
         keys = mapped.kwargs.get("course_run_keys") if mapped is not None else None
         limit = settings.PAYMENTS_MAX_COURSE_RUNS_PER_EVENT
         if keys and len(keys) > limit:
             raise Unroutable(
                 f"the event names {len(keys)} course runs, more than PAYMENTS_MAX_COURSE_RUNS_PER_EVENT ({limit})",
                 decline_code=13,
+                payment_id=mapped.kwargs.get("payment_id") or "",
             )
         return mapped
+
+    def payment_id_of(self, event_type: str, payload: dict) -> str:
+        """The provider's payment id in an event that could not be mapped, if it has one ("" if not)."""
+        return ""
 
     def acknowledge(self, event_id: str, status: str, duplicate: bool, unroutable: Unroutable | None = None) -> dict:
         answer = {"status": "duplicate" if duplicate else status, "event_id": event_id}

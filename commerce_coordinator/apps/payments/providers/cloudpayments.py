@@ -120,9 +120,6 @@ class CloudPaymentsProvider(PaymentProvider):
         payload = {**payload, **(overrides or {})}
         if event_type == "recurrent":
             return self._subscription(payload)
-        if event_type == "pay" and str(payload.get("Status", "")).lower() == "authorized":
-            self._order(payload, required=True)  # unroutable now rather than at the capture
-            return Mapped("", note="an authorization (two-stage payment): enrolls on its confirm notification")
         refund = signal == "payment_refunded"
         kwargs = {
             **self._order(payload, required=not refund),
@@ -141,9 +138,12 @@ class CloudPaymentsProvider(PaymentProvider):
         if signal == "payment_failed":
             reason = payload.get("Reason") or payload.get("ReasonCode") or "unknown"
             kwargs["reason"] = str(reason)[:500]
+        if event_type == "pay" and str(payload.get("Status", "")).lower() == "authorized":
+            # A two-stage payment's authorization: recorded (its fields complete a later cancel), not sent.
+            return Mapped("", kwargs, note="an authorization (two-stage payment): enrolls on its confirm notification")
         if event_type == "cancel":  # a voided authorization: nothing was captured, nothing stays enrolled
             kwargs["full_refund"] = True
-            return Mapped(signal, kwargs)
+            return Mapped(signal, kwargs, completes_from_payment=True)
         if refund:
             kwargs["full_refund"] = None  # decided against the payment's amount (processing)
         return Mapped(signal, kwargs, requires_payment=refund)
@@ -155,9 +155,10 @@ class CloudPaymentsProvider(PaymentProvider):
         keys = payload.get("course_run_keys", data.get("course_run_keys", data.get("CourseRunKeys")))
         order = {"order_number": None, "lms_user_id": None, "lms_username": None}
         if required or payload.get("InvoiceId") not in (None, ""):
-            order["order_number"] = as_text(payload.get("InvoiceId"), "InvoiceId")
+            order["order_number"] = _declining(DECLINE_INVOICE, as_text, payload.get("InvoiceId"), "InvoiceId")
         if required or payload.get("AccountId") not in (None, ""):
-            order.update(as_lms_user(payload.get("AccountId"), "AccountId", payload.get("lms_username")))
+            account = payload.get("AccountId")
+            order.update(_declining(DECLINE_ACCOUNT, as_lms_user, account, "AccountId", payload.get("lms_username")))
         course_run_keys = as_course_run_keys(keys if keys is not None else [], "Data.course_run_keys")
         if required and not course_run_keys:
             raise MissingField("Data.course_run_keys", "names no course run", decline_code=DECLINE_OTHER)
@@ -169,7 +170,7 @@ class CloudPaymentsProvider(PaymentProvider):
         self._order(payload, required=True)
         if payload.get("Amount") in (None, ""):
             raise MissingField("Amount", decline_code=DECLINE_AMOUNT)
-        as_amount(payload.get("Amount"), "Amount")
+        _declining(DECLINE_AMOUNT, as_amount, payload.get("Amount"), "Amount")
         return Mapped("", note="a check before the payment: accepted")
 
     def _subscription(self, payload: dict) -> Mapped:
@@ -185,6 +186,11 @@ class CloudPaymentsProvider(PaymentProvider):
         }
         return Mapped("subscription_changed", kwargs)
 
+    def payment_id_of(self, event_type: str, payload: dict) -> str:
+        key = "PaymentTransactionId" if event_type == "refund" else "TransactionId"
+        value = payload.get(key)
+        return str(value)[:255] if isinstance(value, str | int) and not isinstance(value, bool) else ""
+
     def acknowledge(self, event_id: str, status: str, duplicate: bool, unroutable: Unroutable | None = None) -> dict:
         """CloudPayments reads only ``code``: 0 accepts; on a check, a decline code refuses the payment."""
         if unroutable is not None and event_id.startswith("check:"):
@@ -193,6 +199,15 @@ class CloudPaymentsProvider(PaymentProvider):
 
     def error_body(self, error: WebhookError) -> dict:
         return {"code": DECLINE_OTHER, "error": error.code, "detail": error.detail}
+
+
+def _declining(code: int, convert, *args):
+    """``convert(*args)``; a MissingField it raises declines a check with ``code``."""
+    try:
+        return convert(*args)
+    except MissingField as exc:
+        exc.decline_code = code
+        raise
 
 
 def _recurrent_event_id(payload: dict) -> str:

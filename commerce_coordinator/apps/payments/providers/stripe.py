@@ -142,6 +142,14 @@ class StripeProvider(PaymentProvider):
         payment_id = as_text(dig(obj, "id", prefix="data.object."), "data.object.id", 255)
         return self._payment(signal, obj, amount_field, payment_id, currency, overrides)
 
+    def payment_id_of(self, event_type: str, payload: dict) -> str:
+        obj = dig(payload, "data.object", required=False)
+        if not isinstance(obj, dict):
+            return ""
+        if event_type.startswith("payment_intent."):
+            return _id_of(obj.get("id"))[:255]
+        return _id_of(obj.get("payment_intent"))[:255]
+
     def _payment(self, signal, obj, amount_field, payment_id, currency, overrides) -> Mapped:
         kwargs = {
             **self._order(obj, overrides),

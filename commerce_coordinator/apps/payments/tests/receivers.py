@@ -25,6 +25,10 @@ def record_refunded(sender, **kwargs):
     return _record("payment_refunded", kwargs)
 
 
+def record_subscription(sender, **kwargs):
+    return _record("subscription_changed", kwargs)
+
+
 def flaky(sender, **kwargs):
     """Fails while FAILURES["remaining"] > 0 (retryable or not), then succeeds."""
     if FAILURES["remaining"] > 0:
