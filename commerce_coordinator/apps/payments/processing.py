@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 
-from django.db import InterfaceError, OperationalError, transaction
+from django.db import transaction
 
 from commerce_coordinator.apps.core import retries, tracing
 from commerce_coordinator.apps.core.signals import ERROR
@@ -27,13 +27,6 @@ Status = WebhookEvent.Status
 def process_event(event: WebhookEvent) -> str:
     """Send the event's signal; the event is done in the same transaction as its receivers' writes."""
     tracing.name_trace(event.type)
-    try:
-        return _process(event)
-    except (OperationalError, InterfaceError) as exc:  # the database went away: worth another attempt
-        raise retries.RetryableError(f"database error: {exc!r}") from exc
-
-
-def _process(event: WebhookEvent) -> str:
     try:
         provider = get_provider(event.provider)
         mapped = provider.route(event.type, event.payload, event.metadata_override)

@@ -267,7 +267,7 @@ def test_an_unexpected_error_is_recorded_not_left_running(client, calls, monkeyp
 def test_a_database_error_is_retried(client, calls, monkeypatch):
     from .. import processing
 
-    real = processing._process
+    real = processing.process_event
     failures = [OperationalError("(2006, 'MySQL server has gone away')")]
 
     def flaky_db(event):
@@ -276,7 +276,7 @@ def test_a_database_error_is_retried(client, calls, monkeypatch):
         return real(event)
 
     event = _stored(client, "evt_db")
-    monkeypatch.setattr(processing, "_process", flaky_db)
+    monkeypatch.setattr(tasks, "process_event", flaky_db)  # core.retries: a database error is retryable
     process_webhook_event.apply(args=[event.pk])
     event.refresh_from_db()
     assert event.status == Status.DONE and event.attempts == 2 and len(calls) == 1
