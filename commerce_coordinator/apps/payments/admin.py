@@ -9,7 +9,7 @@ from django.utils.html import format_html
 
 from . import inbox
 from .models import WebhookEvent
-from .redaction import redact
+from .redaction import redact_payload
 
 
 @admin.register(WebhookEvent)
@@ -70,7 +70,9 @@ class WebhookEventAdmin(admin.ModelAdmin):
 
     @admin.display(description="payload")
     def payload_pretty(self, obj):
-        return format_html("<pre>{}</pre>", redact(json.dumps(obj.payload, indent=2, sort_keys=True, default=str)))
+        return format_html(
+            "<pre>{}</pre>", json.dumps(redact_payload(obj.payload), indent=2, sort_keys=True, default=str)
+        )
 
     def _replay(self, request, queryset, force):
         done = inbox.replay(

@@ -339,3 +339,14 @@ def test_an_e_mail_account_id_is_the_lms_username_and_never_logged_in_clear(clie
 def test_json_bodies_are_read_like_form_bodies(client, calls, on_commit):
     on_commit(post_cp, client, "pay", cp("pay"), as_json=True)
     assert calls[0][1]["course_run_keys"] == ["course-v1:edX+CP1+2026"]
+
+
+def test_the_admin_hides_client_secrets_and_tokens_of_the_stored_payload(admin_client, client, calls, on_commit):
+    intent = paid_intent(pi_id="pi_fx_secret")
+    assert intent["client_secret"].startswith("pi_")  # Stripe's own example carries one
+    on_commit(post_stripe, client, stripe_body("payment_intent.succeeded", intent, "evt_fx_secret"))
+    on_commit(post_cp, client, "pay", cp("pay"))
+    for event in WebhookEvent.objects.all():
+        page = admin_client.get(f"/admin/payments/webhookevent/{event.pk}/change/").content.decode()
+        assert intent["client_secret"] not in page and "tk_020e5e5ed4b3e6e4d2c79d8b2d5e8e5a" not in page
+        assert "[secret]" in page and "learner@example.invalid" not in page

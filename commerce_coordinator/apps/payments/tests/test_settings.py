@@ -60,3 +60,18 @@ def test_a_setting_no_longer_read_is_named_with_its_replacement(settings):
     settings.PAYMENTS_PROCESSING_TIMEOUT = 900
     [warning] = [m for m in check_payment_providers() if m.id == "payments.W002"]
     assert "PAYMENTS_PROCESSING_TIMEOUT" in warning.msg and "CC_DURABLE_RUNNING_TIMEOUT" in warning.hint
+
+
+def test_the_processing_chain_is_an_import_linter_layers_contract():
+    """tasks -> processing -> inbox -> relay -> models, kept by `lint-imports` in `make quality` (ADR 15)."""
+    import tomllib
+
+    from django.conf import settings
+
+    config = tomllib.loads((settings.BASE_DIR / "pyproject.toml").read_text())
+    [contract] = [
+        c
+        for c in config["tool"]["importlinter"]["contracts"]
+        if c["type"] == "layers" and c.get("containers") == ["commerce_coordinator.apps.payments"]
+    ]
+    assert contract["layers"] == ["tasks", "processing", "inbox", "relay", "models"]
