@@ -181,6 +181,12 @@ def test_replay_of_an_unknown_id_exits_non_zero_naming_it():
         call_command("replay_webhook_events", "--id", "evt_nowhere", stdout=StringIO())
 
 
+@pytest.mark.parametrize("args", [["--set-metadata", "order_number=O-1"], ["--id", "1", "--set-metadata", "no-equals"]])
+def test_corrected_metadata_needs_one_event_and_key_value_pairs(args):
+    with pytest.raises(CommandError, match="--set-metadata"):
+        call_command("replay_webhook_events", *args, stdout=StringIO())
+
+
 def test_replay_filters_by_type_and_since(client, calls, on_commit):
     old = _failed(client, "evt_old_f", pi_id="pi_a")
     WebhookEvent.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(days=3))

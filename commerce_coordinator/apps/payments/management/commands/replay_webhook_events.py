@@ -80,6 +80,8 @@ class Command(BaseCommand):
         **options,
     ):
         corrections = _metadata(metadata or [])
+        if corrections and not ids:
+            raise CommandError("--set-metadata names one order: give the event with --id")
         events = WebhookEvent.objects.all()
         if ids:
             by_id = Q(event_id__in=ids)
