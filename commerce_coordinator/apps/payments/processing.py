@@ -41,6 +41,8 @@ def process_event(event: WebhookEvent) -> str:
         kwargs = _with_payment(event, kwargs)
     elif mapped.completes_from_payment:
         kwargs = _completed(event, kwargs)
+        if not kwargs["order_number"]:
+            return _end(event, Status.UNROUTABLE, "unroutable: it names no order (InvoiceId), nor does its payment")
     tracing.add_keys(
         order_number=kwargs.get("order_number"),
         payment_id=kwargs.get("payment_id"),

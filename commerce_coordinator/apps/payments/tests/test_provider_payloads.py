@@ -350,3 +350,9 @@ def test_the_admin_hides_client_secrets_and_tokens_of_the_stored_payload(admin_c
         page = admin_client.get(f"/admin/payments/webhookevent/{event.pk}/change/").content.decode()
         assert intent["client_secret"] not in page and "tk_020e5e5ed4b3e6e4d2c79d8b2d5e8e5a" not in page
         assert "[secret]" in page and "learner@example.invalid" not in page
+
+
+def test_a_void_that_names_no_order_nor_has_an_authorization_is_unroutable(client, calls, on_commit):
+    on_commit(post_cp, client, "cancel", cp("cancel", InvoiceId=None, TransactionId="777"))
+    event = stored("cancel:777")
+    assert event.status == "unroutable" and "names no order" in event.last_error and calls == []
