@@ -9,7 +9,7 @@ from django.utils.html import format_html
 
 from . import inbox
 from .models import WebhookEvent
-from .redaction import redact_payload
+from .redaction import redact, redact_fields
 
 
 @admin.register(WebhookEvent)
@@ -70,9 +70,8 @@ class WebhookEventAdmin(admin.ModelAdmin):
 
     @admin.display(description="payload")
     def payload_pretty(self, obj):
-        return format_html(
-            "<pre>{}</pre>", json.dumps(redact_payload(obj.payload), indent=2, sort_keys=True, default=str)
-        )
+        shown = json.dumps(redact_fields(obj.payload), indent=2, sort_keys=True, default=str)
+        return format_html("<pre>{}</pre>", redact(shown))
 
     def _replay(self, request, queryset, force):
         done = inbox.replay(
