@@ -21,6 +21,9 @@ for _alias, _db in DATABASES.items():
 # (and the test databases' names) in its environment by core.testing.CeleryWorker.
 CELERY_BROKER_URL = os.environ.get("CC_WORKER_BROKER_URL", "memory://")
 CELERY_TASK_ALWAYS_EAGER = CELERY_BROKER_URL == "memory://"
+# A test's worker consumes one fresh queue (core.testing.celery_worker): every task goes there. The
+# shipped routes (CELERY_TASK_ROUTES, base settings) are checked by the lms tests.
+CELERY_TASK_ROUTES: dict = {}
 CC_TEST_REDIS_URL = os.environ.get("CC_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 # Task receivers used by the core's own tests, so a test worker knows them.
 CELERY_IMPORTS = ("commerce_coordinator.apps.core.tests.fixtures", "commerce_coordinator.apps.core.tests.workapp.tasks")

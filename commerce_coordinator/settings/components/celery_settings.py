@@ -1,6 +1,8 @@
-"""Celery: broker, serialisation and acknowledgement (the beat schedule is in base.py, beside CC_SIGNALS)."""
+"""Celery: broker, serialisation, acknowledgement and queues (the beat schedule is in base.py, beside CC_SIGNALS)."""
 
 import os
+
+from .lms import LMS_CELERY_QUEUE
 
 # --- Celery ------------------------------------------------------------------
 # With no broker URL, tasks run in process (the embedded default).
@@ -19,3 +21,9 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False  # keep Django LOGGING: every line carries its trace id
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# Each kind of work on its own queue (issue 9, item 7), so that one big order never delays webhooks;
+# the README lists the worker command for each queue. Unrouted tasks use CELERY_TASK_DEFAULT_QUEUE.
+CELERY_TASK_ROUTES = {
+    # apps/lms: one task per order line (LMS enrollment calls)
+    "lms.process_line": {"queue": LMS_CELERY_QUEUE},
+}
