@@ -21,7 +21,16 @@ class OrderAdmin(admin.ModelAdmin):
 
 @admin.register(OrderLine)
 class OrderLineAdmin(admin.ModelAdmin):
-    list_display = ["order", "course_run_key", "state", "action", "status", "attempts", "last_status_code", "updated_at"]
+    list_display = [
+        "order",
+        "course_run_key",
+        "state",
+        "action",
+        "status",
+        "attempts",
+        "last_status_code",
+        "updated_at",
+    ]
     list_filter = ["action", "status"]
     search_fields = ["order__order_number", "course_run_key"]
     raw_id_fields = ["order"]

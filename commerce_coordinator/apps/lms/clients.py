@@ -118,7 +118,9 @@ class LmsApiClient:
             # raised by the token request (raise_for_status) of edx-rest-api-client
             status = retries.status_code_of(exc)
             raise LmsError(
-                f"LMS token request failed with HTTP {status}", status_code=status, retryable=True if status is None else None
+                f"LMS token request failed with HTTP {status}",
+                status_code=status,
+                retryable=True if status is None else None,
             ) from exc
         except requests.RequestException as exc:
             raise LmsError(

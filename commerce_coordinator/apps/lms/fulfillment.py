@@ -51,7 +51,6 @@ def clean_keys(course_run_keys) -> list[str]:
 def refuse(order_number: str, lms_user_id: int | None, reason: str) -> OrderRefused:
     """Tell the routed receivers (fulfillment_failed) and return the exception for the caller to raise."""
     reason = redact(reason)
-    logger.error("Order %s refused: %s", redact(order_number), reason)
     fulfillment_failed.send(
         SENDER,
         order_number=redact(order_number)[:128],

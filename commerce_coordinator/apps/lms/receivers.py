@@ -80,13 +80,17 @@ def log_fulfillment_completed(sender, order_number, lms_user_id, course_run_keys
 
 
 def log_fulfillment_failed(sender, order_number, lms_user_id, course_run_key, action, attempts, error, **kwargs):
-    what = f"{action} of {course_run_key}" if course_run_key else "the order"
-    logger.error(
-        "Order %s: %s failed after %d attempt(s): %s. Fix the cause, then run `manage.py retry_fulfillment %s`.",
-        order_number,
-        what,
-        attempts,
-        error,
-        order_number,
-    )
+    if not course_run_key:  # the whole order was refused (fulfillment.OrderRefused): nothing to re-queue
+        logger.error("Order %s refused: %s", order_number, error)
+    else:
+        logger.error(
+            "Order %s: %s of %s failed after %d attempt(s): %s. Fix the cause, then run "
+            "`manage.py retry_fulfillment %s`.",
+            order_number,
+            action,
+            course_run_key,
+            attempts,
+            error,
+            order_number,
+        )
     return {"order_number": order_number, "logged": "failed"}

@@ -15,6 +15,7 @@ fulfillment_failed = CoordinatorSignal(
         "attempts": int,
         "error": str,
     },
-    doc="A line gave up (dead letter): a 4xx from the LMS, or retries exhausted. "
-    "`manage.py retry_fulfillment` re-queues it.",
+    doc="A line gave up (dead letter): a 4xx from the LMS, or retries exhausted; "
+    "`manage.py retry_fulfillment` re-queues it. Or the whole order was refused (another user's order "
+    "number, too many course runs, a malformed number): then course_run_key is empty and attempts 0.",
 )

@@ -193,3 +193,12 @@ def test_the_shipped_settings_route_fulfillment_to_its_own_queue():
     assert base.CELERY_TASK_ROUTES["lms.process_line"] == {"queue": "lms_fulfillment"}
     assert base.LMS_CELERY_QUEUE != base.CELERY_TASK_DEFAULT_QUEUE
     assert base.LMS_MAX_COURSE_RUNS_PER_ORDER == 100
+
+
+def test_order_numbers_differing_by_case_are_two_orders_on_every_database(fake_lms, routed, staff_client):
+    assert pay(order_number="CASE-x-ab", keys=[A], user=1).ok
+    assert pay(order_number="CASE-x-AB", keys=[A], user=2).ok  # another buyer, not a repeat
+    assert dict(Order.objects.values_list("order_number", "lms_user_id")) == {"CASE-x-ab": 1, "CASE-x-AB": 2}
+    assert sorted(call["body"]["user"] for call in fake_lms.calls) == ["1", "2"]
+    assert staff_client.get("/api/v1/orders/CASE-x-AB/").json()["lms_user_id"] == 2
+    assert staff_client.get("/api/v1/orders/case-X-AB/").status_code == 404
