@@ -101,7 +101,7 @@ def fake_lms(httpserver):
         LMS_CONNECT_TIMEOUT=1.0,
         LMS_READ_TIMEOUT=0.5,
         LMS_RETRY_SCHEDULE=[0.01, 0.01, 0.01, 0.01],
-        LMS_RETRY_JITTER=0.1,
+        CC_RETRY_JITTER=0.1,
     ):
         yield lms
     clear_token_cache()
