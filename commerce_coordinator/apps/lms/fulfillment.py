@@ -177,7 +177,7 @@ def record_refund(
         queued = [line.course_run_key for line in lines if unenroll(line, order)]
         if amount and order.status != Order.Status.REFUNDED:  # a refund of a refunded order changes nothing
             order.refunded_amount = (order.refunded_amount or Decimal(0)) + amount
-        every_line = all(line.action == Action.UNENROLL for line in order.lines.only("action"))
+        every_line = all(action == Action.UNENROLL for action in order.lines.values_list("action", flat=True))
         refunded = full or (bool(keys) and every_line) or order.status == Order.Status.REFUNDED
         order.status = Order.Status.REFUNDED if refunded else Order.Status.PARTIALLY_REFUNDED
         order.refunded_at = order.refunded_at or timezone.now()

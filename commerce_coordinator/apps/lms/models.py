@@ -69,16 +69,18 @@ class Order(models.Model):
         """Recompute the status from the lines, under the order's row lock; True on the move to fulfilled
         (which therefore happens once). A refunded order keeps its status."""
         with transaction.atomic():
-            order = Order.objects.select_for_update().get(pk=self.pk)
+            order = Order.objects.select_for_update().only("pk", "status").get(pk=self.pk)
             if order.status in (Order.Status.REFUNDED, Order.Status.PARTIALLY_REFUNDED):
                 return False
-            states = {line.state for line in order.lines.only("action", "status")}
+            lines = list(order.lines.values_list("course_run_key", "action", "status"))
+            states = {OrderLine.state_of(action, status) for _, action, status in lines}
             if OrderLine.State.PENDING in states:
                 new = Order.Status.FULFILLING
             elif states <= {OrderLine.State.FULFILLED}:
                 new = Order.Status.FULFILLED
             else:
                 new = Order.Status.FAILED
+            self.course_run_keys = [key for key, _, _ in lines]  # for send_completed, read under the lock
             if new == order.status:
                 return False
             order.status, fields = new, ["status", "modified"]
@@ -90,12 +92,20 @@ class Order(models.Model):
         return new == Order.Status.FULFILLED
 
     def send_completed(self) -> None:
+        keys = getattr(self, "course_run_keys", None)
         fulfillment_completed.send(
             SENDER,
             order_number=self.order_number,
             lms_user_id=self.lms_user_id,
-            course_run_keys=list(self.lines.values_list("course_run_key", flat=True)),
+            course_run_keys=keys if keys is not None else list(self.lines.values_list("course_run_key", flat=True)),
         )
+
+
+class OrderLineManager(models.Manager):
+    """Lines come with their order: a run's claim, its spans' keys and its LMS call all need it (one query)."""
+
+    def get_queryset(self):
+        return super().get_queryset().select_related("order")
 
 
 class OrderLine(durable.DurableWorkItem):
@@ -146,6 +156,8 @@ class OrderLine(durable.DurableWorkItem):
     fulfilled_at = models.DateTimeField(null=True, blank=True)
     refunded_at = models.DateTimeField(null=True, blank=True)
 
+    objects = OrderLineManager()
+
     retry_schedule_setting = "LMS_RETRY_SCHEDULE"
     task_path = "commerce_coordinator.apps.lms.tasks.process_line"
 
@@ -158,7 +170,11 @@ class OrderLine(durable.DurableWorkItem):
 
     @property
     def state(self) -> str:
-        return self.STATES[self.action].get(self.status, self.MOVING_STATE[self.action])
+        return self.state_of(self.action, self.status)
+
+    @classmethod
+    def state_of(cls, action: str, status: str) -> str:
+        return cls.STATES[action].get(status, cls.MOVING_STATE[action])
 
     def key_values(self) -> dict:
         keys = {"order_number": self.order.order_number}
