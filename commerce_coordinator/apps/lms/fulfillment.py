@@ -188,7 +188,8 @@ def record_refund(
 
 
 def refund_before_payment(order_number, full, amount, lms_user_id, lms_username, provider, payment_id) -> dict:
-    if not full or (lms_user_id is None and not lms_username):
+    """A full refund of an order not recorded yet: record it refunded, so that its payment enrolls nobody."""
+    if not full or (lms_user_id is None and not lms_username) or not validation.is_order_number(order_number):
         return {"order_number": order_number, "refunded": False, "reason": "unknown order"}
     try:
         with transaction.atomic():
