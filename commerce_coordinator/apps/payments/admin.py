@@ -8,7 +8,7 @@ from django.utils.html import format_html
 
 from . import inbox
 from .models import WebhookEvent
-from .redaction import redact
+from .redaction import redact, redact_fields
 
 
 @admin.register(WebhookEvent)
@@ -52,7 +52,8 @@ class WebhookEventAdmin(admin.ModelAdmin):
 
     @admin.display(description="payload")
     def payload_pretty(self, obj):
-        return format_html("<pre>{}</pre>", redact(json.dumps(obj.payload, indent=2, sort_keys=True, default=str)))
+        shown = json.dumps(redact_fields(obj.payload), indent=2, sort_keys=True, default=str)
+        return format_html("<pre>{}</pre>", redact(shown))
 
     def _replay(self, request, queryset, force):
         done = inbox.replay(queryset.order_by("received_at"), force=force)
