@@ -2,6 +2,8 @@
 
 import os
 
+from kombu import Exchange, Queue
+
 from .lms import LMS_CELERY_QUEUE
 
 # --- Celery ------------------------------------------------------------------
@@ -33,3 +35,9 @@ CELERY_TASK_ROUTES = {
     # apps/lms: one task per order line (LMS enrollment calls)
     "lms.process_line": {"queue": LMS_CELERY_QUEUE},
 }
+# Every queue is declared, so that a worker started without -Q (the dev server's, `make celery`)
+# consumes them all; production workers pick theirs with -Q.
+CELERY_TASK_QUEUES = [
+    Queue(name, Exchange(name), routing_key=name)
+    for name in dict.fromkeys([CELERY_TASK_DEFAULT_QUEUE, *(r["queue"] for r in CELERY_TASK_ROUTES.values())])
+]
