@@ -2,9 +2,10 @@
 
 import os
 
-from kombu import Exchange, Queue
+from kombu import Queue
 
-from .lms import LMS_CELERY_QUEUE
+from .lms import LMS_CELERY_QUEUE, LMS_TASK_ROUTES
+from .payments import PAYMENTS_CELERY_QUEUE, PAYMENTS_TASK_ROUTES
 
 # --- Celery ------------------------------------------------------------------
 # With no broker URL, tasks run in process (the embedded default).
@@ -29,15 +30,13 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 # (django.db.close_old_connections, as Django does per request), and the failed task is retried (a database
 # error is retryable in core.retries). 0 restores Celery's close-per-task default.
 CELERY_DB_REUSE_MAX = int(os.environ.get("CELERY_DB_REUSE_MAX", "100")) or None
-# Each kind of work on its own queue (issue 9, item 7), so that one big order never delays webhooks;
-# the README lists the worker command for each queue. Unrouted tasks use CELERY_TASK_DEFAULT_QUEUE.
+
+# --- Queues -------------------------------------------------------------------
+# Each app's tasks on their own queue, so that one kind of work never waits behind another (issue 9: webhook
+# processing behind fulfillment). A worker started without -Q consumes every queue listed here; in production
+# run one worker per queue (README, "Workers and queues").
 CELERY_TASK_ROUTES = {
-    # apps/lms: one task per order line (LMS enrollment calls)
-    "lms.process_line": {"queue": LMS_CELERY_QUEUE},
+    **PAYMENTS_TASK_ROUTES,  # apps/payments: webhook processing on PAYMENTS_CELERY_QUEUE
+    **LMS_TASK_ROUTES,  # apps/lms: one task per order line (LMS enrollment calls) on LMS_CELERY_QUEUE
 }
-# Every queue is declared, so that a worker started without -Q (the dev server's, `make celery`)
-# consumes them all; production workers pick theirs with -Q.
-CELERY_TASK_QUEUES = [
-    Queue(name, Exchange(name), routing_key=name)
-    for name in dict.fromkeys([CELERY_TASK_DEFAULT_QUEUE, *(r["queue"] for r in CELERY_TASK_ROUTES.values())])
-]
+CELERY_TASK_QUEUES = [Queue(CELERY_TASK_DEFAULT_QUEUE), Queue(PAYMENTS_CELERY_QUEUE), Queue(LMS_CELERY_QUEUE)]

@@ -41,9 +41,10 @@ LMS_ENROLLMENT_MODE = "verified"
 LMS_RETRY_SCHEDULE = [
     float(s) for s in os.environ.get("LMS_RETRY_SCHEDULE", "30,120,480,1800,3600,7200,14400,21600").split(",")
 ]
-# The Celery queue of lms.process_line (CELERY_TASK_ROUTES in celery_settings.py): fulfillment never
+# The Celery queue of lms.process_line (merged into CELERY_TASK_ROUTES by celery_settings.py): fulfillment never
 # delays webhook processing. Run a worker for it: `celery -A commerce_coordinator worker -Q lms_fulfillment`.
 LMS_CELERY_QUEUE = os.environ.get("LMS_CELERY_QUEUE", "lms_fulfillment")
+LMS_TASK_ROUTES = {"lms.process_line": {"queue": LMS_CELERY_QUEUE}}
 # At most this many course runs in one order; past it record_order refuses the order (OrderRefused,
 # fulfillment_failed) and the payment event is recorded as unroutable with the reason.
 LMS_MAX_COURSE_RUNS_PER_ORDER = int(os.environ.get("LMS_MAX_COURSE_RUNS_PER_ORDER", "100"))

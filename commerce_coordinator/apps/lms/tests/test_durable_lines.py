@@ -193,7 +193,7 @@ def test_the_shipped_settings_route_fulfillment_to_its_own_queue():
     assert base.CELERY_TASK_ROUTES["lms.process_line"] == {"queue": "lms_fulfillment"}
     assert base.LMS_CELERY_QUEUE != base.CELERY_TASK_DEFAULT_QUEUE
     # Declared, so that a worker started without -Q (the dev server's) consumes it too.
-    assert {q.name for q in base.CELERY_TASK_QUEUES} == {"commerce_coordinator", "lms_fulfillment"}
+    assert "lms_fulfillment" in {q.name for q in base.CELERY_TASK_QUEUES}
     assert base.LMS_MAX_COURSE_RUNS_PER_ORDER == 100
 
 
