@@ -5,9 +5,7 @@ from celery import shared_task
 from . import fulfillment
 
 
-# max_retries=None: the item's policy (LMS_RETRY_SCHEDULE) ends the retries, not Celery's default of 3
-# (durable.run's task.retry(max_retries=None) falls back to the task's own max_retries).
-@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=None, name="lms.process_line")
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, name="lms.process_line")
 def process_line(self, line_id: int, **kwargs):
     """Enroll (or unenroll) one order line: a durable work item, retried on LMS_RETRY_SCHEDULE.
 
