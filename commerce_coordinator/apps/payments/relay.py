@@ -31,9 +31,9 @@ Item = tuple[int, str, bool]  # (event pk, trace id, trace sampled)
 
 
 class Relay:
-    def __init__(self, publish, window: float = 0.05, max_batch: int = 100):
+    def __init__(self, publish, window: float = 0.0, max_batch: int = 100):
         self.publish = publish  # publish(list[Item]); raising means: not published (logged, the sweep recovers)
-        self.window = window
+        self.window = window  # linger while busy only (see the module's docstring)
         self.max_batch = max_batch
         self._reset()
         if hasattr(os, "register_at_fork"):
@@ -64,31 +64,40 @@ class Relay:
         return len(self._items)
 
     def _run(self) -> None:
+        busy = False  # the last publish returned with items already queued behind it
         while not self._stopped:
             with self._wake:
                 while not self._items and not self._stopped:
                     self._wake.wait()
-            if self.window > 0:
-                time.sleep(self.window)  # let more events arrive: one message for all of them
-            self.flush()
+            if busy and self.window > 0:
+                time.sleep(self.window)  # under load only: let still more arrive for this message
+            self._publish_batch()
+            busy = bool(self._items)
 
     def flush(self) -> int:
         """Publish everything queued now (batches of at most max_batch); returns how many events were handed over."""
         done = 0
-        with self._publishing:  # the thread and an atexit flush never publish the same items twice
-            while self._items:
-                batch = []
-                while self._items and len(batch) < self.max_batch:
-                    batch.append(self._items.popleft())
-                try:
-                    self.publish(batch)
-                    done += len(batch)
-                except Exception:
-                    logger.exception(
-                        "Could not publish the processing of webhook events %s; the sweep will enqueue them",
-                        [pk for pk, _, _ in batch],
-                    )
+        while self._items:
+            done += self._publish_batch()
         return done
+
+    def _publish_batch(self) -> int:
+        """Publish up to max_batch queued items as one message; what arrives meanwhile waits for the next one."""
+        with self._publishing:  # the thread and an atexit flush never publish the same items twice
+            batch = []
+            while self._items and len(batch) < self.max_batch:
+                batch.append(self._items.popleft())
+            if not batch:
+                return 0
+            try:
+                self.publish(batch)
+                return len(batch)
+            except Exception:
+                logger.exception(
+                    "Could not publish the processing of webhook events %s; the sweep will enqueue them",
+                    [pk for pk, _, _ in batch],
+                )
+                return 0
 
     def stop(self, flush: bool = True) -> None:
         self._stopped = True
