@@ -56,3 +56,7 @@ LOGGING = {
 # tasks). This is a settings change for production too (settings/base.py, not owned by the lms app);
 # CC_BENCH_DB_REUSE_MAX=0 measures Celery's default (close per task).
 CELERY_DB_REUSE_MAX = int(os.environ.get("CC_BENCH_DB_REUSE_MAX", "100")) or None
+
+# The minimal pipeline the bench compares with (bench/fulfillment_support/minimal.py): its view and its task.
+ROOT_URLCONF = "fulfillment_support.urls"
+CELERY_IMPORTS = ["fulfillment_support.minimal"]
