@@ -9,6 +9,21 @@ from .minimal import minimal_stripe_webhook
 
 urlpatterns = [*service_urls, path("bench/minimal/stripe/", minimal_stripe_webhook)]
 
+if os.environ.get("CC_BENCH_LMS_DELAY_FILE"):  # the demo LMS of --slow-lms: every call waits what the file says
+    from commerce_coordinator.apps.demo_lms import lms_api
+
+    _enroll = lms_api.EnrollmentView.post
+
+    def _slow_post(self, request, *args, **kwargs):
+        try:
+            with open(os.environ["CC_BENCH_LMS_DELAY_FILE"]) as f:
+                time.sleep(float(f.read() or 0))
+        except (OSError, ValueError):
+            pass
+        return _enroll(self, request, *args, **kwargs)
+
+    lms_api.EnrollmentView.post = _slow_post
+
 if os.environ.get("CC_BENCH_RELAY_ALWAYS_WAITS"):  # the relay before ADR 70, for the same-run comparison
     from commerce_coordinator.apps.payments import relay
 
