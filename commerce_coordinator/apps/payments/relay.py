@@ -33,7 +33,7 @@ Item = tuple[int, str, bool]  # (event pk, trace id, trace sampled)
 class Relay:
     def __init__(self, publish, window: float = 0.0, max_batch: int = 100):
         self.publish = publish  # publish(list[Item]); raising means: not published (logged, the sweep recovers)
-        self.window = window  # linger while busy only (see the module's docstring)
+        self.window = window  # at most one publish per window; an idle relay publishes at once
         self.max_batch = max_batch
         self._reset()
         if hasattr(os, "register_at_fork"):
@@ -48,6 +48,7 @@ class Relay:
         self._thread: threading.Thread | None = None
         self._pid = os.getpid()
         self._stopped = False
+        self._last_publish = float("-inf")  # idle: the next item is published at once
 
     def submit(self, item: Item) -> None:
         """Queue one committed event for publishing (called from the view's on-commit callback: cheap)."""
@@ -64,15 +65,15 @@ class Relay:
         return len(self._items)
 
     def _run(self) -> None:
-        busy = False  # the last publish returned with items already queued behind it
         while not self._stopped:
             with self._wake:
                 while not self._items and not self._stopped:
                     self._wake.wait()
-            if busy and self.window > 0:
-                time.sleep(self.window)  # under load only: let still more arrive for this message
+            busy_for = self._last_publish + self.window - time.monotonic()
+            if busy_for > 0:  # published less than a window ago: let more arrive for this message
+                time.sleep(busy_for)
+            self._last_publish = time.monotonic()
             self._publish_batch()
-            busy = bool(self._items)
 
     def flush(self) -> int:
         """Publish everything queued now (batches of at most max_batch); returns how many events were handed over."""

@@ -77,15 +77,16 @@ def test_the_relay_publishes_a_burst_as_few_batches_each_item_once():
     r.stop(flush=False)
 
 
-def test_an_item_that_finds_the_relay_idle_is_published_at_once_even_with_a_linger():
+def test_an_item_that_finds_the_relay_idle_is_published_at_once():
     publish = Recorder()
-    r = relay.Relay(publish, window=60.0)  # the linger is for a busy relay only
-    for i in range(3):  # one at a time, the relay idle each time: each goes out alone, without waiting
+    r = relay.Relay(publish, window=1.0)
+    for i in range(2):  # a window apart: the relay is idle each time, and each item goes out alone, at once
         started = time.monotonic()
         r.submit((i, "t", True))
-        assert _wait(lambda: len(publish.items) == i + 1, timeout=2.0)
-        assert time.monotonic() - started < 2.0
-    assert publish.batches == [[(0, "t", True)], [(1, "t", True)], [(2, "t", True)]]
+        assert _wait(lambda: len(publish.items) == i + 1, timeout=5.0)
+        assert time.monotonic() - started < 0.6  # not the window
+        time.sleep(1.1)
+    assert publish.batches == [[(0, "t", True)], [(1, "t", True)]]
     r.stop(flush=False)
 
 
@@ -103,15 +104,15 @@ def test_items_that_arrive_while_a_publish_is_in_flight_go_out_together_when_it_
     r.stop(flush=False)
 
 
-def test_the_linger_applies_only_while_busy():
-    publish = Recorder(hold_first=True)
+def test_items_within_a_window_of_the_last_publish_wait_and_go_together():
+    publish = Recorder()
     r = relay.Relay(publish, window=0.5)
     r.submit((0, "a", True))
-    assert publish.in_flight.wait(5)
-    r.submit((1, "b", True))  # queued behind the in-flight publish: the relay is busy
-    publish.gate.set()
-    assert _wait(lambda: len(publish.batches) == 1)
-    r.submit((2, "c", True))  # arrives within the linger: joins the same message
+    assert _wait(lambda: len(publish.batches) == 1)  # idle: at once
+    r.submit((1, "b", True))  # busy: the last publish began less than a window ago
+    r.submit((2, "c", True))
+    time.sleep(0.1)
+    assert len(publish.batches) == 1 and r.pending() == 2
     assert _wait(lambda: len(publish.items) == 3)
     assert publish.batches == [[(0, "a", True)], [(1, "b", True), (2, "c", True)]]
     r.stop(flush=False)
