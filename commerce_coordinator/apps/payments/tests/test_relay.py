@@ -1,4 +1,5 @@
-"""The publish relay: group commit (at once when idle, batched while a publish is in flight), flush at exit, fork safety; the batch task; recovery by the sweep when the relay
+"""The publish relay: group commit (at once when idle, batched while busy), flush at exit, fork safety; the batch
+task; recovery by the sweep when the relay
 never published; a redelivered batch retakes its event; the embedded (eager) mode publishes at once."""
 
 import os
@@ -83,7 +84,7 @@ def test_an_item_that_finds_the_relay_idle_is_published_at_once():
     for i in range(2):  # a window apart: the relay is idle each time, and each item goes out alone, at once
         started = time.monotonic()
         r.submit((i, "t", True))
-        assert _wait(lambda: len(publish.items) == i + 1, timeout=5.0)
+        assert _wait(lambda n=i + 1: len(publish.items) == n, timeout=5.0)
         assert time.monotonic() - started < 0.6  # not the window
         time.sleep(1.1)
     assert publish.batches == [[(0, "t", True)], [(1, "t", True)]]
