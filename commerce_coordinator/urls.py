@@ -10,6 +10,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("health/", HealthView.as_view(), name="health"),
     path("core/", include("commerce_coordinator.apps.core.urls")),
+    path("console/", include("commerce_coordinator.apps.console.urls")),
     path("payments/", include("commerce_coordinator.apps.payments.urls")),
     path("api/v1/", include("commerce_coordinator.apps.lms.urls")),
     path(

@@ -24,10 +24,12 @@ INSTALLED_APPS = [
     "commerce_coordinator.apps.demo_lms",
     "commerce_coordinator.apps.payments",
     "commerce_coordinator.apps.lms",
+    "commerce_coordinator.apps.console",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",  # static files (the console's CSS/JS) in every environment
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -121,6 +123,7 @@ SPECTACULAR_SETTINGS = {
 # Each app's block lives in its own module under settings/components/; CC_SIGNALS (the wiring of
 # every app) stays here, in one visible place.
 from .components.celery_settings import *  # noqa: E402,F403
+from .components.console import *  # noqa: E402,F403
 from .components.lms import *  # noqa: E402,F403
 from .components.payments import *  # noqa: E402,F403
 from .components.payments import PAYMENTS_SWEEP_INTERVAL  # noqa: E402

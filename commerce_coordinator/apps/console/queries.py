@@ -1,0 +1,306 @@
+"""What the console reads, in one place: orders, lines, webhook events, traces and the audit.
+
+Every page asks these functions, never the models, so a change of the models (the durable-work items,
+business keys on trace nodes) is a change here only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.conf import settings
+from django.db.models import Count, Exists, OuterRef, Q, TextField
+from django.db.models.functions import Cast
+from django.utils import timezone
+
+from commerce_coordinator.apps.core.models import Trace, TraceNode
+from commerce_coordinator.apps.lms.models import Order, OrderLine
+from commerce_coordinator.apps.payments.models import WebhookEvent
+
+from .models import OperatorAction
+
+TRACE_ID = re.compile(r"^[0-9a-f]{32}$")
+# Statuses of work that is still moving: a page showing one of them refreshes itself.
+MOVING_LINE_STATUSES = {OrderLine.Status.PENDING, OrderLine.Status.REFUND_PENDING}
+MOVING_EVENT_STATUSES = {WebhookEvent.Status.RECEIVED, WebhookEvent.Status.PROCESSING}
+MOVING_NODE_STATUSES = {"running", "queued", "retry"}
+FAILED_LINE_STATUSES = [OrderLine.Status.FAILED, OrderLine.Status.REFUND_FAILED]
+RESULT_LIMIT = 50
+
+
+# --- search ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Match:
+    """One record found, with the kind of key that found it (what the operator typed was recognised as)."""
+
+    record: object
+    key: str
+
+
+@dataclass
+class SearchResult:
+    term: str
+    orders: list[Match] = field(default_factory=list)
+    events: list[Match] = field(default_factory=list)
+    traces: list[Match] = field(default_factory=list)
+
+    @property
+    def count(self) -> int:
+        return len(self.orders) + len(self.events) + len(self.traces)
+
+    @property
+    def trace_records(self) -> list:
+        return [m.record for m in self.traces]
+
+    def only_match(self):
+        """The one order or trace to jump to, when the term found exactly one thing with a page."""
+        orders = {m.record.order_number for m in self.orders}
+        if len(orders) == 1 and not self.traces and all(m.record.order_number in orders for m in self.events):
+            return ("order", orders.pop())
+        if len(self.traces) == 1 and not self.orders and not self.events:
+            return ("trace", self.traces[0].record.trace_id)
+        return None
+
+
+def search(term: str) -> SearchResult:
+    """Find orders, webhook events and traces by order number, payment id, LMS user id, event id or trace id."""
+    term = term.strip()
+    result = SearchResult(term)
+    if not term:
+        return result
+    seen_orders: set[int] = set()
+
+    def add_orders(queryset, key):
+        for order in queryset[:RESULT_LIMIT]:
+            if order.pk not in seen_orders:
+                seen_orders.add(order.pk)
+                result.orders.append(Match(order, key))
+
+    add_orders(Order.objects.filter(order_number=term), "order number")
+    add_orders(Order.objects.filter(payment_id=term), "payment id")
+    if term.isdigit():
+        add_orders(Order.objects.filter(lms_user_id=int(term)), "LMS user id")
+    events = WebhookEvent.objects.filter(Q(event_id=term) | Q(payment_id=term) | Q(order_number=term))
+    for event in events[:RESULT_LIMIT]:
+        key = "event id" if event.event_id == term else ("payment id" if event.payment_id == term else "order number")
+        result.events.append(Match(event, key))
+        if event.order_number:
+            add_orders(Order.objects.filter(order_number=event.order_number), key)
+    if TRACE_ID.match(term):
+        for root in traces_by_id([term]):
+            result.traces.append(Match(root, "trace id"))
+        add_orders(orders_in_trace(term), "trace id")
+        for event in WebhookEvent.objects.filter(trace_id=term)[:RESULT_LIMIT]:
+            result.events.append(Match(event, "trace id"))
+    if not result.count:
+        add_orders(Order.objects.filter(order_number__istartswith=term), "order number (prefix)")
+    return result
+
+
+def orders_in_trace(trace_id: str):
+    """Orders that a trace touched: recorded in it, or a line last run in it."""
+    in_list = Order.objects.annotate(trace_text=Cast("trace_ids", TextField())).filter(trace_text__contains=trace_id)
+    by_line = Order.objects.filter(lines__last_trace_id=trace_id)
+    return Order.objects.filter(Q(pk__in=in_list.values("pk")) | Q(pk__in=by_line.values("pk"))).distinct()
+
+
+# --- traces ------------------------------------------------------------------------------------
+
+
+def traces_by_id(trace_ids) -> list:
+    """Root nodes of these traces, newest first, each with `has_error` (any node of it failed)."""
+    ids = [t for t in dict.fromkeys(trace_ids) if t]
+    if not ids:
+        return []
+    return list(Trace.objects.with_status().filter(trace_id__in=ids).order_by("-started_at"))
+
+
+def trace_nodes(trace_id: str) -> list:
+    return list(TraceNode.objects.filter(trace_id=trace_id).order_by("started_at", "id"))
+
+
+def trace_business_keys(nodes) -> dict:
+    """Business keys a trace concerns, for links to case pages: today the orders it touched."""
+    if not nodes:
+        return {}
+    numbers = list(orders_in_trace(nodes[0].trace_id).values_list("order_number", flat=True)[:RESULT_LIMIT])
+    numbers += [
+        n
+        for n in WebhookEvent.objects.filter(trace_id=nodes[0].trace_id).values_list("order_number", flat=True)
+        if n and n not in numbers
+    ]
+    return {"order_number": numbers}
+
+
+# --- the case page -----------------------------------------------------------------------------
+
+
+@dataclass
+class Case:
+    order: Order
+    lines: list
+    events: list
+    traces: list
+    audit: list
+
+    @property
+    def moving(self) -> bool:
+        return any(line.status in MOVING_LINE_STATUSES for line in self.lines) or any(
+            event.status in MOVING_EVENT_STATUSES for event in self.events
+        )
+
+    @property
+    def failed_lines(self) -> list:
+        return [line for line in self.lines if line.status in FAILED_LINE_STATUSES]
+
+
+def order_case(order_number: str) -> Case | None:
+    order = Order.objects.filter(order_number=order_number).first()
+    if order is None:
+        return None
+    lines = list(order.lines.all())
+    events = list(events_of_order(order))
+    trace_ids = [*order.trace_ids, *(line.last_trace_id for line in lines), *(e.trace_id for e in events)]
+    trace_ids += [a.trace_id for a in audit_of_order(order_number)]
+    return Case(order, lines, events, traces_by_id(trace_ids), audit_of_order(order_number))
+
+
+def events_of_order(order: Order):
+    keys = Q(order_number=order.order_number)
+    if order.payment_id:
+        keys |= Q(payment_id=order.payment_id)
+    return WebhookEvent.objects.filter(keys).order_by("received_at")
+
+
+def audit_of_order(order_number: str) -> list:
+    return list(OperatorAction.objects.filter(order_number=order_number))
+
+
+def line(line_id: int):
+    return OrderLine.objects.select_related("order").filter(pk=line_id).first()
+
+
+def event(event_pk: int):
+    return WebhookEvent.objects.filter(pk=event_pk).first()
+
+
+# --- what needs an operator --------------------------------------------------------------------
+
+
+@dataclass
+class Group:
+    """Items that failed the same way: one LMS outage is one group, with one bulk retry."""
+
+    key: str
+    title: str
+    kind: str  # "lines" or "events" or "orders"
+    items: list
+    action: str = ""  # the bulk action the group offers ("retry_lines", "replay_events") or none
+
+    @property
+    def count(self) -> int:
+        return len(self.items)
+
+
+def attention() -> list[Group]:
+    """What needs an operator now, grouped by how it failed."""
+    return [
+        *dead_lettered_line_groups(),
+        *stalled_line_groups(),
+        *failed_event_groups(),
+        *unroutable_event_groups(),
+        *refunds_waiting_for_payment(),
+    ]
+
+
+def _key(prefix: str, title: str) -> str:
+    """A group's key, stable while the group exists (so a previewed bulk action finds it again)."""
+    return f"{prefix}-{hashlib.sha1(title.encode()).hexdigest()[:10]}"
+
+
+def _error_head(text: str) -> str:
+    """The part of an error message that says how it failed (its first line, digits of ids removed)."""
+    head = (text or "no error recorded").splitlines()[0][:120]
+    return re.sub(r"\b[0-9a-f]{8,}\b", "…", head)
+
+
+def dead_lettered_line_groups() -> list[Group]:
+    lines = OrderLine.objects.filter(status__in=FAILED_LINE_STATUSES).select_related("order").order_by("modified")
+    groups: dict[tuple, list] = {}
+    for item in lines[:1000]:
+        groups.setdefault((item.status, item.last_status_code, _error_head(item.last_error)), []).append(item)
+    titles = {k: f"{OrderLine.Status(k[0]).label}: {f'HTTP {k[1]} ' if k[1] else ''}{k[2]}" for k in groups}
+    return [
+        Group(_key("dead", titles[k]), titles[k], "lines", items, "retry_lines")
+        for k, items in sorted(groups.items(), key=lambda kv: -len(kv[1]))
+    ]
+
+
+def stalled_line_groups() -> list[Group]:
+    """Lines that should be moving and are not (their task was lost) for longer than the sweep waits."""
+    cutoff = timezone.now() - timedelta(seconds=settings.LMS_STALLED_AFTER)
+    stalled = OrderLine.objects.filter(status__in=list(MOVING_LINE_STATUSES)).filter(
+        Q(next_attempt_at__lt=cutoff) | Q(next_attempt_at__isnull=True, last_attempt_at__lt=cutoff)
+    )
+    items = list(stalled.select_related("order")[:1000])
+    if not items:
+        return []
+    return [Group("stalled-lines", "Order lines stalled past the sweep time", "lines", items, "retry_lines")]
+
+
+def failed_event_groups() -> list[Group]:
+    failed = WebhookEvent.objects.filter(status=WebhookEvent.Status.FAILED, next_attempt_at__isnull=True)
+    stale = timezone.now() - timedelta(seconds=settings.PAYMENTS_SWEEP_AFTER + settings.PAYMENTS_SWEEP_INTERVAL)
+    stalled = WebhookEvent.objects.filter(
+        Q(status__in=list(MOVING_EVENT_STATUSES), updated_at__lt=stale)
+        | Q(status=WebhookEvent.Status.FAILED, next_attempt_at__lt=stale)
+    )
+    groups = []
+    by_type: dict[str, list] = {}
+    for item in failed.order_by("received_at")[:1000]:
+        by_type.setdefault(f"{item.provider} {item.type}: {_error_head(item.last_error)}", []).append(item)
+    for title, items in by_type.items():
+        groups.append(Group(_key("failed", title), f"Failed webhook events, {title}", "events", items, "replay"))
+    items = list(stalled.order_by("received_at")[:1000])
+    if items:
+        groups.append(Group("stalled-events", "Webhook events stalled past the sweep time", "events", items, "replay"))
+    return groups
+
+
+def unroutable_event_groups() -> list[Group]:
+    """Events no signal maps (acknowledged and ignored), by type: a type the service may need to handle."""
+    since = timezone.now() - timedelta(days=7)
+    rows = (
+        WebhookEvent.objects.filter(status=WebhookEvent.Status.IGNORED, received_at__gte=since)
+        .values("provider", "type")
+        .annotate(n=Count("id"))
+        .order_by("-n")
+    )
+    groups = []
+    for row in rows[:20]:
+        items = list(
+            WebhookEvent.objects.filter(
+                status=WebhookEvent.Status.IGNORED, received_at__gte=since, provider=row["provider"], type=row["type"]
+            )[:20]
+        )
+        title = f"Unroutable webhook events (last 7 days): {row['provider']} {row['type']} ({row['n']})"
+        groups.append(Group(_key("unroutable", f"{row['provider']} {row['type']}"), title, "events", items))
+    return groups
+
+
+def refunds_waiting_for_payment() -> list[Group]:
+    """Orders refunded before their payment arrived: recorded with no lines, waiting for payment_succeeded."""
+    has_lines = OrderLine.objects.filter(order=OuterRef("pk"))
+    orders = list(Order.objects.filter(status=Order.Status.REFUNDED).filter(~Exists(has_lines))[:200])
+    if not orders:
+        return []
+    return [Group("refund-before-payment", "Refunds still waiting for their payment", "orders", orders)]
+
+
+def group(key: str) -> Group | None:
+    return next((g for g in attention() if g.key == key), None)

@@ -1,0 +1,40 @@
+"""Status badges: every status is shown as text and colour together, never colour alone."""
+
+from django import template
+from django.utils.html import format_html
+
+register = template.Library()
+
+# Status value -> tone (the badge's colour class).
+TONES = {
+    "ok": "ok",
+    "fulfilled": "ok",
+    "refunded": "ok",
+    "processed": "ok",
+    "done": "ok",
+    "error": "error",
+    "failed": "error",
+    "refund_failed": "error",
+    "retry": "warn",
+    "pending": "moving",
+    "refund_pending": "moving",
+    "fulfilling": "moving",
+    "running": "moving",
+    "queued": "moving",
+    "received": "moving",
+    "processing": "moving",
+    "ignored": "muted",
+    "skipped": "muted",
+}
+
+
+@register.filter
+def tone(status) -> str:
+    return TONES.get(str(status), "muted")
+
+
+@register.simple_tag
+def badge(status, text=None):
+    """<span class="badge tone-…">TEXT</span>; the text defaults to the status itself."""
+    status = str(status)
+    return format_html('<span class="badge tone-{}">{}</span>', tone(status), text or status.replace("_", " "))

@@ -1,0 +1,74 @@
+"""A trace as waterfall rows: depth-first order, depth, and a bar placed by start time and duration."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+STATUS_LABELS = {"ok": "OK", "error": "ERROR", "retry": "RETRY", "running": "RUNNING", "queued": "QUEUED"}
+WORST_FIRST = ("error", "retry", "running", "queued")
+
+
+@dataclass
+class Row:
+    node: object
+    depth: int
+    has_children: bool
+    offset_pct: float
+    width_pct: float
+    attempt: int | None = None  # for a task run that was retried: which run of the task this is
+    next_attempt_at: object = None  # for a retry: when the next run started (None: not yet)
+
+    @property
+    def status_label(self) -> str:
+        return STATUS_LABELS.get(self.node.status, self.node.status.upper())
+
+
+def trace_status(nodes) -> str:
+    statuses = {n.status for n in nodes}
+    return next((s for s in WORST_FIRST if s in statuses), "ok")
+
+
+def rows(nodes) -> list[Row]:
+    """Depth-first rows (children by start time), with bars relative to the whole trace's span."""
+    if not nodes:
+        return []
+    by_id = {n.id: n for n in nodes}
+    children: dict[str | None, list] = {}
+    for node in nodes:
+        parent = node.parent_id if node.parent_id in by_id else None
+        children.setdefault(parent, []).append(node)
+    start = min(n.started_at for n in nodes)
+    end = max(n.started_at.timestamp() + n.duration_ms / 1000 for n in nodes)
+    span = max(end - start.timestamp(), 1e-6)
+    attempts = _attempts(nodes)
+    result: list[Row] = []
+
+    def visit(node, depth):
+        offset = (node.started_at - start).total_seconds() / span * 100
+        width = max(node.duration_ms / 1000 / span * 100, 0.4)
+        attempt, next_at = attempts.get(node.id, (None, None))
+        kids = sorted(children.get(node.id, []), key=lambda n: n.started_at)
+        result.append(
+            Row(node, depth, bool(kids), min(offset, 99.6), min(width, 100 - min(offset, 99.6)), attempt, next_at)
+        )
+        for kid in kids:
+            visit(kid, depth + 1)
+
+    for root in sorted(children.get(None, []), key=lambda n: n.started_at):
+        visit(root, 0)
+    return result
+
+
+def _attempts(nodes) -> dict:
+    """Task runs sharing a task id are attempts of one task: number them, and give each retry its next run."""
+    runs: dict[str, list] = {}
+    for node in nodes:
+        if node.kind == "task" and node.task_id:
+            runs.setdefault(node.task_id, []).append(node)
+    found = {}
+    for same in runs.values():
+        same.sort(key=lambda n: n.started_at)
+        for index, node in enumerate(same):
+            following = same[index + 1].started_at if index + 1 < len(same) else None
+            found[node.id] = (index + 1, following)
+    return found
