@@ -40,7 +40,7 @@ def observed_edges(now=None) -> set[tuple[str, str]]:
     rows = TraceNode.objects.filter(started_at__gte=since).order_by("-started_at")
     nodes = {row[0]: row for row in rows.values_list("id", "parent_id", "kind", "name")[:OBSERVED_NODE_LIMIT]}
     edges = set()
-    for node_pk, parent, kind, name in nodes.values():
+    for _, parent, kind, name in nodes.values():
         if kind != "send":
             continue
         while parent in nodes and nodes[parent][2] != "send":
