@@ -124,6 +124,8 @@ SPECTACULAR_SETTINGS = {
 # every app) stays here, in one visible place.
 from .components.celery_settings import *  # noqa: E402,F403
 from .components.console import *  # noqa: E402,F403
+from .components.durable import *  # noqa: E402,F403
+from .components.durable import CC_DURABLE_SWEEP_INTERVAL  # noqa: E402
 from .components.lms import *  # noqa: E402,F403
 from .components.payments import *  # noqa: E402,F403
 from .components.payments import PAYMENTS_SWEEP_INTERVAL  # noqa: E402
@@ -191,6 +193,8 @@ CC_DEMO_DATA_COMMANDS: list[str] = [
 # Periodic tasks of every app (Celery beat).
 CELERY_BEAT_SCHEDULE = {
     "prune-traces": {"task": "commerce_coordinator.apps.core.tasks.prune_traces", "schedule": 24 * 3600},
+    # apps/core: re-enqueue durable work items of every app whose task was lost (ADR 11).
+    "core-sweep-durable-work": {"task": "core.sweep_durable_work", "schedule": CC_DURABLE_SWEEP_INTERVAL},
     # apps/lms: re-queue order lines whose task was lost (ADR 6).
     "lms-sweep-stalled-lines": {"task": "lms.sweep_stalled_lines", "schedule": 300.0},
     "payments-sweep-webhook-events": {

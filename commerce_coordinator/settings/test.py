@@ -23,4 +23,7 @@ CELERY_BROKER_URL = os.environ.get("CC_WORKER_BROKER_URL", "memory://")
 CELERY_TASK_ALWAYS_EAGER = CELERY_BROKER_URL == "memory://"
 CC_TEST_REDIS_URL = os.environ.get("CC_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 # Task receivers used by the core's own tests, so a test worker knows them.
-CELERY_IMPORTS = ("commerce_coordinator.apps.core.tests.fixtures",)
+CELERY_IMPORTS = ("commerce_coordinator.apps.core.tests.fixtures", "commerce_coordinator.apps.core.tests.workapp.tasks")
+# A test-only app with a concrete durable work item (core.durable's own tests).
+INSTALLED_APPS = [*INSTALLED_APPS, "commerce_coordinator.apps.core.tests.workapp"]  # noqa: F405
+DEMO_ITEM_RETRY_SCHEDULE = [0.2, 0.2, 0.2]

@@ -2,7 +2,7 @@
 
 from django.conf import settings
 
-TRACE_MODELS = {"tracenode", "trace"}
+TRACE_MODELS = {"tracenode", "trace", "tracekey"}
 
 
 def _is_trace_model(app_label: str, model_name: str | None) -> bool:

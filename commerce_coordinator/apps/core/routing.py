@@ -434,7 +434,7 @@ def publish(task, path: str, kwargs: dict, options: dict) -> None:
         headers = options["headers"]
         logger.exception("Could not enqueue %s (task %s, trace %s)", path, options["task_id"], headers["cc_trace_id"])
         if headers["cc_sampled"]:
-            node = tracing.TraceNode(
+            node = tracing.SpanNode(
                 headers["cc_trace_id"],
                 headers["cc_parent_id"],
                 "publish",

@@ -4,18 +4,16 @@ from .models import Trace, TraceNode
 
 
 class TraceSummarySerializer(serializers.ModelSerializer):
-    """A top-level send in the trace list."""
+    """A trace in the trace list: its root, named after what it is about, with its worst node's status."""
 
+    name = serializers.CharField(source="title")
     signal = serializers.CharField(source="name")
-    status = serializers.SerializerMethodField()
+    status = serializers.CharField(source="trace_status")
     url = serializers.SerializerMethodField()
 
     class Meta:
         model = Trace
-        fields = ["trace_id", "signal", "sender", "status", "started_at", "duration_ms", "url"]
-
-    def get_status(self, obj) -> str:
-        return "error" if getattr(obj, "has_error", obj.status == "error") else obj.status
+        fields = ["trace_id", "name", "signal", "kind", "sender", "status", "started_at", "duration_ms", "url"]
 
     def get_url(self, obj) -> str:
         return f"/core/traces/{obj.trace_id}/"
@@ -26,7 +24,20 @@ class TraceNodeSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = TraceNode
-        fields = ["id", "kind", "name", "sender", "status", "started_at", "duration_ms", "result", "task_id", "error"]
+        fields = [
+            "id",
+            "kind",
+            "name",
+            "sender",
+            "status",
+            "started_at",
+            "duration_ms",
+            "result",
+            "task_id",
+            "attempt",
+            "next_attempt_at",
+            "error",
+        ]
 
     def get_error(self, obj) -> dict | None:
         if not obj.error_type:

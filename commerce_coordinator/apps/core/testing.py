@@ -115,6 +115,15 @@ class CeleryWorker:
     def log(self) -> str:
         return "".join(self.output)
 
+    def pool_child_pid(self) -> int | None:
+        """The pid of the prefork pool's (first) child process, once it is up."""
+        try:
+            with open(f"/proc/{self.process.pid}/task/{self.process.pid}/children") as f:
+                children = f.read().split()
+        except OSError:
+            return None
+        return int(children[0]) if children else None
+
     def wait_for(self, text: str, timeout: float = 30) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -1,9 +1,14 @@
 """Signal traces: the context that ties every hop of a workflow to one trace id, and its recorder.
 
-A trace is a tree of nodes (sends, receiver calls, task runs). Nodes are kept in
-memory while the top-level send (or task run) is under way and written when it
-ends, in one INSERT on the trace database's own connection, so a trace survives
-the rollback of the work it traced (docs/decisions/0003-traces.md).
+A trace is a tree of nodes (sends, receiver calls, task runs, spans of work). Nodes
+are kept in memory while the top-level send (or task run) is under way and written
+when it ends, in one INSERT on the trace database's own connection, so a trace
+survives the rollback of the work it traced (docs/decisions/0003-traces.md).
+
+Apps add nodes only through `span(kind, name, **business_keys)`, mark a node's
+outcome with `SpanNode.outcome()` / `set_outcome()`, attach business keys with
+`add_keys()` and name a trace after what it is about with `name_trace()`
+(docs/decisions/0012-trace-outcomes-and-business-keys.md).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import json
 import logging
 import random
 import time
+import traceback as _traceback
 from contextvars import ContextVar
 from datetime import UTC, datetime
 
@@ -21,7 +27,7 @@ from django.db import connections
 
 logger = logging.getLogger(__name__)
 
-NODE_COLUMNS = (
+NODE_COLUMNS = (  # what a SpanNode records; write_nodes writes core.TraceNode's fields from these (_node_layout)
     "id",
     "trace_id",
     "parent_id",
@@ -36,8 +42,29 @@ NODE_COLUMNS = (
     "error_message",
     "traceback",
     "task_id",
+    "subject",
+    "attempt",
+    "next_attempt_at",
 )
 MAX_TEXT = 4000
+
+# Node statuses, from the best to the worst: a trace's status is its worst node's.
+OK, SKIPPED, QUEUED, RUNNING, RETRY, ERROR = "ok", "skipped", "queued", "running", "retry", "error"
+STATUS_RANK = {OK: 0, SKIPPED: 0, QUEUED: 1, RUNNING: 2, RETRY: 3, ERROR: 4}
+# The kinds of node (core.TraceNode.kind choices); span() refuses any other.
+NODE_KINDS = ("send", "receiver", "task", "publish", "work", "webhook", "command", "request", "operator")
+# Business keys a node may carry (core.TraceKey rows, indexed by (key, value)): the trace filters' names.
+BUSINESS_KEYS = (
+    "order_number",
+    "payment_id",
+    "lms_user_id",
+    "event_id",
+    "invoice_number",
+    "contract_id",
+    "subscription_id",
+    "message_id",
+    "account_id",
+)
 
 
 def new_id() -> str:
@@ -45,10 +72,10 @@ def new_id() -> str:
     return f"{random.getrandbits(128):032x}"
 
 
-class TraceNode:
-    """One node of a trace while it is being recorded (a row of core_tracenode once flushed)."""
+class SpanNode:
+    """One node of a trace while it is being recorded (a row of core.TraceNode once flushed)."""
 
-    __slots__ = NODE_COLUMNS + ("_t0",)
+    __slots__ = NODE_COLUMNS + ("_t0", "_outcome")
 
     def __init__(self, trace_id, parent_id, kind, name, sender="", status="running", task_id=None):
         self.id = new_id()
@@ -66,10 +93,32 @@ class TraceNode:
         self.error_message = ""
         self.traceback = ""
         self.task_id = task_id
+        self.subject = ""
+        self.attempt = None
+        self.next_attempt_at = None
+        self._outcome = None
 
     def finish(self, status: str, duration_ms: float | None = None) -> None:
+        """End the node; an outcome the work declared (outcome()) wins over a milder status."""
+        outcome = self._outcome
+        if outcome is not None and STATUS_RANK.get(outcome, 0) >= STATUS_RANK.get(status, 0):
+            status = outcome
         self.status = status
         self.duration_ms = (time.perf_counter() - self._t0) * 1000 if duration_ms is None else duration_ms
+
+    def outcome(self, status: str, reason: str = "", *, attempt=None, next_attempt_at=None) -> None:
+        """Declare what the work of this node came to: ok, retry (with the next attempt) or error (with why)."""
+        if status not in STATUS_RANK:
+            raise ValueError(f"unknown node status {status!r}; one of {', '.join(STATUS_RANK)}")
+        self._outcome = status
+        if reason:
+            self.error_message = str(reason)[:MAX_TEXT]
+            if status != OK and not self.error_type:
+                self.error_type = "retry" if status == RETRY else "failure"
+        if attempt is not None:
+            self.attempt = attempt
+        if next_attempt_at is not None:
+            self.next_attempt_at = next_attempt_at
 
     def fail(self, error: BaseException, traceback_text: str) -> None:
         self.error_type = type(error).__qualname__
@@ -80,19 +129,40 @@ class TraceNode:
 class TraceContext:
     """What a process knows of the trace it is working in: id, sampling, current parent, pending nodes."""
 
-    __slots__ = ("trace_id", "sampled", "parent_id", "nodes", "in_atomic")
+    __slots__ = ("trace_id", "sampled", "parent_id", "nodes", "in_atomic", "keys", "subject")
 
     def __init__(self, trace_id: str, sampled: bool, parent_id: str | None = None):
         self.trace_id = trace_id
         self.sampled = sampled
         self.parent_id = parent_id
-        self.nodes: list[TraceNode] = []
+        self.nodes: list[SpanNode] = []
         self.in_atomic = False  # is the send under way inside a database transaction?
+        self.keys: dict[tuple[str, str], str] = {}  # (key, value) -> id of the first node that carried it
+        self.subject = ""
 
-    def open_node(self, kind: str, name: str, sender: str = "", status: str = "running", task_id=None) -> TraceNode:
-        node = TraceNode(self.trace_id, self.parent_id, kind, name, sender, status, task_id)
+    def open_node(self, kind: str, name: str, sender: str = "", status: str = "running", task_id=None) -> SpanNode:
+        """Core's own recording of a node (sends, receivers, task runs); apps use span()."""
+        node = SpanNode(self.trace_id, self.parent_id, kind, name, sender, status, task_id)
         self.nodes.append(node)
         return node
+
+    def current_node(self) -> SpanNode | None:
+        """The node under which new nodes nest now (None at a trace's top, or when not sampled)."""
+        parent_id = self.parent_id
+        if parent_id is None:
+            return None
+        for node in reversed(self.nodes):
+            if node.id == parent_id:
+                return node
+        return None
+
+    def add_keys(self, node_id: str | None, keys: dict) -> None:
+        for key, value in keys.items():
+            if key not in BUSINESS_KEYS:
+                raise ValueError(f"unknown business key {key!r}; one of {', '.join(BUSINESS_KEYS)}")
+            if value is None or value == "":
+                continue
+            self.keys.setdefault((key, str(value)[:255]), node_id or "")
 
     def headers(self, parent_id: str | None) -> dict:
         """What a Celery task message carries so the worker joins this trace."""
@@ -137,8 +207,13 @@ def end(ctx: TraceContext, token) -> None:
     """Leave the context and write what it recorded."""
     _current.reset(token)
     if ctx.nodes:
-        write_nodes(ctx.nodes)
+        if ctx.subject:
+            for node in ctx.nodes:
+                if node.parent_id is None:
+                    node.subject = ctx.subject[:255]
+        write_nodes(ctx.nodes, ctx.keys)
         ctx.nodes = []
+        ctx.keys = {}
 
 
 @contextlib.contextmanager
@@ -155,57 +230,136 @@ def trace(trace_id: str | None = None, sampled: bool | None = None, parent_id: s
         end(ctx, token)
 
 
-def _row(node: TraceNode, adapt_datetime) -> tuple:
-    started = adapt_datetime(datetime.fromtimestamp(node.started_at, tz=UTC))
-    return (
-        node.id,
-        node.trace_id,
-        node.parent_id,
-        node.kind,
-        node.name[:255],
-        node.sender[:255],
-        node.status,
-        started,
-        node.duration_ms,
-        node.result[:MAX_TEXT],
-        node.error_type[:255],
-        node.error_message,
-        node.traceback,
-        node.task_id,
-    )
+@contextlib.contextmanager
+def span(kind: str, name: str, sender: str = "", **business_keys):
+    """Record a block of work as a node of the current trace (a new trace when there is none).
+
+    The only way an app adds a node. Yields the SpanNode (or None when the trace is not sampled),
+    whose outcome() says what the work came to; an exception leaving the block marks it error.
+    """
+    if kind not in NODE_KINDS:
+        raise ValueError(f"unknown node kind {kind!r}; one of {', '.join(NODE_KINDS)}")
+    with trace() as ctx:
+        if not ctx.sampled:
+            yield None
+            return
+        node = ctx.open_node(kind, name, sender)
+        if business_keys:
+            ctx.add_keys(node.id, business_keys)
+        outer_parent, ctx.parent_id = ctx.parent_id, node.id
+        try:
+            yield node
+        except BaseException as exc:
+            node.fail(exc, _traceback.format_exc())
+            node.finish(ERROR)
+            raise
+        else:
+            node.finish(OK)
+        finally:
+            ctx.parent_id = outer_parent
 
 
-_insert_sql_cache: dict[tuple[str, int], str] = {}
+def add_keys(**business_keys) -> None:
+    """Attach business keys (order_number=..., payment_id=...) to the current node of the current trace."""
+    ctx = _current.get()
+    if ctx is not None and ctx.sampled:
+        ctx.add_keys(ctx.parent_id, business_keys)
 
 
-def _insert_sql(connection, count: int) -> str:
-    key = (connection.vendor, count)
-    sql = _insert_sql_cache.get(key)
+def set_outcome(status: str, reason: str = "", **details) -> None:
+    """Declare the outcome of the current node's work (see SpanNode.outcome); nothing when not traced."""
+    ctx = _current.get()
+    node = ctx.current_node() if ctx is not None else None
+    if node is not None:
+        node.outcome(status, reason, **details)
+
+
+def name_trace(subject: str) -> None:
+    """Say what the current trace is about (e.g. a webhook's event type); shown as the trace's name."""
+    ctx = _current.get()
+    if ctx is not None:
+        ctx.subject = subject
+
+
+def worst(statuses) -> str:
+    """The worst of some node statuses (a trace's status is its worst node's)."""
+    return max(statuses, key=lambda s: STATUS_RANK.get(s, 0), default=OK)
+
+
+_layout: tuple | None = None  # (columns, [(attribute or None, default, kind, max_length)]) of core.TraceNode
+
+
+def _node_layout() -> tuple:
+    """The INSERT's columns and how to read each from a SpanNode, derived from core.TraceNode's fields, so a
+    field added to the model is written (with its default) instead of breaking the INSERT."""
+    global _layout
+    if _layout is None:
+        from django.apps import apps
+
+        readers = []
+        fields = apps.get_model("core", "TraceNode")._meta.concrete_fields
+        for field in fields:
+            attribute = field.attname if field.attname in SpanNode.__slots__ else None
+            kind = field.get_internal_type()
+            limit = field.max_length if kind == "CharField" else (MAX_TEXT if field.name == "result" else None)
+            readers.append((attribute, field.get_default(), kind, limit))
+        _layout = (tuple(f.column for f in fields), readers)
+    return _layout
+
+
+def _row(node: SpanNode, readers, adapt_datetime) -> list:
+    row = []
+    for attribute, default, kind, limit in readers:
+        value = getattr(node, attribute) if attribute is not None else default
+        if value is not None:
+            if kind == "DateTimeField":
+                if isinstance(value, float):  # started_at: a time.time() stamp
+                    value = datetime.fromtimestamp(value, tz=UTC)
+                value = adapt_datetime(value)
+            elif limit is not None and isinstance(value, str):
+                value = value[:limit]
+        row.append(value)
+    return row
+
+
+KEY_COLUMNS = ("trace_id", "node_id", "key", "value")
+_insert_sql_cache: dict[tuple[str, str, int], str] = {}
+
+
+def _insert_sql(connection, table: str, columns: tuple, count: int) -> str:
+    """A multi-row INSERT (cached per table and row count; hot path of every traced send)."""
+    cache_key = (connection.vendor, table, count)
+    sql = _insert_sql_cache.get(cache_key)
     if sql is None:
         qn = connection.ops.quote_name
-        placeholders = "(" + ", ".join(["%s"] * len(NODE_COLUMNS)) + ")"
+        placeholders = "(" + ", ".join(["%s"] * len(columns)) + ")"
         sql = "INSERT INTO {} ({}) VALUES {}".format(
-            qn("core_tracenode"),
-            ", ".join(qn(c) for c in NODE_COLUMNS),
-            ", ".join([placeholders] * count),
+            qn(table), ", ".join(qn(c) for c in columns), ", ".join([placeholders] * count)
         )
-        _insert_sql_cache[key] = sql
+        _insert_sql_cache[cache_key] = sql
     return sql
 
 
-MAX_ROWS_PER_INSERT = 500  # SQLite caps the variables of one statement; 500 nodes x 14 columns stay under it
+MAX_ROWS_PER_INSERT = 500  # SQLite caps the variables of one statement (32766); 500 nodes x 17 columns stay under
 
 
-def write_nodes(nodes: list[TraceNode]) -> None:
-    """Write nodes in one INSERT statement (one round trip in autocommit) per 500 nodes. Never raises."""
+def write_nodes(nodes: list[SpanNode], keys: dict | None = None) -> None:
+    """Write nodes in one INSERT statement (one round trip in autocommit) per 500 nodes, and their business
+    keys in one more when there are any. Never raises."""
     try:
         connection = connections[settings.CC_TRACE_DATABASE]
         adapt = connection.ops.adapt_datetimefield_value
         with connection.cursor() as cursor:
+            columns, readers = _node_layout()
             for start in range(0, len(nodes), MAX_ROWS_PER_INSERT):
                 chunk = nodes[start : start + MAX_ROWS_PER_INSERT]
-                params = [value for node in chunk for value in _row(node, adapt)]
-                cursor.execute(_insert_sql(connection, len(chunk)), params)
+                params = [value for node in chunk for value in _row(node, readers, adapt)]
+                cursor.execute(_insert_sql(connection, "core_tracenode", columns, len(chunk)), params)
+            if keys:
+                trace_id = nodes[0].trace_id
+                rows = list(keys.items())[:MAX_ROWS_PER_INSERT]
+                params = [v for (key, value), node_id in rows for v in (trace_id, node_id, key, value)]
+                cursor.execute(_insert_sql(connection, "core_tracekey", KEY_COLUMNS, len(rows)), params)
     except Exception:  # tracing must never break the workflow it traces
         logger.exception("Could not store %d trace node(s) of trace %s", len(nodes), nodes[0].trace_id)
 

@@ -14,8 +14,8 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView, exception_handler
 
-from . import routing
-from .models import Trace, TraceNode
+from . import routing, tracing
+from .models import Trace, TraceKey, TraceNode
 from .serializers import TraceSummarySerializer, build_tree
 
 TRACE_ID = re.compile(r"^[0-9a-f]{32}$")
@@ -110,8 +110,26 @@ def _parse_time(request, name) -> datetime | None:
     return value
 
 
+# Query parameter -> business key (core.TraceKey) that GET /core/traces/ filters by.
+KEY_FILTERS = {
+    "order": "order_number",
+    "payment_id": "payment_id",
+    "user": "lms_user_id",
+    "event": "event_id",
+    "invoice": "invoice_number",
+    "contract": "contract_id",
+    "subscription": "subscription_id",
+    "message": "message_id",
+    "account": "account_id",
+}
+TRACE_STATUSES = ("ok", "error", "retry", "running", "queued", "skipped")
+
+
 class TraceListView(generics.ListAPIView):
-    """GET /core/traces/?signal=&status=ok|error&since=&until=: recent traces, newest first."""
+    """GET /core/traces/?status=&signal=&order=&payment_id=&user=&event=&since=&until=: traces, newest first.
+
+    `signal` finds every trace in which that signal was sent; `status` is a trace's worst node's.
+    """
 
     serializer_class = TraceSummarySerializer
     pagination_class = TracePagination
@@ -120,12 +138,15 @@ class TraceListView(generics.ListAPIView):
         params = self.request.query_params
         queryset = Trace.objects.with_status().order_by("-started_at")
         if params.get("signal"):
-            queryset = queryset.filter(name__icontains=params["signal"])
+            queryset = queryset.that_sent(params["signal"])
+        for param, key in KEY_FILTERS.items():
+            if params.get(param):
+                queryset = queryset.with_key(key, params[param][:255])
         status = params.get("status")
         if status:
-            if status not in ("ok", "error"):
-                raise exceptions.ValidationError({"status": "must be 'ok' or 'error'"})
-            queryset = queryset.filter(has_error=(status == "error"))
+            if status not in TRACE_STATUSES:
+                raise exceptions.ValidationError({"status": f"must be one of {', '.join(TRACE_STATUSES)}"})
+            queryset = queryset.with_trace_status(status)
         since, until = _parse_time(self.request, "since"), _parse_time(self.request, "until")
         if since:
             queryset = queryset.filter(started_at__gte=since)
@@ -144,5 +165,25 @@ class TraceDetailView(APIView):
         if not nodes:
             raise exceptions.NotFound(f"No trace {trace_id} (never sampled, pruned, or not written yet).")
         tree = build_tree(nodes)
-        status = "error" if any(n.status == "error" for n in nodes) else "ok"
-        return Response({"trace_id": trace_id, "status": status, "node_count": len(nodes), "nodes": tree})
+        status = tracing.worst(n.status for n in nodes)
+        keys = trace_keys(trace_id)
+        subject = next((n.subject for n in nodes if n.subject), "") or nodes[0].name
+        return Response(
+            {
+                "trace_id": trace_id,
+                "name": subject,
+                "status": status,
+                "keys": keys,
+                "node_count": len(nodes),
+                "nodes": tree,
+            }
+        )
+
+
+def trace_keys(trace_id: str) -> dict[str, list[str]]:
+    """The business keys the nodes of a trace carried: key -> values."""
+    keys: dict[str, list[str]] = {}
+    for key, value in TraceKey.objects.filter(trace_id=trace_id).values_list("key", "value").order_by("id"):
+        if value not in keys.setdefault(key, []):
+            keys[key].append(value)
+    return keys

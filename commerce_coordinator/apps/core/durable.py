@@ -1,0 +1,340 @@
+"""Durable work items: work that must happen exactly once despite crashes, redeliveries and outages.
+
+An item is a row stored before it is acted on. Its Celery task claims it with one conditional
+UPDATE, does the work, and finishes it, schedules a retry on core's policy (core.retries), or
+dead-letters it with a reason and the owning app's failure signal. One generic sweep finds
+items whose task was lost; operators re-queue items with an audit row. Apps subclass
+DurableWorkItem and call `run` from their task (docs/durable-work.md, ADR 0011).
+
+The claim rule, the same for every item: an item is taken when it is pending or retry and its
+claim token is the task's id (or empty), or when it is running under that very id (the broker
+redelivered the task of a killed worker: it retakes its item at once). Any other task is refused.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import timedelta
+from functools import partial
+
+from django.apps import apps
+from django.conf import settings
+from django.db import models, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+from django.utils.module_loading import import_string
+
+from . import retries, tracing
+
+logger = logging.getLogger(__name__)
+
+MAX_ERROR = 4000
+
+
+class WorkStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    RUNNING = "running", "Running"
+    RETRY = "retry", "Waiting for a retry"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed (dead letter)"
+
+
+CLAIMABLE = (WorkStatus.PENDING, WorkStatus.RETRY)
+MOVING = (WorkStatus.PENDING, WorkStatus.RETRY, WorkStatus.RUNNING)
+
+
+class DurableWorkItem(models.Model):
+    """Abstract: the fields and the state machine every durable work item shares."""
+
+    status = models.CharField(max_length=16, choices=WorkStatus.choices, default=WorkStatus.PENDING, db_index=True)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True, default="")
+    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    claim_token = models.CharField(
+        max_length=64, blank=True, default="", help_text="The id of the task run that holds, or may take, the item."
+    )
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    trace_id = models.CharField(max_length=32, blank=True, default="", db_index=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    # What a subclass sets:
+    retry_schedule_setting = "CC_RETRY_SCHEDULE"  # a list-of-seconds setting: the delays before each retry
+    task_path = ""  # dotted path of the Celery task that runs one item (it calls durable.run)
+    task_name = ""  # or the task's registered name
+
+    class Meta:
+        abstract = True
+
+    # --- hooks ------------------------------------------------------------------------------
+
+    def key_values(self) -> dict:
+        """Business keys of this item for its trace spans (order_number=..., invoice_number=...)."""
+        return {}
+
+    def work_label(self) -> str:
+        """How traces and operators name this item's work."""
+        return f"{self._meta.label_lower}:{self.pk}"
+
+    def on_dead_letter(self, reason: str) -> None:
+        """Runs when the dead letter has committed: send the owning app's failure signal here."""
+
+    # --- the policy and the task ------------------------------------------------------------
+
+    @classmethod
+    def retry_policy(cls) -> retries.RetryPolicy:
+        return retries.RetryPolicy.from_settings(cls.retry_schedule_setting)
+
+    @classmethod
+    def task(cls):
+        if cls.task_path:
+            return import_string(cls.task_path)
+        from celery import current_app
+
+        current_app.loader.import_default_modules()
+        return current_app.tasks[cls.task_name]
+
+    @classmethod
+    def moving(cls):
+        return cls._default_manager.filter(status__in=MOVING)
+
+    # --- claim and outcomes (each one conditional UPDATE) -----------------------------------
+
+    @classmethod
+    def claim(cls, pk, token: str, **conditions):
+        """Take item `pk` for the task run `token`; the item (with fresh fields) or None when not ours."""
+        now = timezone.now()
+        token = (token or "")[:64]
+        claimable = Q(status__in=CLAIMABLE, claim_token__in=[token, ""])
+        claimable |= Q(status=WorkStatus.RUNNING, claim_token=token)  # a redelivery retakes its own item
+        won = (
+            cls._default_manager.filter(claimable, pk=pk, **conditions)
+            .exclude(claim_token="", status=WorkStatus.RUNNING)
+            .update(
+                status=WorkStatus.RUNNING,
+                claim_token=token,
+                claimed_at=now,
+                attempts=F("attempts") + 1,
+                trace_id=tracing.current_trace_id() or F("trace_id"),
+                updated_at=now,
+            )
+        )
+        if not won:
+            return None
+        return cls._default_manager.get(pk=pk)
+
+    def _mine(self):
+        return type(self)._default_manager.filter(pk=self.pk, status=WorkStatus.RUNNING, claim_token=self.claim_token)
+
+    def finish(self, **fields) -> bool:
+        """Done; only while this run still holds the item. `fields`: the app's own columns to set with it."""
+        now = timezone.now()
+        values = {"status": WorkStatus.DONE, "finished_at": now, "updated_at": now, "next_attempt_at": None}
+        values.update(fields)
+        done = self._mine().update(**values) == 1
+        if done:
+            for name, value in values.items():
+                setattr(self, name, value)
+        return done
+
+    def retry_later(
+        self, reason: str, status_code: int | None = None, retry_after: float | None = None, next_token: str = ""
+    ) -> float | None:
+        """Schedule the next attempt on the policy: the countdown in seconds, or None (then dead-lettered)."""
+        countdown = self.retry_policy().countdown(self.attempts, retry_after)
+        if countdown is None:
+            self.dead_letter(f"{reason} (retries exhausted after {self.attempts} attempts)", status_code)
+            return None
+        now = timezone.now()
+        values = {
+            "status": WorkStatus.RETRY,
+            "next_attempt_at": now + timedelta(seconds=countdown),
+            "last_error": str(reason)[:MAX_ERROR],
+            "last_status_code": status_code,
+            "updated_at": now,
+        }
+        if next_token:
+            values["claim_token"] = next_token[:64]
+        if self._mine().update(**values):
+            for name, value in values.items():
+                setattr(self, name, value)
+        return countdown
+
+    def dead_letter(self, reason: str, status_code: int | None = None, **fields) -> bool:
+        """Failed for good, with the reason; the owning app's on_dead_letter runs on commit."""
+        now = timezone.now()
+        values = {
+            "status": WorkStatus.FAILED,
+            "last_error": str(reason)[:MAX_ERROR],
+            "last_status_code": status_code,
+            "next_attempt_at": None,
+            "finished_at": now,
+            "updated_at": now,
+            **fields,
+        }
+        if not self._mine().update(**values):
+            return False
+        for name, value in values.items():
+            setattr(self, name, value)
+        logger.error("%s dead-lettered after %d attempt(s): %s", self.work_label(), self.attempts, reason)
+        transaction.on_commit(partial(self.on_dead_letter, str(reason)), robust=True)
+        return True
+
+    # --- finding and re-queueing ------------------------------------------------------------
+
+    @classmethod
+    def stalled(cls, now=None):
+        """Items whose task was lost: due long ago and never run, or running far longer than any run may."""
+        now = now or timezone.now()
+        overdue = now - timedelta(seconds=settings.CC_DURABLE_STALLED_AFTER)
+        dead_run = now - timedelta(seconds=settings.CC_DURABLE_RUNNING_TIMEOUT)
+        return cls._default_manager.filter(
+            Q(status__in=CLAIMABLE, next_attempt_at__lt=overdue)
+            | Q(status__in=CLAIMABLE, next_attempt_at__isnull=True, updated_at__lt=overdue)
+            | Q(status=WorkStatus.RUNNING, claimed_at__lt=dead_run)
+        )
+
+    def enqueue(self, countdown: float | None = None, **fields) -> str:
+        """Make the item pending under a fresh claim token and publish its task when the transaction commits.
+
+        The fresh token supersedes any earlier task of this item still in the broker. `fields`: the app's
+        own columns to set in the same UPDATE. Returns the new task id.
+        """
+        token = uuid.uuid4().hex
+        now = timezone.now()
+        values = {
+            "status": WorkStatus.PENDING,
+            "claim_token": token,
+            "next_attempt_at": now + timedelta(seconds=countdown or 0),
+            "updated_at": now,
+            **fields,
+        }
+        if self.pk is not None:
+            type(self)._default_manager.filter(pk=self.pk).update(**values)
+        for name, value in values.items():
+            setattr(self, name, value)
+        self.publish_on_commit(countdown)
+        return token
+
+    def publish_on_commit(self, countdown: float | None = None) -> None:
+        """Publish this item's task (its claim token as the task id) once the transaction commits."""
+        ctx = tracing.current()
+        headers = ctx.headers(ctx.parent_id) if ctx is not None else {}
+        transaction.on_commit(partial(publish, type(self), self.pk, self.claim_token, headers, countdown), robust=True)
+
+    def requeue(self, actor: str, reason: str, action: str = "retry", **fields):
+        """An operator's re-queue: pending again, enqueued, and an audit row (who, what, why, trace id)."""
+        from .models import WorkAudit
+
+        if not reason or not str(reason).strip():
+            raise ValueError("an operator action needs a reason")
+        with tracing.span("operator", f"{action} {self.work_label()}", str(actor), **self.key_values()):
+            trace_id = tracing.current_trace_id() or ""
+            with transaction.atomic():
+                before = self.status
+                self.enqueue(last_error=self.last_error, **fields)
+                audit = WorkAudit.objects.create(
+                    item_type=self._meta.label_lower,
+                    item_id=str(self.pk),
+                    item_label=self.work_label()[:255],
+                    action=action,
+                    actor=str(actor)[:150],
+                    reason=str(reason),
+                    outcome=f"re-queued (was {before})",
+                    trace_id=trace_id,
+                )
+        return audit
+
+
+def publish(model, pk, token: str, headers: dict, countdown: float | None = None) -> None:
+    """Hand an item's task to the broker; a failure is logged (the sweep publishes it again)."""
+    try:
+        options = {"args": [pk], "task_id": token, "headers": headers}
+        if countdown:
+            options["countdown"] = countdown
+        model.task().apply_async(**options)
+    except Exception:
+        logger.exception("Could not publish the task of %s %s; the sweep will", model._meta.label_lower, pk)
+
+
+def run(model, pk, task, work):
+    """The body of an item's task: claim, work inside a traced span, then finish, retry or dead-letter.
+
+    `work(item)` does the side effect and returns what the trace node shows; it raises on failure:
+    a retryable exception (core.retries) is retried on the item's policy through `task.retry`,
+    anything else dead-letters the item. Returns a small dict for the task result.
+    """
+    token = task.request.id or ""
+    item = model.claim(pk, token)
+    if item is None:
+        state = model._default_manager.filter(pk=pk).values_list("status", flat=True).first()
+        why = "no such item" if state is None else f"not claimed: {state}, held by another task run or finished"
+        tracing.add_keys(**_keys_of(model, pk))
+        return {"item": pk, "skipped": why}
+    countdown = None
+    with tracing.span("work", item.work_label(), **item.key_values()) as node:
+        try:
+            value = work(item)
+        except Exception as exc:
+            countdown, outcome = _failed(item, exc, node)
+        else:
+            item.finish()
+            outcome = {"item": pk, "status": WorkStatus.DONE, "result": tracing.jsonable(value)}
+            if node is not None:
+                node.result = tracing.short_repr(value)
+    if countdown is not None:
+        tracing.set_outcome(tracing.RETRY, item.last_error, attempt=item.attempts, next_attempt_at=item.next_attempt_at)
+        raise task.retry(countdown=countdown, max_retries=None, exc=_RetryCause(item.last_error))
+    if item.status == WorkStatus.FAILED:
+        tracing.set_outcome(tracing.ERROR, item.last_error, attempt=item.attempts)
+    return outcome
+
+
+class _RetryCause(Exception):
+    """What Celery's retry records as its reason (the item's last error)."""
+
+
+def _failed(item, exc: Exception, node) -> tuple[float | None, dict]:
+    reason = f"{type(exc).__name__}: {exc}" if not isinstance(exc, retries.WorkError) else str(exc)
+    status_code = retries.status_code_of(exc)
+    countdown = None
+    if retries.is_retryable(exc):
+        countdown = item.retry_later(reason, status_code, retries.retry_after_of(exc))
+    else:
+        item.dead_letter(reason, status_code)
+    if node is not None:
+        if countdown is not None:
+            node.outcome(tracing.RETRY, reason, attempt=item.attempts, next_attempt_at=item.next_attempt_at)
+        else:
+            node.outcome(tracing.ERROR, item.last_error or reason, attempt=item.attempts)
+            node.error_type = type(exc).__qualname__
+    logger.warning("%s attempt %d failed: %s", item.work_label(), item.attempts, reason)
+    status = WorkStatus.RETRY if countdown is not None else WorkStatus.FAILED
+    return countdown, {"item": item.pk, "status": status, "error": item.last_error}
+
+
+def _keys_of(model, pk) -> dict:
+    item = model._default_manager.filter(pk=pk).first()
+    return item.key_values() if item is not None else {}
+
+
+def item_models() -> list[type[DurableWorkItem]]:
+    """Every concrete durable work item model of the installed apps."""
+    return [m for m in apps.get_models() if issubclass(m, DurableWorkItem) and not m._meta.abstract]
+
+
+def sweep(limit: int = 500) -> dict[str, int]:
+    """Re-enqueue stalled items of every item model (a lost publish, a lost message, a killed worker)."""
+    found = {}
+    for model in item_models():
+        stalled = list(model.stalled().order_by("pk")[:limit])
+        for item in stalled:
+            with transaction.atomic():
+                item.enqueue()
+        if stalled:
+            logger.warning("sweep re-enqueued %d stalled %s item(s)", len(stalled), model._meta.label_lower)
+            found[model._meta.label_lower] = len(stalled)
+    return found

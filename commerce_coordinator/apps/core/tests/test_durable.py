@@ -1,0 +1,225 @@
+"""Durable work items (core.durable) on a test-only item model: the claim rule, outcomes, the policy,
+the sweep, operator re-queues with an audit row, and what the traces say about each."""
+
+import os
+import signal
+import time
+from datetime import timedelta
+
+import pytest
+from django.test import TestCase, override_settings
+from django.utils import timezone
+
+from commerce_coordinator.apps.core import durable, retries, testing, tracing
+from commerce_coordinator.apps.core.models import Trace, TraceNode, WorkAudit
+from commerce_coordinator.apps.core.testing import ALL_DATABASES, wait_until
+from commerce_coordinator.apps.core.tests.workapp.models import DEAD_LETTERS, DemoItem
+
+pytestmark = pytest.mark.django_db(databases=ALL_DATABASES)
+Status = durable.WorkStatus
+
+
+def _item(**fields):
+    return DemoItem.objects.create(**fields)
+
+
+# --- the claim rule ----------------------------------------------------------------------------
+
+
+def test_a_pending_item_is_taken_by_its_own_task_only():
+    item = _item(claim_token="task-a")
+    assert DemoItem.claim(item.pk, "task-b") is None  # a stale or duplicate task: refused
+    claimed = DemoItem.claim(item.pk, "task-a")
+    assert (claimed.status, claimed.attempts, claimed.claim_token) == (Status.RUNNING, 1, "task-a")
+
+
+def test_a_redelivered_task_retakes_its_running_item_at_once_and_no_other_task_can():
+    item = _item(claim_token="task-a")
+    DemoItem.claim(item.pk, "task-a")
+    assert DemoItem.claim(item.pk, "task-b") is None  # a second, concurrent task never runs it
+    again = DemoItem.claim(item.pk, "task-a")  # the broker redelivered the killed worker's task
+    assert again is not None and again.attempts == 2
+
+
+def test_an_item_with_no_token_yet_goes_to_the_first_task_that_claims_it():
+    item = _item()
+    assert DemoItem.claim(item.pk, "first") is not None
+    assert DemoItem.claim(item.pk, "second") is None
+    assert DemoItem.claim(item.pk, "") is None
+
+
+def test_finished_and_failed_items_are_never_claimed_again():
+    done = _item(status=Status.DONE, claim_token="t")
+    failed = _item(status=Status.FAILED, claim_token="t")
+    assert DemoItem.claim(done.pk, "t") is None and DemoItem.claim(failed.pk, "t") is None
+
+
+def test_a_late_finish_of_a_run_that_lost_its_item_changes_nothing():
+    item = DemoItem.claim(_item(claim_token="old").pk, "old")
+    item.enqueue()  # an operator re-queued it meanwhile: a fresh token
+    assert item.finish() is False or DemoItem.objects.get(pk=item.pk).status == Status.PENDING
+    assert DemoItem.objects.get(pk=item.pk).status == Status.PENDING
+
+
+# --- the retry policy --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "exc, retryable",
+    [
+        (ConnectionError("refused"), True),
+        (TimeoutError("slow"), True),
+        (retries.WorkError("x", status_code=503), True),
+        (retries.WorkError("x", status_code=429), True),
+        (retries.WorkError("x", status_code=400), False),
+        (retries.RetryableError("x", status_code=400), True),
+        (retries.PermanentError("x", status_code=503), False),
+        (ValueError("a bug"), False),
+    ],
+)
+def test_one_classification_of_failures(exc, retryable):
+    assert retries.is_retryable(exc) is retryable
+
+
+@override_settings(DEMO_ITEM_RETRY_SCHEDULE=[10, 100], CC_RETRY_JITTER=0.25, CC_RETRY_AFTER_MAX=60)
+def test_the_policy_jitters_its_delays_honours_a_longer_retry_after_and_ends():
+    policy = DemoItem.retry_policy()
+    assert policy.max_attempts == 3
+    assert 7.5 <= policy.countdown(1) <= 12.5
+    assert 75 <= policy.countdown(2) <= 125
+    assert policy.countdown(3) is None
+    assert policy.countdown(1, retry_after=50) == 50
+    assert policy.countdown(1, retry_after=5000) == 60  # capped
+
+
+# --- running items: outcomes and what the trace says --------------------------------------------
+
+
+def _run(item):
+    with TestCase.captureOnCommitCallbacks(execute=True), tracing.trace() as ctx:
+        item.enqueue()
+        trace_id = ctx.trace_id
+    return trace_id, DemoItem.objects.get(pk=item.pk)
+
+
+def _trace(trace_id):
+    return Trace.objects.with_status().filter(trace_id=trace_id)
+
+
+def test_a_successful_item_is_done_and_its_trace_is_ok_with_its_business_keys(httpserver, client, admin_user):
+    httpserver.expect_request("/ok").respond_with_data("fine")
+    trace_id, item = _run(_item(url=httpserver.url_for("/ok"), order_number="ORD-DURABLE-1"))
+    assert (item.status, item.attempts, item.calls) == (Status.DONE, 1, 1)
+    work = TraceNode.objects.get(trace_id=trace_id, kind="work")
+    assert work.status == "ok" and "fine" in work.result
+    client.force_login(admin_user)
+    found = client.get("/core/traces/", {"order": "ORD-DURABLE-1"}).json()["results"]
+    assert [t["trace_id"] for t in found] == [trace_id]
+
+
+def test_a_permanent_failure_dead_letters_the_item_and_the_trace_says_error(httpserver, client, admin_user):
+    DEAD_LETTERS.clear()
+    httpserver.expect_request("/refuse").respond_with_data("no such course", status=400)
+    trace_id, item = _run(_item(url=httpserver.url_for("/refuse"), order_number="ORD-DURABLE-2"))
+    assert (item.status, item.last_status_code, item.attempts) == (Status.FAILED, 400, 1)
+    assert "answered 400: no such course" in item.last_error
+    assert DEAD_LETTERS == [(item.pk, item.last_error)]
+    work = TraceNode.objects.get(trace_id=trace_id, kind="work")
+    assert work.status == "error" and "answered 400" in work.error_message
+    client.force_login(admin_user)
+    listed = client.get("/core/traces/", {"status": "error", "order": "ORD-DURABLE-2"}).json()["results"]
+    assert [t["trace_id"] for t in listed] == [trace_id]
+    detail = client.get(f"/core/traces/{trace_id}/").json()
+    assert detail["status"] == "error" and detail["keys"] == {"order_number": ["ORD-DURABLE-2"]}
+
+
+def test_a_retryable_failure_records_a_retry_node_with_the_next_attempt_then_succeeds(httpserver):
+    answers = iter([("down", 503), ("back", 200)])
+
+    def handler(request):
+        from werkzeug import Response
+
+        body, status = next(answers)
+        return Response(body, status=status)
+
+    httpserver.expect_request("/flaky").respond_with_handler(handler)
+    trace_id, item = _run(_item(url=httpserver.url_for("/flaky")))
+    assert (item.status, item.attempts, item.calls) == (Status.DONE, 2, 2)
+    works = list(TraceNode.objects.filter(trace_id=trace_id, kind="work").order_by("started_at"))
+    assert [w.status for w in works] == ["retry", "ok"]
+    assert works[0].attempt == 1 and works[0].next_attempt_at is not None and "503" in works[0].error_message
+
+
+def test_a_trace_with_a_pending_retry_is_listed_as_retry(client, admin_user):
+    with tracing.span("work", "something", order_number="ORD-R") as node:
+        node.outcome("retry", "the LMS answered 503", attempt=1, next_attempt_at=timezone.now())
+    client.force_login(admin_user)
+    [listed] = client.get("/core/traces/", {"status": "retry"}).json()["results"]
+    assert listed["status"] == "retry" and listed["name"] == "something"
+
+
+@override_settings(DEMO_ITEM_RETRY_SCHEDULE=[0.01, 0.01])
+def test_retries_end_in_a_dead_letter_when_the_schedule_is_spent(httpserver):
+    DEAD_LETTERS.clear()
+    httpserver.expect_request("/down").respond_with_data("down", status=503)
+    trace_id, item = _run(_item(url=httpserver.url_for("/down")))
+    assert (item.status, item.attempts) == (Status.FAILED, 3)
+    assert "retries exhausted after 3 attempts" in item.last_error
+    assert [pk for pk, _ in DEAD_LETTERS] == [item.pk]
+    assert _trace(trace_id).get().trace_status == "error"
+
+
+# --- the sweep and operator re-queues -----------------------------------------------------------
+
+
+def test_the_sweep_finds_items_whose_task_was_lost_and_runs_them(httpserver):
+    httpserver.expect_request("/ok").respond_with_data("fine")
+    long_ago = timezone.now() - timedelta(hours=1)
+    lost = _item(url=httpserver.url_for("/ok"), claim_token="lost-task", next_attempt_at=long_ago)
+    dead_run = _item(url=httpserver.url_for("/ok"), status=Status.RUNNING, claim_token="dead", claimed_at=long_ago)
+    fresh = _item(url=httpserver.url_for("/ok"), claim_token="queued", next_attempt_at=timezone.now())
+    assert set(DemoItem.stalled()) == {lost, dead_run}
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        assert durable.sweep() == {"core_workapp.demoitem": 2}
+    assert DemoItem.objects.get(pk=lost.pk).status == Status.DONE
+    assert DemoItem.objects.get(pk=dead_run.pk).status == Status.DONE
+    assert DemoItem.objects.get(pk=fresh.pk).status == Status.PENDING
+
+
+def test_an_operator_requeue_runs_the_item_again_and_writes_an_audit_row(httpserver):
+    httpserver.expect_request("/ok").respond_with_data("fine")
+    item = _item(url=httpserver.url_for("/ok"), status=Status.FAILED, last_error="LMS answered 400", order_number="O-9")
+    with pytest.raises(ValueError):
+        item.requeue("alice", "  ")
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        audit = item.requeue("alice", "the course run exists now")
+    item.refresh_from_db()
+    assert item.status == Status.DONE
+    assert (audit.actor, audit.action, audit.reason) == ("alice", "retry", "the course run exists now")
+    assert audit.outcome == "re-queued (was failed)" and audit.trace_id
+    assert WorkAudit.objects.get(item_type="core_workapp.demoitem", item_id=str(item.pk)) == audit
+    operator = TraceNode.objects.get(trace_id=audit.trace_id, kind="operator")
+    assert operator.sender == "alice" and TraceNode.objects.filter(trace_id=audit.trace_id, kind="work").exists()
+
+
+# --- on a real worker: a killed pool child's task is redelivered and retakes its item at once -------
+
+
+@pytest.mark.redis
+@pytest.mark.django_db(transaction=True, databases=ALL_DATABASES)
+def test_a_killed_worker_child_is_redelivered_and_retakes_its_item_at_once():
+    with testing.celery_worker(pool="prefork", extra_args=[]) as worker:
+        item = _item(url="sleep:3")
+        item.enqueue()
+        wait_until(lambda: DemoItem.objects.get(pk=item.pk).status == Status.RUNNING, message="the run to start")
+        child = wait_until(lambda: worker.pool_child_pid(), message="the pool child")
+        killed_at = time.monotonic()
+        os.kill(child, signal.SIGKILL)
+        wait_until(
+            lambda: DemoItem.objects.get(pk=item.pk).status == Status.DONE, timeout=60, message="the redelivered task"
+        )
+        recovered_in = time.monotonic() - killed_at
+    item.refresh_from_db()
+    assert item.calls == 1  # the side effect happened once
+    assert item.attempts == 2  # the redelivered task retook its own item
+    assert recovered_in < 30  # at once: not after CC_DURABLE_RUNNING_TIMEOUT and a sweep

@@ -1,0 +1,23 @@
+"""Durable work items and core's retry policy (apps/core: durable.py, retries.py; ADR 0011)."""
+
+import os
+
+
+def seconds_list(name: str, default: str) -> list[float]:
+    """A comma-separated list of seconds from the environment (a retry schedule)."""
+    return [float(s) for s in os.environ.get(name, default).split(",") if s.strip()]
+
+
+# The default delays (seconds) before each retry of a durable work item; an item class names its own
+# schedule setting (e.g. LMS_RETRY_SCHEDULE). Each delay gets +/- CC_RETRY_JITTER of random jitter, and
+# a longer Retry-After from the other side wins, capped at CC_RETRY_AFTER_MAX.
+CC_RETRY_SCHEDULE = seconds_list("CC_RETRY_SCHEDULE", "30,120,480,1800,3600")
+CC_RETRY_JITTER = float(os.environ.get("CC_RETRY_JITTER", "0.25"))
+CC_RETRY_AFTER_MAX = float(os.environ.get("CC_RETRY_AFTER_MAX", str(6 * 3600)))
+# The generic sweep (core.sweep_durable_work, every CC_DURABLE_SWEEP_INTERVAL seconds) re-enqueues an item
+# that is due for more than CC_DURABLE_STALLED_AFTER seconds without having run (a lost publish or message),
+# or that has been running for more than CC_DURABLE_RUNNING_TIMEOUT seconds (its worker died and the broker
+# did not redeliver). A redelivered task retakes its own item at once, without waiting for the sweep.
+CC_DURABLE_STALLED_AFTER = int(os.environ.get("CC_DURABLE_STALLED_AFTER", "120"))
+CC_DURABLE_RUNNING_TIMEOUT = int(os.environ.get("CC_DURABLE_RUNNING_TIMEOUT", "900"))
+CC_DURABLE_SWEEP_INTERVAL = int(os.environ.get("CC_DURABLE_SWEEP_INTERVAL", "60"))
