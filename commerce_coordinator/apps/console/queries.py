@@ -16,17 +16,26 @@ from django.db.models import Count, Exists, OuterRef, Q, TextField
 from django.db.models.functions import Cast
 from django.utils import timezone
 
-from commerce_coordinator.apps.core.models import Trace, TraceNode
+from commerce_coordinator.apps.core import tracing
+from commerce_coordinator.apps.core.models import Trace, TraceKey, TraceNode
+from commerce_coordinator.apps.core.views import trace_keys
+from commerce_coordinator.apps.lms import operations as lms_operations
 from commerce_coordinator.apps.lms.models import Order, OrderLine
+from commerce_coordinator.apps.payments import operations as payments_operations
 from commerce_coordinator.apps.payments.models import WebhookEvent
-
-from .models import OperatorAction
 
 TRACE_ID = re.compile(r"^[0-9a-f]{32}$")
 # Statuses of work that is still moving: a page showing one of them refreshes itself.
 MOVING_LINE_STATUSES = {OrderLine.Status.PENDING, OrderLine.Status.REFUND_PENDING}
 MOVING_EVENT_STATUSES = {WebhookEvent.Status.RECEIVED, WebhookEvent.Status.PROCESSING}
-MOVING_NODE_STATUSES = {"running", "queued", "retry"}
+MOVING_NODE_STATUSES = {tracing.RUNNING, tracing.QUEUED, tracing.RETRY}
+# Search: trace business keys -> how the page names them.
+SEARCHED_TRACE_KEYS = {
+    "order_number": "order number",
+    "payment_id": "payment id",
+    "lms_user_id": "LMS user id",
+    "event_id": "event id",
+}
 FAILED_LINE_STATUSES = [OrderLine.Status.FAILED, OrderLine.Status.REFUND_FAILED]
 RESULT_LIMIT = 50
 
@@ -58,12 +67,12 @@ class SearchResult:
         return [m.record for m in self.traces]
 
     def only_match(self):
-        """The one order or trace to jump to, when the term found exactly one thing with a page."""
-        orders = {m.record.order_number for m in self.orders}
-        if len(orders) == 1 and not self.traces and all(m.record.order_number in orders for m in self.events):
-            return ("order", orders.pop())
-        if len(self.traces) == 1 and not self.orders and not self.events:
-            return ("trace", self.traces[0].record.trace_id)
+        """The one page to jump to: the trace a trace id names, else the one order the term found."""
+        by_id = [m for m in self.traces if m.key == "trace id"]
+        if len(by_id) == 1:
+            return ("trace", by_id[0].record.trace_id)
+        if len(self.orders) == 1:
+            return ("order", self.orders[0].record.order_number)
         return None
 
 
@@ -91,6 +100,13 @@ def search(term: str) -> SearchResult:
         result.events.append(Match(event, key))
         if event.order_number:
             add_orders(Order.objects.filter(order_number=event.order_number), key)
+    for key, name in SEARCHED_TRACE_KEYS.items():
+        for root in Trace.objects.with_status().with_key(key, term).order_by("-started_at")[:RESULT_LIMIT]:
+            result.traces.append(Match(root, name))
+        if key == "order_number":
+            continue
+        numbers = TraceKey.objects.filter(trace_id__in=TraceKey.objects.filter(key=key, value=term).values("trace_id"))
+        add_orders(Order.objects.filter(order_number__in=numbers.filter(key="order_number").values("value")), name)
     if TRACE_ID.match(term):
         for root in traces_by_id([term]):
             result.traces.append(Match(root, "trace id"))
@@ -112,29 +128,32 @@ def orders_in_trace(trace_id: str):
 # --- traces ------------------------------------------------------------------------------------
 
 
-def traces_by_id(trace_ids) -> list:
-    """Root nodes of these traces, newest first, each with `has_error` (any node of it failed)."""
+def traces_by_id(trace_ids, order_number: str = "") -> list:
+    """One row per trace (its first root, with `trace_status`), newest first: these ids, and the traces
+    whose nodes carried the order number."""
     ids = [t for t in dict.fromkeys(trace_ids) if t]
-    if not ids:
+    found = Q(trace_id__in=ids)
+    if order_number:
+        found |= Q(trace_id__in=TraceKey.objects.filter(key="order_number", value=order_number).values("trace_id"))
+    if not ids and not order_number:
         return []
-    return list(Trace.objects.with_status().filter(trace_id__in=ids).order_by("-started_at"))
+    return list(Trace.objects.with_status().filter(found).order_by("-started_at")[:RESULT_LIMIT])
 
 
 def trace_nodes(trace_id: str) -> list:
     return list(TraceNode.objects.filter(trace_id=trace_id).order_by("started_at", "id"))
 
 
-def trace_business_keys(nodes) -> dict:
-    """Business keys a trace concerns, for links to case pages: today the orders it touched."""
-    if not nodes:
-        return {}
-    numbers = list(orders_in_trace(nodes[0].trace_id).values_list("order_number", flat=True)[:RESULT_LIMIT])
-    numbers += [
-        n
-        for n in WebhookEvent.objects.filter(trace_id=nodes[0].trace_id).values_list("order_number", flat=True)
-        if n and n not in numbers
-    ]
-    return {"order_number": numbers}
+def trace_business_keys(trace_id: str) -> dict[str, list[str]]:
+    """Business keys a trace carried (key -> values), and the orders it touched even where no node said so."""
+    keys = trace_keys(trace_id)
+    numbers = keys.setdefault("order_number", [])
+    for number in orders_in_trace(trace_id).values_list("order_number", flat=True)[:RESULT_LIMIT]:
+        if number not in numbers:
+            numbers.append(number)
+    if not numbers:
+        del keys["order_number"]
+    return keys
 
 
 # --- the case page -----------------------------------------------------------------------------
@@ -165,9 +184,10 @@ def order_case(order_number: str) -> Case | None:
         return None
     lines = list(order.lines.all())
     events = list(events_of_order(order))
+    audit = audit_of(lines, events)
     trace_ids = [*order.trace_ids, *(line.last_trace_id for line in lines), *(e.trace_id for e in events)]
-    trace_ids += [a.trace_id for a in audit_of_order(order_number)]
-    return Case(order, lines, events, traces_by_id(trace_ids), audit_of_order(order_number))
+    trace_ids += [row.trace_id for row in audit]
+    return Case(order, lines, events, traces_by_id(trace_ids, order_number), audit)
 
 
 def events_of_order(order: Order):
@@ -177,8 +197,11 @@ def events_of_order(order: Order):
     return WebhookEvent.objects.filter(keys).order_by("received_at")
 
 
-def audit_of_order(order_number: str) -> list:
-    return list(OperatorAction.objects.filter(order_number=order_number))
+def audit_of(lines, events) -> list:
+    """What operators did to an order's lines and webhook events (core.WorkAudit), newest first."""
+    rows = [*lms_operations.audit_of_lines([ln.pk for ln in lines])]
+    rows += payments_operations.audit_of_events([e.pk for e in events])
+    return sorted(rows, key=lambda row: (row.created_at, row.pk), reverse=True)
 
 
 def line(line_id: int):

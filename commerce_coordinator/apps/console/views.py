@@ -49,7 +49,7 @@ def _reason(request) -> str:
     return reason[:REASON_MAX]
 
 
-class BadAction(Exception):
+class BadAction(ValueError):
     """An action request the console refuses (answered 400 with the message)."""
 
 
@@ -100,7 +100,7 @@ def trace(request, trace_id):
         "status": waterfall.trace_status(nodes),
         "error_count": sum(1 for n in nodes if n.status == "error"),
         "moving": any(n.status in queries.MOVING_NODE_STATUSES for n in nodes),
-        "keys": queries.trace_business_keys(nodes),
+        "keys": queries.trace_business_keys(trace_id),
         "started_at": rows[0].node.started_at if rows else None,
     }
     return _page(request, "console/trace.html", "console/_trace_rows.html", context)
@@ -124,7 +124,7 @@ def signals(request):
 
 def _done(request, audit_rows, where):
     for row in audit_rows:
-        messages.success(request, f"{row.get_action_display()} {row.target}: {row.outcome} (trace {row.trace_id})")
+        messages.success(request, f"{row.action} {row.item_label}: {row.outcome} (trace {row.trace_id})")
     return redirect(where)
 
 
@@ -136,7 +136,7 @@ def retry_line(request, line_id):
         raise Http404(f"No order line {line_id}")
     try:
         row = actions.retry_line(line, actor=actor(request), reason=_reason(request))
-    except BadAction as exc:
+    except ValueError as exc:
         return _refuse(request, str(exc))
     return _done(request, [row], reverse("console:order", args=[line.order.order_number]))
 
@@ -148,7 +148,7 @@ def retry_order(request, order_number):
         raise Http404(f"No order {order_number}")
     try:
         row = actions.retry_order(order_number, actor=actor(request), reason=_reason(request))
-    except BadAction as exc:
+    except ValueError as exc:
         return _refuse(request, str(exc))
     return _done(request, [row], reverse("console:order", args=[order_number]))
 
@@ -161,7 +161,7 @@ def replay_event(request, event_pk):
         raise Http404(f"No webhook event {event_pk}")
     try:
         row = actions.replay_event(event, actor=actor(request), reason=_reason(request))
-    except BadAction as exc:
+    except ValueError as exc:
         return _refuse(request, str(exc))
     where = reverse("console:order", args=[event.order_number]) if event.order_number else reverse("console:search")
     return _done(request, [row], where)
@@ -179,10 +179,8 @@ def bulk(request, group_key):
         return _refuse(request, "GET to preview, POST to act.")
     try:
         rows = actions.bulk(group, request.POST.getlist("item"), actor=actor(request), reason=_reason(request))
-    except BadAction as exc:
+    except ValueError as exc:
         return _refuse(request, str(exc))
-    except ValueError:
-        return _refuse(request, "Item ids must be numbers.")
     if not rows:
         messages.warning(request, "None of the previewed items needs it any more: nothing was done.")
     return _done(request, rows, reverse("console:attention"))

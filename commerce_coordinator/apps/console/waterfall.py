@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from commerce_coordinator.apps.core import tracing
+
 STATUS_LABELS = {"ok": "OK", "error": "ERROR", "retry": "RETRY", "running": "RUNNING", "queued": "QUEUED"}
-WORST_FIRST = ("error", "retry", "running", "queued")
 
 
 @dataclass
@@ -16,7 +17,7 @@ class Row:
     offset_pct: float
     width_pct: float
     attempt: int | None = None  # for a task run that was retried: which run of the task this is
-    next_attempt_at: object = None  # for a retry: when the next run started (None: not yet)
+    next_attempt_at: object = None  # for a retry: when the next attempt is due (or started)
 
     @property
     def status_label(self) -> str:
@@ -24,8 +25,8 @@ class Row:
 
 
 def trace_status(nodes) -> str:
-    statuses = {n.status for n in nodes}
-    return next((s for s in WORST_FIRST if s in statuses), "ok")
+    """The worst node's status (core's ranking: error > retry > running > queued > ok)."""
+    return max((n.status for n in nodes), key=lambda s: tracing.STATUS_RANK.get(s, 0), default=tracing.OK)
 
 
 def rows(nodes) -> list[Row]:
@@ -47,6 +48,8 @@ def rows(nodes) -> list[Row]:
         offset = (node.started_at - start).total_seconds() / span * 100
         width = max(node.duration_ms / 1000 / span * 100, 0.4)
         attempt, next_at = attempts.get(node.id, (None, None))
+        attempt = node.attempt or attempt  # a work span says its item's attempt; else count the task's runs
+        next_at = node.next_attempt_at or next_at
         kids = sorted(children.get(node.id, []), key=lambda n: n.started_at)
         result.append(
             Row(node, depth, bool(kids), min(offset, 99.6), min(width, 100 - min(offset, 99.6)), attempt, next_at)

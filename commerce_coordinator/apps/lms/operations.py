@@ -1,56 +1,61 @@
-"""What operators may do to orders, as plain functions: the console and commands call these, nothing else.
+"""What operators may do to orders, as plain functions: the console (and commands) call these, nothing else.
 
-Each takes the acting operator and their reason, so that the durable-work audit can record them; the
-caller runs it inside the trace that the re-queued work joins.
+Each action runs under an `operator` span of its own trace and leaves a `core.WorkAudit` row per line (who,
+when, what, why, that trace), as core's durable items do on `requeue`; the re-queued task runs in that trace.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from commerce_coordinator.apps.core import tracing
+from commerce_coordinator.apps.core.models import WorkAudit
 
 from .fulfillment import requeue_lines
 from .models import Order, OrderLine
 
-
-@dataclass(frozen=True)
-class Requeued:
-    """What one operator action did: the lines it looked at and, for each, what happened."""
-
-    order_number: str
-    done: list[tuple[int, str]]
-
-    @property
-    def count(self) -> int:
-        return sum(1 for _, what in self.done if what.startswith("re-queued"))
-
-    def summary(self) -> str:
-        return "; ".join(f"line {pk}: {what}" for pk, what in self.done) or "no line to re-queue"
+# Lines an operator retry acts on: dead letters, and lines that should be moving.
+RETRY_STATUSES = [*OrderLine.RETRYABLE, *OrderLine.ACTIONS]
+ITEM_TYPE = OrderLine._meta.label_lower
 
 
-def retry_line(line_id: int, *, actor: str, reason: str) -> Requeued:
-    """Re-queue one failed (or stuck pending) line. Raises OrderLine.DoesNotExist for an unknown id."""
-    line = OrderLine.objects.select_related("order").get(pk=line_id)
-    return _requeue(line.order.order_number, [line])
+def retry_line(line_id: int, *, actor: str, reason: str) -> WorkAudit:
+    """Re-queue one failed (or stuck pending) line. Raises OrderLine.DoesNotExist, or ValueError without a reason."""
+    return _requeue(OrderLine.objects.select_related("order").get(pk=line_id), actor, reason)
 
 
-def retry_order(order_number: str, *, actor: str, reason: str) -> Requeued:
+def retry_order(order_number: str, *, actor: str, reason: str) -> list[WorkAudit]:
     """Re-queue every failed or stuck line of an order. Raises Order.DoesNotExist for an unknown number."""
     order = Order.objects.get(order_number=order_number)
-    return _requeue(order_number, list(order.lines.filter(status__in=RETRY_STATUSES)))
+    return retry_lines(
+        order.lines.filter(status__in=RETRY_STATUSES).values_list("pk", flat=True), actor=actor, reason=reason
+    )
 
 
-def retry_lines(line_ids, *, actor: str, reason: str) -> list[Requeued]:
-    """Re-queue many lines (a bulk retry), one result per order."""
+def retry_lines(line_ids, *, actor: str, reason: str) -> list[WorkAudit]:
+    """Re-queue many lines (a bulk retry): one audit row each."""
     lines = OrderLine.objects.select_related("order").filter(pk__in=list(line_ids)).order_by("order_id", "pk")
-    by_order: dict[str, list[OrderLine]] = {}
-    for line in lines:
-        by_order.setdefault(line.order.order_number, []).append(line)
-    return [_requeue(number, group) for number, group in by_order.items()]
+    return [_requeue(line, actor, reason) for line in lines]
 
 
-# Lines an operator retry acts on: dead letters and lines that should be moving.
-RETRY_STATUSES = [*OrderLine.RETRYABLE, *OrderLine.ACTIONS]
+def audit_of_lines(line_ids):
+    """The operator audit of these lines, newest first."""
+    return WorkAudit.objects.filter(item_type=ITEM_TYPE, item_id__in=[str(pk) for pk in line_ids])
 
 
-def _requeue(order_number: str, lines: list[OrderLine]) -> Requeued:
-    return Requeued(order_number, [(line.pk, what) for line, what in requeue_lines(lines)])
+def _requeue(line: OrderLine, actor: str, reason: str) -> WorkAudit:
+    if not str(reason or "").strip():
+        raise ValueError("an operator action needs a reason")
+    order = line.order
+    label = f"order {order.order_number} line {line.course_run_key}"
+    keys = {"order_number": order.order_number, "lms_user_id": order.lms_user_id}
+    with tracing.span("operator", f"retry {label}", str(actor), **keys):
+        [(line, what)] = requeue_lines([line])
+        return WorkAudit.objects.create(
+            item_type=ITEM_TYPE,
+            item_id=str(line.pk),
+            item_label=label[:255],
+            action="retry",
+            actor=str(actor)[:150],
+            reason=str(reason),
+            outcome=what,
+            trace_id=tracing.current_trace_id() or "",
+        )
