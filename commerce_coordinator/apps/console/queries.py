@@ -105,8 +105,7 @@ def search(term: str) -> SearchResult:
             result.traces.append(Match(root, name))
         if key == "order_number":
             continue
-        numbers = TraceKey.objects.filter(trace_id__in=TraceKey.objects.filter(key=key, value=term).values("trace_id"))
-        add_orders(Order.objects.filter(order_number__in=numbers.filter(key="order_number").values("value")), name)
+        add_orders(Order.objects.filter(order_number__in=orders_keyed_with(key, term)), name)
     if TRACE_ID.match(term):
         for root in traces_by_id([term]):
             result.traces.append(Match(root, "trace id"))
@@ -116,6 +115,13 @@ def search(term: str) -> SearchResult:
     if not result.count:
         add_orders(Order.objects.filter(order_number__istartswith=term), "order number (prefix)")
     return result
+
+
+def orders_keyed_with(key: str, value: str) -> list[str]:
+    """Order numbers carried by the traces in which some node carried key=value (the trace database)."""
+    traces = TraceKey.objects.filter(key=key, value=value).values("trace_id")
+    found = TraceKey.objects.filter(trace_id__in=traces, key="order_number").values_list("value", flat=True)
+    return list(found.distinct()[:RESULT_LIMIT])
 
 
 def orders_in_trace(trace_id: str):

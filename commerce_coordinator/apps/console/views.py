@@ -135,10 +135,10 @@ def retry_line(request, line_id):
     if line is None:
         raise Http404(f"No order line {line_id}")
     try:
-        row = actions.retry_line(line, actor=actor(request), reason=_reason(request))
+        rows = actions.retry_line(line, actor=actor(request), reason=_reason(request))
     except ValueError as exc:
         return _refuse(request, str(exc))
-    return _done(request, [row], reverse("console:order", args=[line.order.order_number]))
+    return _done(request, rows, reverse("console:order", args=[line.order.order_number]))
 
 
 @require_POST
@@ -147,10 +147,10 @@ def retry_order(request, order_number):
     if queries.order_case(order_number) is None:
         raise Http404(f"No order {order_number}")
     try:
-        row = actions.retry_order(order_number, actor=actor(request), reason=_reason(request))
+        rows = actions.retry_order(order_number, actor=actor(request), reason=_reason(request))
     except ValueError as exc:
         return _refuse(request, str(exc))
-    return _done(request, [row], reverse("console:order", args=[order_number]))
+    return _done(request, rows, reverse("console:order", args=[order_number]))
 
 
 @require_POST
@@ -160,11 +160,11 @@ def replay_event(request, event_pk):
     if event is None:
         raise Http404(f"No webhook event {event_pk}")
     try:
-        row = actions.replay_event(event, actor=actor(request), reason=_reason(request))
+        rows = actions.replay_event(event, actor=actor(request), reason=_reason(request))
     except ValueError as exc:
         return _refuse(request, str(exc))
     where = reverse("console:order", args=[event.order_number]) if event.order_number else reverse("console:search")
-    return _done(request, [row], where)
+    return _done(request, rows, where)
 
 
 @staff_only
