@@ -3,8 +3,9 @@
 import json
 
 from django.contrib import admin, messages
-from django.urls import reverse
 from django.utils.html import format_html
+
+from commerce_coordinator.apps.core.admin import ReadOnlyAdmin, console_link
 
 from . import inbox
 from .models import WebhookEvent
@@ -12,8 +13,8 @@ from .redaction import redact
 
 
 @admin.register(WebhookEvent)
-class WebhookEventAdmin(admin.ModelAdmin):
-    list_display = ["received_at", "provider", "type", "event_id", "status", "attempts", "order_number", "trace_link"]
+class WebhookEventAdmin(ReadOnlyAdmin):
+    list_display = ["received_at", "provider", "type", "event_id", "status", "attempts", "case_page", "trace_link"]
     list_filter = ["provider", "status", "type"]
     search_fields = ["event_id", "order_number", "payment_id", "trace_id"]
     date_hierarchy = "received_at"
@@ -26,7 +27,7 @@ class WebhookEventAdmin(admin.ModelAdmin):
         "attempts",
         "last_error",
         "next_attempt_at",
-        "order_number",
+        "case_page",
         "payment_id",
         "task_id",
         "trace_link",
@@ -38,17 +39,13 @@ class WebhookEventAdmin(admin.ModelAdmin):
     fields = readonly_fields
     actions = ["replay_events", "replay_events_force"]
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
+    @admin.display(description="order", ordering="order_number")
+    def case_page(self, obj):
+        return console_link("order", obj.order_number)
 
     @admin.display(description="trace")
     def trace_link(self, obj):
-        if not obj.trace_id:
-            return "-"
-        return format_html('<a href="{}">{}</a>', reverse("core:trace", args=[obj.trace_id]), obj.trace_id)
+        return console_link("trace", obj.trace_id, f"{obj.trace_id[:12]}…" if obj.trace_id else None)
 
     @admin.display(description="payload")
     def payload_pretty(self, obj):
