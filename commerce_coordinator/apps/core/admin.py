@@ -35,6 +35,18 @@ def short_path(path: str) -> str:
     return path.removeprefix("commerce_coordinator.apps.")
 
 
+class NodeColumns:
+    """List columns shared by the trace and node lists: compact duration, link to the console's waterfall."""
+
+    @admin.display(description="ms", ordering="duration_ms")
+    def ms(self, obj):
+        return f"{obj.duration_ms:.1f}"
+
+    @admin.display(description="console")
+    def console(self, obj):
+        return console_link("trace", obj.trace_id, f"{obj.trace_id[:8]}…")
+
+
 class TraceStatusFilter(admin.SimpleListFilter):
     """The whole trace's status: error when any node failed (a task in a worker, a nested receiver...)."""
 
@@ -51,8 +63,8 @@ class TraceStatusFilter(admin.SimpleListFilter):
 
 
 @admin.register(Trace)
-class TraceAdmin(ReadOnlyAdmin):
-    list_display = ["started_at", "what", "trace_status", "duration_ms", "console"]
+class TraceAdmin(NodeColumns, ReadOnlyAdmin):
+    list_display = ["started_at", "what", "trace_status", "ms", "console"]
     list_filter = [TraceStatusFilter, "kind", "started_at"]
     search_fields = ["trace_id", "name", "subject", "sender"]
     readonly_fields = ["trace_id", "name", "sender", "status", "started_at", "duration_ms", "tree"]
@@ -77,10 +89,6 @@ class TraceAdmin(ReadOnlyAdmin):
     def trace_status(self, obj):
         return obj.trace_status.upper()
 
-    @admin.display(description="console")
-    def console(self, obj):
-        return console_link("trace", obj.trace_id, f"{obj.trace_id[:12]}…")
-
     @admin.display(description="trace tree")
     def tree(self, obj):
         nodes = list(TraceNode.objects.filter(trace_id=obj.trace_id).order_by("started_at"))
@@ -103,15 +111,11 @@ class TraceAdmin(ReadOnlyAdmin):
 
 
 @admin.register(TraceNode)
-class TraceNodeAdmin(ReadOnlyAdmin):
-    list_display = ["started_at", "kind", "short_name", "status", "duration_ms", "console"]
+class TraceNodeAdmin(NodeColumns, ReadOnlyAdmin):
+    list_display = ["started_at", "kind", "short_name", "status", "ms", "console"]
     list_filter = ["kind", "status", "started_at"]
     search_fields = ["trace_id", "name", "task_id", "error_type"]
 
     @admin.display(description="name", ordering="name")
     def short_name(self, obj):
         return short_path(obj.name)[:90]
-
-    @admin.display(description="trace")
-    def console(self, obj):
-        return console_link("trace", obj.trace_id, f"{obj.trace_id[:12]}…")

@@ -38,3 +38,9 @@ def badge(status, text=None):
     """<span class="badge tone-…">TEXT</span>; the text defaults to the status itself."""
     status = str(status)
     return format_html('<span class="badge tone-{}">{}</span>', tone(status), text or status.replace("_", " "))
+
+
+@register.filter
+def short(path) -> str:
+    """A dotted path without the project's common prefix (commerce_coordinator.apps.)."""
+    return str(path).removeprefix("commerce_coordinator.apps.")
