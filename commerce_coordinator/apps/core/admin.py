@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html, format_html_join
 
-from .models import Trace, TraceKey, TraceNode
+from .models import Trace, TraceKey, TraceNode, WorkAudit
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -119,3 +119,16 @@ class TraceNodeAdmin(NodeColumns, ReadOnlyAdmin):
     @admin.display(description="name", ordering="name")
     def short_name(self, obj):
         return short_path(obj.name)[:90]
+
+
+@admin.register(WorkAudit)
+class WorkAuditAdmin(ReadOnlyAdmin):
+    """What operators did to durable work (retries, replays): a record, never edited."""
+
+    list_display = ["created_at", "actor", "action", "item_label", "reason", "console"]
+    list_filter = ["action", "item_type"]
+    search_fields = ["item_label", "item_id", "actor", "reason", "trace_id"]
+
+    @admin.display(description="trace")
+    def console(self, obj):
+        return console_link("trace", obj.trace_id, f"{obj.trace_id[:8]}…" if obj.trace_id else None)

@@ -8,7 +8,7 @@ from commerce_coordinator.apps.lms import operations as lms_operations
 
 pytestmark = pytest.mark.django_db(transaction=True, databases=ALL_DATABASES)
 
-MODELS = ["lms_order", "lms_orderline", "payments_webhookevent", "core_trace", "core_tracenode"]
+MODELS = ["lms_order", "lms_orderline", "payments_webhookevent", "core_trace", "core_tracenode", "core_workaudit"]
 
 
 @pytest.fixture
@@ -18,8 +18,10 @@ def superuser_client(client, django_user_model):
 
 
 @pytest.mark.parametrize("model", MODELS)
-def test_operator_records_cannot_be_added_changed_or_deleted(superuser_client, pay, model):
+def test_operator_records_cannot_be_added_changed_or_deleted(superuser_client, pay, fake_lms, model):
+    fake_lms.then(400)
     pay("ADM-1")
+    lms_operations.retry_order("ADM-1", actor="root", reason="an audit row to look at")
     changelist = superuser_client.get(reverse(f"admin:{model}_changelist"))
     assert changelist.status_code == 200
     assert superuser_client.get(reverse(f"admin:{model}_add")).status_code == 403
