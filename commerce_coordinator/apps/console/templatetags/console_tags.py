@@ -44,3 +44,12 @@ def badge(status, text=None):
 def short(path) -> str:
     """A dotted path without the project's common prefix (commerce_coordinator.apps.)."""
     return str(path).removeprefix("commerce_coordinator.apps.")
+
+
+KEY_LABELS = {"order_number": "order", "payment_id": "payment", "lms_user_id": "LMS user", "event_id": "event"}
+
+
+@register.filter
+def key_label(key) -> str:
+    """How a page names a trace business key (order_number -> order)."""
+    return KEY_LABELS.get(str(key), str(key).replace("_", " "))

@@ -218,3 +218,59 @@ def test_the_polling_fragment_is_served_to_htmx(staff, pay, fake_lms):
     fragment = staff.get(reverse("console:order", args=[paid.number]), HTTP_HX_REQUEST="true").content.decode()
     assert 'hx-trigger="every 2s"' in full and "<html" in full
     assert fragment.lstrip().startswith("<section") and "<html" not in fragment
+
+
+def test_attention_lists_stalled_lines_failed_events_and_refunds_waiting_for_their_payment(staff, pay, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from commerce_coordinator.apps.console import queries
+    from commerce_coordinator.apps.lms.models import Order
+    from commerce_coordinator.apps.payments.models import WebhookEvent
+
+    paid = pay("CON-1", keys=[COURSE_A])
+    long_ago = timezone.now() - timedelta(seconds=settings.LMS_STALLED_AFTER + 60)
+    OrderLine.objects.filter(order=paid.order).update(status="pending", next_attempt_at=long_ago)
+    WebhookEvent.objects.filter(pk=paid.event.pk).update(status="failed", next_attempt_at=None, last_error="boom")
+    Order.objects.create(order_number="CON-REFUND", lms_user_id=1, status="refunded", refunded_at=timezone.now())
+    titles = {g.title: g for g in queries.attention()}
+    stalled = titles["Order lines stalled past the sweep time"]
+    assert [line.order.order_number for line in stalled.items] == ["CON-1"]
+    [failed] = [g for t, g in titles.items() if t.startswith("Failed webhook events, stripe payment_intent.succeeded")]
+    assert [e.event_id for e in failed.items] == ["evt_CON-1"] and failed.action == "replay"
+    refunds = titles["Refunds still waiting for their payment"]
+    assert [o.order_number for o in refunds.items] == ["CON-REFUND"] and not refunds.action
+    body = staff.get(reverse("console:attention")).content.decode()
+    assert "CON-REFUND" in body and "evt_CON-1" in body
+    assert staff.get(reverse("console:bulk", args=[refunds.key])).status_code == 404  # no bulk action there
+    response = staff.post(reverse("console:bulk", args=[failed.key]), {"reason": "replay all", "item": [paid.event.pk]})
+    assert response.status_code == 302
+    assert WorkAudit.objects.get().action == "replay"
+    assert WebhookEvent.objects.get(pk=paid.event.pk).status == "processed"
+
+
+def test_a_bulk_action_touches_only_previewed_items_still_in_the_group(staff, pay, fake_lms):
+    from commerce_coordinator.apps.console import queries
+
+    fake_lms.then(400, times=2)
+    first = pay("CON-1", keys=[COURSE_A])
+    pay("CON-2", keys=[COURSE_A])
+    [group] = [g for g in queries.attention() if g.kind == "lines"]
+    previewed = first.order.lines.get().pk
+    staff.post(reverse("console:bulk", args=[group.key]), {"reason": "only the first", "item": [previewed, 999999]})
+    assert OrderLine.objects.get(pk=previewed).status == "fulfilled"
+    assert OrderLine.objects.get(order__order_number="CON-2").status == "failed"
+    assert WorkAudit.objects.count() == 1
+
+
+def test_a_trace_page_links_its_business_keys(staff, pay, fake_lms):
+    from commerce_coordinator.apps.lms import operations
+
+    fake_lms.then(400)
+    pay("CON-1")
+    [audit] = operations.retry_order("CON-1", actor="operator", reason="keys")
+    body = staff.get(reverse("console:trace", args=[audit.trace_id])).content.decode()
+    assert f'href="{reverse("console:order", args=["CON-1"])}"' in body
+    assert f'href="{reverse("console:search")}?q=4242"' in body  # the LMS user id
+    assert "operator" in body and "retry order CON-1" in body
