@@ -20,7 +20,10 @@ def replay_event(event, *, actor: str, reason: str) -> list:
 
 def bulk(group, item_ids, *, actor: str, reason: str) -> list:
     """Act on the previewed items of an attention group that are still in it; one audit row per item."""
-    wanted = {int(pk) for pk in item_ids}
+    try:
+        wanted = {int(pk) for pk in item_ids}
+    except ValueError:
+        raise ValueError("Item ids must be numbers.")
     pks = [item.pk for item in group.items if item.pk in wanted]
     if group.action == "replay":
         return [payments_operations.replay_event(pk, actor=actor, reason=reason) for pk in pks]

@@ -15,7 +15,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from . import actions, queries, signal_map, waterfall
 
@@ -36,10 +36,10 @@ def staff_only(view):
     return wrapped
 
 
-def _page(request, template: str, fragment: str, context: dict, status: int = 200):
+def _page(request, template: str, fragment: str, context: dict):
     """The whole page, or only its self-refreshing fragment when htmx polls for it."""
     context["poll_seconds"] = settings.CONSOLE_POLL_SECONDS
-    return render(request, fragment if request.headers.get("HX-Request") else template, context, status=status)
+    return render(request, fragment if request.headers.get("HX-Request") else template, context)
 
 
 def _reason(request) -> str:
@@ -167,6 +167,7 @@ def replay_event(request, event_pk):
     return _done(request, rows, where)
 
 
+@require_http_methods(["GET", "POST"])
 @staff_only
 def bulk(request, group_key):
     """GET: preview what a group's bulk action would touch; POST (reason, the previewed ids): do it."""
@@ -175,8 +176,6 @@ def bulk(request, group_key):
         raise Http404("No such group (it may have been dealt with meanwhile).")
     if request.method == "GET":
         return render(request, "console/bulk_preview.html", {"group": group})
-    if request.method != "POST":
-        return _refuse(request, "GET to preview, POST to act.")
     try:
         rows = actions.bulk(group, request.POST.getlist("item"), actor=actor(request), reason=_reason(request))
     except ValueError as exc:

@@ -274,3 +274,15 @@ def test_a_trace_page_links_its_business_keys(staff, pay, fake_lms):
     assert f'href="{reverse("console:order", args=["CON-1"])}"' in body
     assert f'href="{reverse("console:search")}?q=4242"' in body  # the LMS user id
     assert "operator" in body and "retry order CON-1" in body
+
+
+def test_a_bulk_action_refuses_item_ids_that_are_not_numbers(staff, pay, fake_lms):
+    from commerce_coordinator.apps.console import queries
+
+    fake_lms.then(400)
+    pay("CON-1", keys=[COURSE_A])
+    [group] = [g for g in queries.attention() if g.kind == "lines"]
+    response = staff.post(reverse("console:bulk", args=[group.key]), {"reason": "x", "item": ["one"]})
+    assert response.status_code == 400 and "Item ids must be numbers" in response.content.decode()
+    assert staff.put(reverse("console:bulk", args=[group.key])).status_code == 405
+    assert not WorkAudit.objects.exists()
