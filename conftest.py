@@ -17,3 +17,10 @@ def staff_client(client, django_user_model):
     user = django_user_model.objects.create_user("staff", "staff@example.invalid", "pw", is_staff=True)
     client.force_login(user)
     return client
+
+
+def pytest_collection_modifyitems(items):
+    """Browser tests run last. Playwright's sync API keeps an event loop in the main thread from its first
+    use to the end of the session; under it, Django's per-context connections change, so a later test's
+    transaction.atomic() and on_commit() would not see one another."""
+    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)  # stable: order kept otherwise
