@@ -16,7 +16,6 @@ from django.db.models import Count, Exists, OuterRef, Q, TextField
 from django.db.models.functions import Cast
 from django.utils import timezone
 
-from commerce_coordinator.apps.core import tracing
 from commerce_coordinator.apps.core.models import Trace, TraceKey, TraceNode
 from commerce_coordinator.apps.core.views import trace_keys
 from commerce_coordinator.apps.lms import operations as lms_operations
@@ -28,7 +27,6 @@ TRACE_ID = re.compile(r"^[0-9a-f]{32}$")
 # Statuses of work that is still moving: a page showing one of them refreshes itself.
 MOVING_LINE_STATUSES = {OrderLine.Status.PENDING, OrderLine.Status.REFUND_PENDING}
 MOVING_EVENT_STATUSES = {WebhookEvent.Status.RECEIVED, WebhookEvent.Status.PROCESSING}
-MOVING_NODE_STATUSES = {tracing.RUNNING, tracing.QUEUED, tracing.RETRY}
 # Search: trace business keys -> how the page names them.
 SEARCHED_TRACE_KEYS = {
     "order_number": "order number",

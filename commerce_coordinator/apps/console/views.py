@@ -99,7 +99,7 @@ def trace(request, trace_id):
         "rows": rows,
         "status": waterfall.trace_status(nodes),
         "error_count": sum(1 for n in nodes if n.status == "error"),
-        "moving": any(n.status in queries.MOVING_NODE_STATUSES for n in nodes),
+        "moving": any(row.waiting for row in rows),
         "keys": queries.trace_business_keys(trace_id),
         "started_at": rows[0].node.started_at if rows else None,
     }

@@ -18,6 +18,7 @@ class Row:
     width_pct: float
     attempt: int | None = None  # for a task run that was retried: which run of the task this is
     next_attempt_at: object = None  # for a retry: when the next attempt is due (or started)
+    waiting: bool = False  # still moving: running, queued, or a retry whose next run has not been recorded
 
     @property
     def status_label(self) -> str:
@@ -44,21 +45,22 @@ def rows(nodes) -> list[Row]:
     attempts = _attempts(nodes)
     result: list[Row] = []
 
-    def visit(node, depth):
-        offset = (node.started_at - start).total_seconds() / span * 100
-        width = max(node.duration_ms / 1000 / span * 100, 0.4)
-        attempt, next_at = attempts.get(node.id, (None, None))
+    def visit(node, depth, followed):
+        offset = min((node.started_at - start).total_seconds() / span * 100, 99.6)
+        width = min(max(node.duration_ms / 1000 / span * 100, 0.4), 100 - offset)
+        attempt, next_run = attempts.get(node.id, (None, None))
+        if node.kind == "task":
+            followed = next_run is not None  # a later run of this task is recorded: its retries are settled
+        waiting = node.status in (tracing.RUNNING, tracing.QUEUED) or (node.status == tracing.RETRY and not followed)
         attempt = node.attempt or attempt  # a work span says its item's attempt; else count the task's runs
-        next_at = node.next_attempt_at or next_at
+        next_at = node.next_attempt_at or next_run
         kids = sorted(children.get(node.id, []), key=lambda n: n.started_at)
-        result.append(
-            Row(node, depth, bool(kids), min(offset, 99.6), min(width, 100 - min(offset, 99.6)), attempt, next_at)
-        )
+        result.append(Row(node, depth, bool(kids), offset, width, attempt, next_at, waiting))
         for kid in kids:
-            visit(kid, depth + 1)
+            visit(kid, depth + 1, followed)
 
     for root in sorted(children.get(None, []), key=lambda n: n.started_at):
-        visit(root, 0)
+        visit(root, 0, False)
     return result
 
 

@@ -286,3 +286,46 @@ def test_a_bulk_action_refuses_item_ids_that_are_not_numbers(staff, pay, fake_lm
     assert response.status_code == 400 and "Item ids must be numbers" in response.content.decode()
     assert staff.put(reverse("console:bulk", args=[group.key])).status_code == 405
     assert not WorkAudit.objects.exists()
+
+
+def make_nodes(trace_id, *specs):
+    """Trace nodes written straight to the trace database: (id, parent, kind, name, status, seconds, extra)."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    t0 = timezone.now() - timedelta(minutes=5)
+    for node_id, parent, kind, name, status, at, extra in specs:
+        TraceNode.objects.create(
+            id=node_id.ljust(32, "0"),
+            trace_id=trace_id,
+            parent_id=parent.ljust(32, "0") if parent else None,
+            kind=kind,
+            name=name,
+            status=status,
+            started_at=t0 + timedelta(seconds=at),
+            duration_ms=50,
+            **extra,
+        )
+    return t0
+
+
+def test_a_retried_task_shows_its_attempts_and_next_attempt_and_stops_polling_once_it_ran_again(staff, db):
+    from datetime import timedelta
+
+    trace_id = "ab" * 16
+    retry = {"task_id": "t-1", "error_type": "RetryableError", "error_message": "LMS answered 503"}
+    t0 = make_nodes(
+        trace_id,
+        ("a1", "", "send", "x.signals.paid", "ok", 0, {}),
+        ("a2", "a1", "task", "lms.process_line", "retry", 1, retry),
+    )
+    body = staff.get(reverse("console:trace", args=[trace_id])).content.decode()
+    assert ">RETRY<" in body and "attempt 1" in body and "LMS answered 503" in body
+    assert "next attempt not scheduled" in body
+    assert 'hx-trigger="every 2s"' in body  # the retry has not run again yet: the page refreshes itself
+    make_nodes(trace_id, ("a3", "", "task", "lms.process_line", "ok", 30, {"task_id": "t-1"}))
+    body = staff.get(reverse("console:trace", args=[trace_id])).content.decode()
+    assert "attempt 2" in body
+    assert f"next attempt {(t0 + timedelta(seconds=30)):%Y-%m-%d %H:%M:%S}" in body
+    assert 'hx-trigger="every' not in body  # settled: no more polling
