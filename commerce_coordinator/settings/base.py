@@ -16,11 +16,12 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
+    # Before staticfiles: its runserver (staticfiles' own, plus the embedded worker, ADR 22) wins.
+    "commerce_coordinator.apps.core",
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
     "waffle",
-    "commerce_coordinator.apps.core",
     "commerce_coordinator.apps.demo_lms",
     "commerce_coordinator.apps.payments",
     "commerce_coordinator.apps.lms",

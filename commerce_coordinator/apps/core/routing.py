@@ -531,7 +531,48 @@ def _describe_type(declared) -> str:
     return " | ".join(getattr(t, "__name__", repr(t)) for t in types)
 
 
-def map_document(plan: RoutingPlan | None = None) -> dict:
-    """The whole map with its warnings: what `show_signals --format json` prints and /core/signals/ answers."""
+def observed_sends(plan: RoutingPlan | None = None) -> list[dict]:
+    """The sends stored traces have seen from inside a receiver: distinct (receiver, signal) pairs.
+
+    A send node's parent (or grandparent, through a span the receiver opened) is the receiver node of an
+    in-process receiver, or the task node of a task receiver run in a worker (named by its task name,
+    mapped back to the receiver's path here); any other task that sends is reported as itself
+    (`"sender_kind": "task"`). One DISTINCT join over the trace nodes; no traces table (an unmigrated
+    traces database) means nothing observed yet.
+    """
+    from django.db import DatabaseError, connections, router
+
+    from .models import TraceNode
+
     plan = plan or analyse()
-    return {"signals": signal_map(plan), "warnings": unrouted_warnings(plan)}
+    task_receivers = {getattr(r.func, "name", r.path): r.path for s in plan.signals for r in s.receivers if r.is_task}
+    connection = connections[router.db_for_read(TraceNode)]
+    table = connection.ops.quote_name(TraceNode._meta.db_table)
+    # The sender is the send's parent, or its grandparent when the parent is a span (`work`, ...) it opened.
+    sql = (
+        f"SELECT DISTINCT p.kind, p.name, g.kind, g.name, c.name FROM {table} c "
+        f"JOIN {table} p ON p.id = c.parent_id "
+        f"LEFT JOIN {table} g ON g.id = p.parent_id AND p.kind NOT IN ('receiver', 'task') "
+        "WHERE c.kind = 'send' AND (p.kind IN ('receiver', 'task') OR g.kind IN ('receiver', 'task'))"
+    )
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(sql)
+            rows = cursor.fetchall()
+    except DatabaseError:
+        logger.warning("No observed sends: the trace nodes cannot be read (is the traces database migrated?)")
+        return []
+    edges = set()
+    for parent_kind, parent_name, grand_kind, grand_name, signal in rows:
+        kind, name = (parent_kind, parent_name) if parent_kind in ("receiver", "task") else (grand_kind, grand_name)
+        if kind == "task" and name in task_receivers:
+            kind, name = "receiver", task_receivers[name]
+        edges.add((kind, name, signal))
+    return [{"sender": name, "sender_kind": kind, "signal": signal} for kind, name, signal in sorted(edges)]
+
+
+def map_document(plan: RoutingPlan | None = None) -> dict:
+    """The whole map with its warnings and the sends traces observed: what `show_signals --format json`
+    prints and /core/signals/ answers."""
+    plan = plan or analyse()
+    return {"signals": signal_map(plan), "warnings": unrouted_warnings(plan), "observed": observed_sends(plan)}

@@ -9,7 +9,7 @@ from commerce_coordinator.apps.core.admin import ReadOnlyAdmin, console_link
 
 from . import inbox
 from .models import WebhookEvent
-from .redaction import redact
+from .redaction import redact, redact_fields
 
 
 @admin.register(WebhookEvent)
@@ -49,7 +49,8 @@ class WebhookEventAdmin(ReadOnlyAdmin):
 
     @admin.display(description="payload")
     def payload_pretty(self, obj):
-        return format_html("<pre>{}</pre>", redact(json.dumps(obj.payload, indent=2, sort_keys=True, default=str)))
+        shown = json.dumps(redact_fields(obj.payload), indent=2, sort_keys=True, default=str)
+        return format_html("<pre>{}</pre>", redact(shown))
 
     def _replay(self, request, queryset, force):
         done = inbox.replay(queryset.order_by("received_at"), force=force)

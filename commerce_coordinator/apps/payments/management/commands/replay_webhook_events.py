@@ -21,6 +21,21 @@ def _since(value: str):
     return moment if timezone.is_aware(moment) else timezone.make_aware(moment, timezone.get_current_timezone())
 
 
+def _by_ids(ids: list[str]) -> Q:
+    """Events named by database id or provider event id; an id that names no event is a CommandError."""
+    by_id = Q(event_id__in=ids)
+    numeric = [int(i) for i in ids if i.isdigit()]
+    if numeric:
+        by_id |= Q(pk__in=numeric)
+    found = set()
+    for pk, event_id in WebhookEvent.objects.filter(by_id).values_list("pk", "event_id"):
+        found.update((str(pk), event_id))
+    missing = [i for i in ids if i not in found]
+    if missing:
+        raise CommandError(f"No webhook event with id {', '.join(missing)} (give a database id or a provider event id)")
+    return by_id
+
+
 class Command(BaseCommand):
     help = "Re-enqueue stored webhook events for processing, printing each one it replayed."
 
@@ -52,11 +67,7 @@ class Command(BaseCommand):
     ):
         events = WebhookEvent.objects.all()
         if ids:
-            by_id = Q(event_id__in=ids)
-            numeric = [int(i) for i in ids if i.isdigit()]
-            if numeric:
-                by_id |= Q(pk__in=numeric)
-            events = events.filter(by_id)
+            events = events.filter(_by_ids(ids))
         if status or not ids:
             events = events.filter(status__in=status or [WebhookEvent.Status.FAILED])
         if since:
