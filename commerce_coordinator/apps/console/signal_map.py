@@ -1,19 +1,14 @@
 """The signal map as a mermaid flowchart: each signal and its receivers from CC_SIGNALS, with mode, queue,
-switch state and check status, plus the signal -> signal edges observed in recent traces."""
+switch state and check status, plus the sends that stored traces observed from inside a receiver (core's
+`routing.observed_sends`), so each signal -> receiver -> signal path shows."""
 
 from __future__ import annotations
 
 import re
-from datetime import timedelta
 
-from django.utils import timezone
 from waffle.models import Switch
 
 from commerce_coordinator.apps.core import routing
-from commerce_coordinator.apps.core.models import TraceNode
-
-OBSERVED_WINDOW = timedelta(days=7)
-OBSERVED_NODE_LIMIT = 5000
 
 
 def short(path: str) -> str:
@@ -34,31 +29,16 @@ def switch_states(names) -> dict[str, bool | None]:
     return {name: found.get(name) for name in names}
 
 
-def observed_edges(now=None) -> set[tuple[str, str]]:
-    """(signal, signal) pairs where a send happened inside a receiver (or task) of another send, lately."""
-    since = (now or timezone.now()) - OBSERVED_WINDOW
-    rows = TraceNode.objects.filter(started_at__gte=since).order_by("-started_at")
-    nodes = {row[0]: row for row in rows.values_list("id", "parent_id", "kind", "name")[:OBSERVED_NODE_LIMIT]}
-    edges = set()
-    for _, parent, kind, name in nodes.values():
-        if kind != "send":
-            continue
-        while parent in nodes and nodes[parent][2] != "send":
-            parent = nodes[parent][1]
-        if parent in nodes:
-            edges.add((nodes[parent][3], name))
-    return edges
-
-
 def document() -> dict:
     """The map as data for the page's table, and its mermaid source."""
-    entries = routing.signal_map()
+    plan = routing.analyse()
+    entries = routing.signal_map(plan)
     switches = switch_states({r["switch"] for e in entries for r in e["receivers"] if r["switch"]})
     for entry in entries:
         for receiver in entry["receivers"]:
             receiver["switch_active"] = switches.get(receiver["switch"]) if receiver["switch"] else None
-    edges = observed_edges()
-    return {"signals": entries, "observed": sorted(edges), "mermaid": mermaid(entries, edges)}
+    observed = routing.observed_sends(plan)
+    return {"signals": entries, "observed": observed, "mermaid": mermaid(entries, observed)}
 
 
 def _receiver_label(receiver: dict) -> str:
@@ -73,7 +53,7 @@ def _receiver_label(receiver: dict) -> str:
     return label(" · ".join(parts))
 
 
-def mermaid(entries: list[dict], edges) -> str:
+def mermaid(entries: list[dict], observed: list[dict]) -> str:
     lines = [
         "flowchart LR",
         "  classDef error fill:#fde2e2,stroke:#b00020,stroke-width:2px",
@@ -96,10 +76,13 @@ def mermaid(entries: list[dict], edges) -> str:
                 lines.append(f"  class {target} {receiver['status']}")
             elif receiver["switch_active"] is False:
                 lines.append(f"  class {target} off")
-    for source, target in sorted(edges):
-        for path in (source, target):
-            if path not in known:
-                known.add(path)
-                lines.append(f'  {node_id("S_", path)}(["{label(short(path))}"]):::signal')
-        lines.append(f"  {node_id('S_', source)} ==>|observed| {node_id('S_', target)}")
+    for send in observed:  # a receiver (or a task) that sent another signal, as traces saw it
+        prefix = "R_" if send["sender_kind"] == "receiver" else "T_"
+        sender = node_id(prefix, send["sender"])
+        if prefix == "T_":
+            lines.append(f'  {sender}[["{label(short(send["sender"]))} · task"]]')
+        if send["signal"] not in known:
+            known.add(send["signal"])
+            lines.append(f'  {node_id("S_", send["signal"])}(["{label(short(send["signal"]))}"]):::signal')
+        lines.append(f"  {sender} ==>|sends, observed| {node_id('S_', send['signal'])}")
     return "\n".join(lines)
