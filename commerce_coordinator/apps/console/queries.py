@@ -36,6 +36,7 @@ SEARCHED_TRACE_KEYS = {
 }
 FAILED_LINE_STATUSES = [OrderLine.Status.FAILED, OrderLine.Status.REFUND_FAILED]
 RESULT_LIMIT = 50
+LMS_USER_ID_DIGITS = 18  # longer digit strings cannot be a user id (PositiveBigIntegerField): not looked up
 
 
 # --- search ------------------------------------------------------------------------------------
@@ -81,6 +82,7 @@ def search(term: str) -> SearchResult:
     if not term:
         return result
     seen_orders: set[int] = set()
+    seen_traces: set[str] = set()
 
     def add_orders(queryset, key):
         for order in queryset[:RESULT_LIMIT]:
@@ -88,9 +90,15 @@ def search(term: str) -> SearchResult:
                 seen_orders.add(order.pk)
                 result.orders.append(Match(order, key))
 
+    def add_traces(roots, key):
+        for root in roots:
+            if root.trace_id not in seen_traces:
+                seen_traces.add(root.trace_id)
+                result.traces.append(Match(root, key))
+
     add_orders(Order.objects.filter(order_number=term), "order number")
     add_orders(Order.objects.filter(payment_id=term), "payment id")
-    if term.isdigit():
+    if term.isdigit() and len(term) <= LMS_USER_ID_DIGITS:
         add_orders(Order.objects.filter(lms_user_id=int(term)), "LMS user id")
     events = WebhookEvent.objects.filter(Q(event_id=term) | Q(payment_id=term) | Q(order_number=term))
     for event in events[:RESULT_LIMIT]:
@@ -99,14 +107,12 @@ def search(term: str) -> SearchResult:
         if event.order_number:
             add_orders(Order.objects.filter(order_number=event.order_number), key)
     for key, name in SEARCHED_TRACE_KEYS.items():
-        for root in Trace.objects.with_status().with_key(key, term).order_by("-started_at")[:RESULT_LIMIT]:
-            result.traces.append(Match(root, name))
+        add_traces(Trace.objects.with_status().with_key(key, term).order_by("-started_at")[:RESULT_LIMIT], name)
         if key == "order_number":
             continue
         add_orders(Order.objects.filter(order_number__in=orders_keyed_with(key, term)), name)
     if TRACE_ID.match(term):
-        for root in traces_by_id([term]):
-            result.traces.append(Match(root, "trace id"))
+        add_traces(traces_by_id([term]), "trace id")
         add_orders(orders_in_trace(term), "trace id")
         for event in WebhookEvent.objects.filter(trace_id=term)[:RESULT_LIMIT]:
             result.events.append(Match(event, "trace id"))

@@ -329,3 +329,22 @@ def test_a_retried_task_shows_its_attempts_and_next_attempt_and_stops_polling_on
     assert "attempt 2" in body
     assert f"next attempt {(t0 + timedelta(seconds=30)):%Y-%m-%d %H:%M:%S}" in body
     assert 'hx-trigger="every' not in body  # settled: no more polling
+
+
+@pytest.mark.parametrize("term", ["9" * 40, "' OR 1=1 --", "%", "ü" * 300, "<script>alert(1)</script>"])
+def test_search_never_fails_on_odd_input(staff, pay, term):
+    pay("CON-1")
+    response = staff.get(reverse("console:search"), {"q": term})
+    assert response.status_code == 200
+    assert "<script>alert(1)</script>" not in response.content.decode()  # shown escaped
+
+
+def test_a_trace_found_by_two_keys_is_listed_once(staff, pay, fake_lms):
+    from commerce_coordinator.apps.console import queries
+    from commerce_coordinator.apps.lms import operations
+
+    fake_lms.then(400)
+    pay("4242", user="4242")  # an order number that is also the user's id: both keys name the operator's trace
+    [audit] = operations.retry_order("4242", actor="operator", reason="twice")
+    found = [m.record.trace_id for m in queries.search("4242").traces]
+    assert found.count(audit.trace_id) == 1
