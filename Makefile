@@ -65,9 +65,8 @@ upgrade: $(INSTALLED) ## re-pin every requirement to its newest allowed version,
 
 # --- running -----------------------------------------------------------------------
 
-migrate: install ## migrate both database aliases (default and traces)
+migrate: install ## migrate every database alias (default and traces): a plain `manage.py migrate`
 	$(MANAGE) migrate --noinput
-	$(MANAGE) migrate --noinput --database traces
 
 provision: install ## idempotent local set-up: databases, migrations, admin/admin, waffle switches, demo data
 	PYTHON=$(PY) DJANGO_SETTINGS_MODULE=$(SETTINGS) ./local-provision-commerce-coordinator.sh

@@ -19,6 +19,15 @@ def staff_client(client, django_user_model):
     return client
 
 
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Each test starts with an empty cache (e.g. no Basic-auth failure counts left by another test)."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+
+
 def pytest_collection_modifyitems(items):
     """Browser tests run last. Playwright's sync API keeps an event loop in the main thread from its first
     use to the end of the session; under it, Django's per-context connections change, so a later test's

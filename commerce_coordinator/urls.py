@@ -26,5 +26,8 @@ urlpatterns = [
 if settings.DEBUG or settings.CC_DEMO_ENDPOINTS_ENABLED:
     urlpatterns.append(path("demo_lms/", include("commerce_coordinator.apps.demo_lms.urls")))
 
-handler404 = "commerce_coordinator.apps.core.views.json_not_found"
-handler500 = "commerce_coordinator.apps.core.views.json_server_error"
+# JSON errors on API paths, Django's pages elsewhere (apps/core/errors.py).
+handler400 = "commerce_coordinator.apps.core.errors.bad_request"
+handler403 = "commerce_coordinator.apps.core.errors.permission_denied"
+handler404 = "commerce_coordinator.apps.core.errors.page_not_found"
+handler500 = "commerce_coordinator.apps.core.errors.server_error"

@@ -104,12 +104,12 @@ STATIC_ROOT = VAR_DIR / "static"
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.BasicAuthentication",
+        "commerce_coordinator.apps.core.authentication.ThrottledBasicAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "EXCEPTION_HANDLER": "commerce_coordinator.apps.core.views.json_exception_handler",
+    "EXCEPTION_HANDLER": "commerce_coordinator.apps.core.errors.api_exception_handler",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -128,6 +128,7 @@ SPECTACULAR_SETTINGS = {
 # every app) stays here, in one visible place.
 from .components.celery_settings import *  # noqa: E402,F403
 from .components.console import *  # noqa: E402,F403
+from .components.core import *  # noqa: E402,F403
 from .components.durable import *  # noqa: E402,F403
 from .components.durable import CC_DURABLE_SWEEP_INTERVAL  # noqa: E402
 from .components.lms import *  # noqa: E402,F403

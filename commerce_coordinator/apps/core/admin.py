@@ -4,10 +4,11 @@ from django.contrib import admin
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html, format_html_join
 
+from .errors import DatabaseUnavailableAdminMixin
 from .models import Trace, TraceKey, TraceNode, WorkAudit
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(DatabaseUnavailableAdminMixin, admin.ModelAdmin):
     """Records operators read but never edit: no add, change or delete (the admin shows them read-only)."""
 
     def has_add_permission(self, request, obj=None):

@@ -2,7 +2,9 @@
 
 A service JWT is one signed by an issuer in JWT_AUTH["JWT_ISSUERS"] whose
 `administrator` claim is true; edx-drf-extensions maps that claim to is_staff
-on the (auto-created) user named by `preferred_username`.
+on the (auto-created) user it names. That user is a dedicated service user,
+`jwt:<preferred_username>` (a name no local account can have: ':' is not allowed
+in usernames), so a token never changes a local account's staff flags (ADR 0021).
 """
 
 import jwt
@@ -10,12 +12,35 @@ from django.conf import settings
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from edx_rest_framework_extensions.auth.jwt import decoder as edx_decoder
 from edx_rest_framework_extensions.auth.jwt.authentication import JwtAuthentication
-from rest_framework.authentication import BasicAuthentication, SessionAuthentication
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.permissions import IsAdminUser
+
+from commerce_coordinator.apps.core.authentication import ThrottledBasicAuthentication
+
+SERVICE_USER_PREFIX = "jwt:"
 
 
 def jwt_username(payload):
-    return payload.get("preferred_username") or payload.get("username")
+    """The dedicated service user of the token's client, never a local (password) account."""
+    name = payload.get("preferred_username") or payload.get("username")
+    return f"{SERVICE_USER_PREFIX}{name}" if name else None
+
+
+class ServiceJwtAuthentication(JwtAuthentication):
+    """edx-drf-extensions' JWT authentication on the client's service user `jwt:<name>`.
+
+    edx-drf-extensions ignores JWT_PAYLOAD_GET_USERNAME_HANDLER and syncs the claims (administrator ->
+    is_staff) onto whatever user `preferred_username` names, so the name is rewritten before it looks.
+    """
+
+    def authenticate_credentials(self, payload):
+        user = super().authenticate_credentials(
+            {**payload, "preferred_username": jwt_username(payload), "username": None}
+        )
+        if user.has_usable_password():  # created just now: a service user never logs in with a password
+            user.set_unusable_password()
+            user.save(update_fields=["password"])
+        return user
 
 
 def jwt_decode_handler(token):
@@ -49,12 +74,12 @@ def jwt_decode_handler(token):
     return edx_decoder.jwt_decode_handler(token)
 
 
-AUTHENTICATION_CLASSES = [JwtAuthentication, SessionAuthentication, BasicAuthentication]
+AUTHENTICATION_CLASSES = [ServiceJwtAuthentication, SessionAuthentication, ThrottledBasicAuthentication]
 PERMISSION_CLASSES = [IsAdminUser]
 
 
 class JwtAuthenticationScheme(OpenApiAuthenticationExtension):
-    target_class = "edx_rest_framework_extensions.auth.jwt.authentication.JwtAuthentication"
+    target_class = "commerce_coordinator.apps.lms.auth.ServiceJwtAuthentication"
     name = "serviceJwt"
 
     def get_security_definition(self, auto_schema):
