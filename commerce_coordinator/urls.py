@@ -16,6 +16,7 @@ urlpatterns = [
     path("console/", include("commerce_coordinator.apps.console.urls")),
     path("payments/", include("commerce_coordinator.apps.payments.urls")),
     path("api/v1/", include("commerce_coordinator.apps.lms.urls")),
+    path("api/v1/", include("commerce_coordinator.apps.contracts.urls")),
     path(
         "api/schema/",
         SpectacularAPIView.as_view(permission_classes=[AllowAny], authentication_classes=[]),

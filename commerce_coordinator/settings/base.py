@@ -25,6 +25,9 @@ INSTALLED_APPS = [
     "commerce_coordinator.apps.demo_lms",
     "commerce_coordinator.apps.payments",
     "commerce_coordinator.apps.lms",
+    "commerce_coordinator.apps.contracts",
+    "commerce_coordinator.apps.backends.smt",
+    "commerce_coordinator.apps.backends.telmex",
     "commerce_coordinator.apps.console",
 ]
 
@@ -120,7 +123,7 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": 'Order status and fulfillment API. Errors are JSON: {"error": <code>, "detail": <what>}.',
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
-    "PREPROCESSING_HOOKS": ["commerce_coordinator.apps.lms.auth.public_api_only"],
+    "PREPROCESSING_HOOKS": ["commerce_coordinator.apps.core.api_auth.public_api_only"],
 }
 
 # --- Per-app settings -----------------------------------------------------------
@@ -128,6 +131,7 @@ SPECTACULAR_SETTINGS = {
 # every app) stays here, in one visible place.
 from .components.celery_settings import *  # noqa: E402,F403
 from .components.console import *  # noqa: E402,F403
+from .components.contracts import *  # noqa: E402,F403
 from .components.core import *  # noqa: E402,F403
 from .components.durable import *  # noqa: E402,F403
 from .components.durable import CC_DURABLE_SWEEP_INTERVAL  # noqa: E402
@@ -176,6 +180,32 @@ CC_SIGNALS: dict = {
     ],
     "commerce_coordinator.apps.lms.signals.fulfillment_failed": [
         "commerce_coordinator.apps.lms.receivers.log_fulfillment_failed",
+    ],
+    # Contracts: the lifecycle. The four signals that ask a backend to act are routed to contracts'
+    # dispatch, which calls the plugin of the contract's own backend only (CC_CONTRACT_BACKENDS, ADR 0040).
+    "commerce_coordinator.apps.contracts.signals.contract_created": [
+        "commerce_coordinator.apps.contracts.receivers.log_contract_change"
+    ],
+    "commerce_coordinator.apps.contracts.signals.contract_activating": [
+        "commerce_coordinator.apps.contracts.receivers.activate_at_backend"
+    ],
+    "commerce_coordinator.apps.contracts.signals.contract_activated": [
+        "commerce_coordinator.apps.contracts.receivers.log_contract_change"
+    ],
+    "commerce_coordinator.apps.contracts.signals.contract_suspended": [
+        "commerce_coordinator.apps.contracts.receivers.suspend_at_backend"
+    ],
+    "commerce_coordinator.apps.contracts.signals.contract_resumed": [
+        "commerce_coordinator.apps.contracts.receivers.resume_at_backend"
+    ],
+    "commerce_coordinator.apps.contracts.signals.contract_cancelling": [
+        "commerce_coordinator.apps.contracts.receivers.cancel_at_backend"
+    ],
+    "commerce_coordinator.apps.contracts.signals.contract_cancelled": [
+        "commerce_coordinator.apps.contracts.receivers.log_contract_change"
+    ],
+    "commerce_coordinator.apps.contracts.signals.contract_backend_failed": [
+        "commerce_coordinator.apps.contracts.receivers.log_backend_failed"
     ],
 }
 
