@@ -137,7 +137,6 @@ from .components.durable import *  # noqa: E402,F403
 from .components.durable import CC_DURABLE_SWEEP_INTERVAL  # noqa: E402
 from .components.lms import *  # noqa: E402,F403
 from .components.payments import *  # noqa: E402,F403
-from .components.payments import PAYMENTS_SWEEP_INTERVAL  # noqa: E402
 from .components.traces import *  # noqa: E402,F403
 
 # --- Coordinator signals -----------------------------------------------------
@@ -174,6 +173,10 @@ CC_SIGNALS: dict = {
     "commerce_coordinator.apps.payments.signals.payment_refunded": [
         "commerce_coordinator.apps.payments.receivers.log_payment_event",
         "commerce_coordinator.apps.lms.receivers.unenroll_refunded_order",
+    ],
+    # Payments: CloudPayments' recurrent notifications; the subscriptions app will receive them.
+    "commerce_coordinator.apps.payments.signals.subscription_changed": [
+        "commerce_coordinator.apps.payments.receivers.log_subscription_event",
     ],
     "commerce_coordinator.apps.lms.signals.fulfillment_completed": [
         "commerce_coordinator.apps.lms.receivers.log_fulfillment_completed",
@@ -232,9 +235,11 @@ CELERY_BEAT_SCHEDULE = {
     "core-sweep-durable-work": {"task": "core.sweep_durable_work", "schedule": CC_DURABLE_SWEEP_INTERVAL},
     # apps/lms: re-queue order lines whose task was lost (ADR 6).
     "lms-sweep-stalled-lines": {"task": "lms.sweep_stalled_lines", "schedule": 300.0},
-    "payments-sweep-webhook-events": {
-        "task": "commerce_coordinator.apps.payments.tasks.sweep_webhook_events",
-        "schedule": PAYMENTS_SWEEP_INTERVAL,
+    # apps/payments: webhook events are durable work items, recovered by core-sweep-durable-work (the old
+    # payments-sweep-webhook-events entry is gone; its task still exists, ADR 0015). Retention, like traces':
+    "payments-prune-webhook-events": {
+        "task": "commerce_coordinator.apps.payments.tasks.prune_webhook_events",
+        "schedule": 24 * 3600,
     },
 }
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
-from django.db.models import Count, Exists, OuterRef, Q, TextField
+from django.db.models import Exists, OuterRef, Q, TextField
 from django.db.models.functions import Cast
 from django.utils import timezone
 
@@ -26,7 +26,7 @@ from commerce_coordinator.apps.payments.models import WebhookEvent
 TRACE_ID = re.compile(r"^[0-9a-f]{32}$")
 # Statuses of work that is still moving: a page showing one of them refreshes itself.
 MOVING_LINE_STATUSES = {OrderLine.Status.PENDING, OrderLine.Status.REFUND_PENDING}
-MOVING_EVENT_STATUSES = {WebhookEvent.Status.RECEIVED, WebhookEvent.Status.PROCESSING}
+MOVING_EVENT_STATUSES = {WebhookEvent.Status.PENDING, WebhookEvent.Status.RUNNING, WebhookEvent.Status.RETRY}
 # Search: trace business keys -> how the page names them.
 SEARCHED_TRACE_KEYS = {
     "order_number": "order number",
@@ -204,7 +204,7 @@ def events_of_order(order: Order):
     keys = Q(order_number=order.order_number)
     if order.payment_id:
         keys |= Q(payment_id=order.payment_id)
-    return WebhookEvent.objects.filter(keys).order_by("received_at")
+    return WebhookEvent.objects.filter(keys).order_by("created_at")
 
 
 def audit_of(lines, events) -> list:
@@ -287,43 +287,31 @@ def stalled_line_groups() -> list[Group]:
 
 
 def failed_event_groups() -> list[Group]:
-    failed = WebhookEvent.objects.filter(status=WebhookEvent.Status.FAILED, next_attempt_at__isnull=True)
-    stale = timezone.now() - timedelta(seconds=settings.PAYMENTS_SWEEP_AFTER + settings.PAYMENTS_SWEEP_INTERVAL)
-    stalled = WebhookEvent.objects.filter(
-        Q(status__in=list(MOVING_EVENT_STATUSES), updated_at__lt=stale)
-        | Q(status=WebhookEvent.Status.FAILED, next_attempt_at__lt=stale)
-    )
+    """Dead-lettered webhook events by provider, type and error, and events whose task was lost."""
+    failed = WebhookEvent.objects.filter(status=WebhookEvent.Status.FAILED).order_by("created_at")
     groups = []
     by_type: dict[str, list] = {}
-    for item in failed.order_by("received_at")[:1000]:
+    for item in failed[:1000]:
         by_type.setdefault(f"{item.provider} {item.type}: {_error_head(item.last_error)}", []).append(item)
     for title, items in by_type.items():
         groups.append(Group(_key("failed", title), f"Failed webhook events, {title}", "events", items, "replay"))
-    items = list(stalled.order_by("received_at")[:1000])
+    items = list(WebhookEvent.stalled().order_by("created_at")[:1000])
     if items:
         groups.append(Group("stalled-events", "Webhook events stalled past the sweep time", "events", items, "replay"))
     return groups
 
 
 def unroutable_event_groups() -> list[Group]:
-    """Events no signal maps (acknowledged and ignored), by type: a type the service may need to handle."""
-    since = timezone.now() - timedelta(days=7)
-    rows = (
-        WebhookEvent.objects.filter(status=WebhookEvent.Status.IGNORED, received_at__gte=since)
-        .values("provider", "type")
-        .annotate(n=Count("id"))
-        .order_by("-n")
-    )
-    groups = []
-    for row in rows[:20]:
-        items = list(
-            WebhookEvent.objects.filter(
-                status=WebhookEvent.Status.IGNORED, received_at__gte=since, provider=row["provider"], type=row["type"]
-            )[:20]
-        )
-        title = f"Unroutable webhook events (last 7 days): {row['provider']} {row['type']} ({row['n']})"
-        groups.append(Group(_key("unroutable", f"{row['provider']} {row['type']}"), title, "events", items))
-    return groups
+    """Events acknowledged but naming no order (no metadata): by provider and type, with the reason. They are
+    replayed with the order's metadata (`replay_webhook_events --id ... --set-metadata`), not in bulk."""
+    unroutable = WebhookEvent.objects.filter(status=WebhookEvent.Status.UNROUTABLE).order_by("created_at")
+    by_type: dict[str, list] = {}
+    for item in unroutable[:1000]:
+        by_type.setdefault(f"{item.provider} {item.type}", []).append(item)
+    return [
+        Group(_key("unroutable", title), f"Unroutable webhook events (name no order), {title}", "events", items)
+        for title, items in by_type.items()
+    ]
 
 
 def refunds_waiting_for_payment() -> list[Group]:

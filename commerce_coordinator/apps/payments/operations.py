@@ -1,12 +1,11 @@
 """What operators may do to webhook events, as plain functions: the console (and commands) call these.
 
-A replay runs under an `operator` span and leaves a `core.WorkAudit` row, as core's durable items do on
-`requeue`; the event's processing itself is recorded in the event's own trace, as at its first delivery.
+A replay is core's `item.requeue(actor, reason, action="replay")` through `inbox.replay`: an `operator`
+span of its own trace, the event's processing published in it, and a `core.WorkAudit` row, returned here.
 """
 
 from __future__ import annotations
 
-from commerce_coordinator.apps.core import tracing
 from commerce_coordinator.apps.core.models import WorkAudit
 
 from . import inbox
@@ -15,30 +14,17 @@ from .models import WebhookEvent
 ITEM_TYPE = WebhookEvent._meta.label_lower
 
 
-def replay_event(event_pk: int, *, actor: str, reason: str) -> WorkAudit:
+def replay_event(event_pk: int, *, actor: str, reason: str) -> WorkAudit | None:
     """Replay one stored event, processed and ignored ones too (an operator asked); one being processed right
-    now is left alone. Raises WebhookEvent.DoesNotExist, or ValueError without a reason."""
+    now is left alone (None). Raises WebhookEvent.DoesNotExist, or ValueError without a reason."""
     if not str(reason or "").strip():
         raise ValueError("an operator action needs a reason")
     event = WebhookEvent.objects.get(pk=event_pk)
-    label = f"{event.provider} event {event.event_id} ({event.type})"
-    keys = {"event_id": event.event_id, "order_number": event.order_number, "payment_id": event.payment_id}
-    with tracing.span("operator", f"replay {label}", str(actor), **keys):
-        if event.status == WebhookEvent.Status.PROCESSING:
-            outcome = "skipped: being processed now"
-        else:
-            [(_, what)] = inbox.replay([event], force=True)
-            outcome = f"{what}; processing recorded in trace {event.trace_id}"
-        return WorkAudit.objects.create(
-            item_type=ITEM_TYPE,
-            item_id=str(event.pk),
-            item_label=label[:255],
-            action="replay",
-            actor=str(actor)[:150],
-            reason=str(reason),
-            outcome=outcome,
-            trace_id=tracing.current_trace_id() or "",
-        )
+    if event.status == WebhookEvent.Status.RUNNING:
+        return None
+    before = WorkAudit.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+    inbox.replay([event], force=True, actor=str(actor), reason=str(reason))
+    return audit_of_events([event.pk]).filter(pk__gt=before).order_by("pk").first()
 
 
 def audit_of_events(event_pks):

@@ -15,6 +15,7 @@ TONES = {
     "error": "error",
     "failed": "error",
     "refund_failed": "error",
+    "unroutable": "error",
     "retry": "warn",
     "pending": "moving",
     "refund_pending": "moving",

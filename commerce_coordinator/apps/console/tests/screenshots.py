@@ -30,6 +30,14 @@ def seed(pay, fake_lms) -> dict:
         pay(number, user="6001", keys=[COURSE_A])
     with override_settings(STRIPE_WEBHOOK_SECRETS=[STRIPE_SECRET]):
         post_stripe(Client(), stripe_event("customer.created", obj={"id": "cus_1", "object": "customer"}))
+        no_order = {
+            "id": "pi_no_metadata",
+            "object": "payment_intent",
+            "amount": 4900,
+            "currency": "usd",
+            "metadata": {},
+        }
+        post_stripe(Client(), stripe_event(obj=no_order))  # names no order: unroutable
     Client().get("/demo_lms/test/", {"message": "screenshot"})
     error = TraceNode.objects.filter(status="error").latest("started_at")
     return {"order_trace": refused.order.trace_ids[0], "error_trace": error.trace_id}

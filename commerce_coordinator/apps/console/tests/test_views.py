@@ -146,9 +146,9 @@ def test_replay_event_is_audited(staff, pay):
     assert response.status_code == 302
     [audit] = WorkAudit.objects.all()
     assert audit.action == "replay" and audit.item_type == "payments.webhookevent"
-    assert "replayed" in audit.outcome
+    assert "re-queued" in audit.outcome
     paid.event.refresh_from_db()
-    assert paid.event.status == "processed" and paid.event.attempts == 2
+    assert paid.event.status == "done" and paid.event.attempts == 2
 
 
 def test_post_without_csrf_token_is_refused(staff_user, pay, fake_lms):
@@ -247,7 +247,7 @@ def test_attention_lists_stalled_lines_failed_events_and_refunds_waiting_for_the
     response = staff.post(reverse("console:bulk", args=[failed.key]), {"reason": "replay all", "item": [paid.event.pk]})
     assert response.status_code == 302
     assert WorkAudit.objects.get().action == "replay"
-    assert WebhookEvent.objects.get(pk=paid.event.pk).status == "processed"
+    assert WebhookEvent.objects.get(pk=paid.event.pk).status == "done"
 
 
 def test_a_bulk_action_touches_only_previewed_items_still_in_the_group(staff, pay, fake_lms):
