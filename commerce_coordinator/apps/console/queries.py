@@ -9,23 +9,20 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass, field
-from datetime import timedelta
 
-from django.conf import settings
 from django.db.models import Exists, OuterRef, Q, TextField
 from django.db.models.functions import Cast
-from django.utils import timezone
 
 from commerce_coordinator.apps.core.models import Trace, TraceKey, TraceNode
 from commerce_coordinator.apps.core.views import trace_keys
 from commerce_coordinator.apps.lms import operations as lms_operations
-from commerce_coordinator.apps.lms.models import Order, OrderLine
+from commerce_coordinator.apps.lms.models import Order, OrderLine, Work
 from commerce_coordinator.apps.payments import operations as payments_operations
 from commerce_coordinator.apps.payments.models import WebhookEvent
 
 TRACE_ID = re.compile(r"^[0-9a-f]{32}$")
 # Statuses of work that is still moving: a page showing one of them refreshes itself.
-MOVING_LINE_STATUSES = {OrderLine.Status.PENDING, OrderLine.Status.REFUND_PENDING}
+MOVING_LINE_STATUSES = {Work.PENDING, Work.RUNNING, Work.RETRY}
 MOVING_EVENT_STATUSES = {WebhookEvent.Status.PENDING, WebhookEvent.Status.RUNNING, WebhookEvent.Status.RETRY}
 # Search: trace business keys -> how the page names them.
 SEARCHED_TRACE_KEYS = {
@@ -34,7 +31,6 @@ SEARCHED_TRACE_KEYS = {
     "lms_user_id": "LMS user id",
     "event_id": "event id",
 }
-FAILED_LINE_STATUSES = [OrderLine.Status.FAILED, OrderLine.Status.REFUND_FAILED]
 RESULT_LIMIT = 50
 LMS_USER_ID_DIGITS = 18  # longer digit strings cannot be a user id (PositiveBigIntegerField): not looked up
 
@@ -131,7 +127,7 @@ def orders_keyed_with(key: str, value: str) -> list[str]:
 def orders_in_trace(trace_id: str):
     """Orders that a trace touched: recorded in it, or a line last run in it."""
     in_list = Order.objects.annotate(trace_text=Cast("trace_ids", TextField())).filter(trace_text__contains=trace_id)
-    by_line = Order.objects.filter(lines__last_trace_id=trace_id)
+    by_line = Order.objects.filter(lines__trace_id=trace_id)
     return Order.objects.filter(Q(pk__in=in_list.values("pk")) | Q(pk__in=by_line.values("pk"))).distinct()
 
 
@@ -185,7 +181,7 @@ class Case:
 
     @property
     def failed_lines(self) -> list:
-        return [line for line in self.lines if line.status in FAILED_LINE_STATUSES]
+        return [line for line in self.lines if line.status == Work.FAILED]
 
 
 def order_case(order_number: str) -> Case | None:
@@ -195,7 +191,7 @@ def order_case(order_number: str) -> Case | None:
     lines = list(order.lines.all())
     events = list(events_of_order(order))
     audit = audit_of(lines, events)
-    trace_ids = [*order.trace_ids, *(line.last_trace_id for line in lines), *(e.trace_id for e in events)]
+    trace_ids = [*order.trace_ids, *(line.trace_id for line in lines), *(e.trace_id for e in events)]
     trace_ids += [row.trace_id for row in audit]
     return Case(order, lines, events, traces_by_id(trace_ids, order_number), audit)
 
@@ -263,11 +259,11 @@ def _error_head(text: str) -> str:
 
 
 def dead_lettered_line_groups() -> list[Group]:
-    lines = OrderLine.objects.filter(status__in=FAILED_LINE_STATUSES).select_related("order").order_by("modified")
+    lines = OrderLine.objects.filter(status=Work.FAILED).select_related("order").order_by("updated_at")
     groups: dict[tuple, list] = {}
     for item in lines[:1000]:
-        groups.setdefault((item.status, item.last_status_code, _error_head(item.last_error)), []).append(item)
-    titles = {k: f"{OrderLine.Status(k[0]).label}: {f'HTTP {k[1]} ' if k[1] else ''}{k[2]}" for k in groups}
+        groups.setdefault((item.state, item.last_status_code, _error_head(item.last_error)), []).append(item)
+    titles = {k: f"{OrderLine.State(k[0]).label}: {f'HTTP {k[1]} ' if k[1] else ''}{k[2]}" for k in groups}
     return [
         Group(_key("dead", titles[k]), titles[k], "lines", items, "retry_lines")
         for k, items in sorted(groups.items(), key=lambda kv: -len(kv[1]))
@@ -276,11 +272,7 @@ def dead_lettered_line_groups() -> list[Group]:
 
 def stalled_line_groups() -> list[Group]:
     """Lines that should be moving and are not (their task was lost) for longer than the sweep waits."""
-    cutoff = timezone.now() - timedelta(seconds=settings.LMS_STALLED_AFTER)
-    stalled = OrderLine.objects.filter(status__in=list(MOVING_LINE_STATUSES)).filter(
-        Q(next_attempt_at__lt=cutoff) | Q(next_attempt_at__isnull=True, last_attempt_at__lt=cutoff)
-    )
-    items = list(stalled.select_related("order")[:1000])
+    items = list(OrderLine.stalled().select_related("order")[:1000])
     if not items:
         return []
     return [Group("stalled-lines", "Order lines stalled past the sweep time", "lines", items, "retry_lines")]

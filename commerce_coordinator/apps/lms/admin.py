@@ -40,8 +40,17 @@ class OrderAdmin(ReadOnlyAdmin):
 
 @admin.register(OrderLine)
 class OrderLineAdmin(ReadOnlyAdmin):
-    list_display = ["order", "course_run_key", "status", "attempts", "last_status_code", "modified", "case_page"]
-    list_filter = ["status"]
+    list_display = [
+        "order",
+        "course_run_key",
+        "state",
+        "status",
+        "attempts",
+        "last_status_code",
+        "updated_at",
+        "case_page",
+    ]
+    list_filter = ["action", "status"]
     search_fields = ["order__order_number", "course_run_key"]
     list_select_related = ["order"]
 

@@ -1,39 +1,39 @@
 """What operators may do to orders, as plain functions: the console (and commands) call these, nothing else.
 
-Each action runs under an `operator` span of its own trace and leaves a `core.WorkAudit` row per line (who,
-when, what, why, that trace), as core's durable items do on `requeue`; the re-queued task runs in that trace.
+Each re-queues lines through `fulfillment.requeue_lines`, i.e. core's `item.requeue(actor, reason)`: an
+`operator` span of its own trace, the line's task published in it, and a `core.WorkAudit` row per line
+(who, when, what, why, that trace), which these functions return.
 """
 
 from __future__ import annotations
 
-from commerce_coordinator.apps.core import tracing
+from django.db.models import Q
+
 from commerce_coordinator.apps.core.models import WorkAudit
 
 from .fulfillment import requeue_lines
-from .models import Order, OrderLine
+from .models import Order, OrderLine, Work
 
-# Lines an operator retry acts on: dead letters, and lines that should be moving.
-RETRY_STATUSES = [*OrderLine.RETRYABLE, *OrderLine.ACTIONS]
 ITEM_TYPE = OrderLine._meta.label_lower
 
 
-def retry_line(line_id: int, *, actor: str, reason: str) -> WorkAudit:
-    """Re-queue one failed (or stuck pending) line. Raises OrderLine.DoesNotExist, or ValueError without a reason."""
-    return _requeue(OrderLine.objects.select_related("order").get(pk=line_id), actor, reason)
+def retry_line(line_id: int, *, actor: str, reason: str) -> WorkAudit | None:
+    """Re-queue one line that is not done. Raises OrderLine.DoesNotExist, or ValueError without a reason;
+    None when the line is done (nothing to re-queue)."""
+    rows = _requeue(OrderLine.objects.filter(pk=line_id), actor, reason, must_exist=True)
+    return rows[0] if rows else None
 
 
 def retry_order(order_number: str, *, actor: str, reason: str) -> list[WorkAudit]:
-    """Re-queue every failed or stuck line of an order. Raises Order.DoesNotExist for an unknown number."""
+    """Re-queue an order's dead-lettered lines and those whose task was lost. Raises Order.DoesNotExist."""
     order = Order.objects.get(order_number=order_number)
-    return retry_lines(
-        order.lines.filter(status__in=RETRY_STATUSES).values_list("pk", flat=True), actor=actor, reason=reason
-    )
+    stalled = OrderLine.stalled().filter(order=order).values("pk")
+    return _requeue(order.lines.filter(Q(status=Work.FAILED) | Q(pk__in=stalled)), actor, reason)
 
 
 def retry_lines(line_ids, *, actor: str, reason: str) -> list[WorkAudit]:
     """Re-queue many lines (a bulk retry): one audit row each."""
-    lines = OrderLine.objects.select_related("order").filter(pk__in=list(line_ids)).order_by("order_id", "pk")
-    return [_requeue(line, actor, reason) for line in lines]
+    return _requeue(OrderLine.objects.filter(pk__in=list(line_ids)), actor, reason)
 
 
 def audit_of_lines(line_ids):
@@ -41,21 +41,12 @@ def audit_of_lines(line_ids):
     return WorkAudit.objects.filter(item_type=ITEM_TYPE, item_id__in=[str(pk) for pk in line_ids])
 
 
-def _requeue(line: OrderLine, actor: str, reason: str) -> WorkAudit:
+def _requeue(lines, actor: str, reason: str, must_exist: bool = False) -> list[WorkAudit]:
     if not str(reason or "").strip():
         raise ValueError("an operator action needs a reason")
-    order = line.order
-    label = f"order {order.order_number} line {line.course_run_key}"
-    keys = {"order_number": order.order_number, "lms_user_id": order.lms_user_id}
-    with tracing.span("operator", f"retry {label}", str(actor), **keys):
-        [(line, what)] = requeue_lines([line])
-        return WorkAudit.objects.create(
-            item_type=ITEM_TYPE,
-            item_id=str(line.pk),
-            item_label=label[:255],
-            action="retry",
-            actor=str(actor)[:150],
-            reason=str(reason),
-            outcome=what,
-            trace_id=tracing.current_trace_id() or "",
-        )
+    lines = list(lines.select_related("order").order_by("order_id", "pk"))
+    if must_exist and not lines:
+        raise OrderLine.DoesNotExist("no such order line")
+    before = WorkAudit.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+    requeue_lines(lines, str(actor), str(reason))
+    return list(audit_of_lines([line.pk for line in lines]).filter(pk__gt=before).order_by("pk"))

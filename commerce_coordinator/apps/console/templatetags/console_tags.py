@@ -3,6 +3,8 @@
 from django import template
 from django.utils.html import format_html
 
+from commerce_coordinator.apps.lms.models import OrderLine
+
 register = template.Library()
 
 # Status value -> tone (the badge's colour class).
@@ -54,3 +56,9 @@ KEY_LABELS = {"order_number": "order", "payment_id": "payment", "lms_user_id": "
 def key_label(key) -> str:
     """How a page names a trace business key (order_number -> order)."""
     return KEY_LABELS.get(str(key), str(key).replace("_", " "))
+
+
+@register.simple_tag
+def line_badge(line):
+    """An order line's state (its action and work status together, e.g. "Enrollment failed") as a badge."""
+    return badge(line.state, OrderLine.State(line.state).label)

@@ -8,7 +8,7 @@ from playwright.sync_api import expect
 
 from commerce_coordinator.apps.core.models import TraceNode, WorkAudit
 from commerce_coordinator.apps.core.testing import ALL_DATABASES
-from commerce_coordinator.apps.lms.models import OrderLine
+from commerce_coordinator.apps.lms.models import OrderLine, Work
 
 from .conftest import COURSE_A, log_in
 
@@ -47,7 +47,7 @@ def test_refused_line_shows_the_lms_message_and_a_retry_ends_fulfilled_with_an_a
     line = paid.order.lines.get(course_run_key=COURSE_A)
     staff_page.goto(f"{live_server.url}/console/orders/CON-8/")
     row = staff_page.locator(f"#line-{line.pk}")
-    expect(row).to_contain_text("LMS answered HTTP 400: scripted 400")
+    expect(row).to_contain_text("scripted 400")  # what the LMS answered
     expect(row.locator(".line-status")).to_have_text("Enrollment failed")
 
     row.locator("button.retry-line").click()
@@ -66,7 +66,7 @@ def test_refused_line_shows_the_lms_message_and_a_retry_ends_fulfilled_with_an_a
     expect(audit).to_contain_text("Course run reopened by the LMS team (SUP-1)")
     [row_in_db] = WorkAudit.objects.all()
     expect(audit).to_contain_text(row_in_db.trace_id[:10])
-    assert OrderLine.objects.get(pk=line.pk).status == OrderLine.Status.FULFILLED
+    assert OrderLine.objects.get(pk=line.pk).state == OrderLine.State.FULFILLED
     assert len(fake_lms.enroll_calls(COURSE_A)) == 2
 
 
@@ -76,9 +76,28 @@ def test_a_case_page_refreshes_itself_while_a_line_is_pending(staff_page, live_s
     OrderLine.objects.filter(pk=line.pk).update(status="pending")  # as while its task is under way
     staff_page.goto(f"{live_server.url}/console/orders/CON-9/")
     expect(staff_page.locator(".polling")).to_be_visible()
-    OrderLine.objects.filter(pk=line.pk).update(status="fulfilled")  # the task finished meanwhile
+    OrderLine.objects.filter(pk=line.pk).update(status="done")  # the task finished meanwhile
     expect(staff_page.locator(f"#line-{line.pk} .line-status")).to_have_text("Enrolled", timeout=8000)
     expect(staff_page.locator(".polling")).to_have_count(0)  # nothing moving: polling stopped
+
+
+def test_the_refused_orders_trace_shows_the_failed_line_in_red_and_next_error_finds_it(
+    staff_page, live_server, pay, fake_lms
+):
+    fake_lms.then(400)
+    paid = pay("CON-11")
+    staff_page.goto(f"{live_server.url}/console/traces/{paid.order.trace_ids[0]}/")
+    expect(staff_page.locator(".summary .badge").first).to_have_text("ERROR")
+    staff_page.click("#collapse-all")
+    staff_page.click("#next-error")
+    current = staff_page.locator("tr.wf-row.current")
+    expect(current).to_be_visible()
+    expect(current.locator(".badge")).to_have_text("ERROR")
+    expect(current.locator(".badge")).to_have_css("background-color", "rgb(253, 226, 226)")
+    expect(current.locator(".error-message")).to_contain_text("scripted 400")
+    staff_page.click("#next-error")  # the second error node: the line's work span under its task run
+    expect(staff_page.locator("tr.wf-row.current .error-message")).to_contain_text("scripted 400")
+    expect(staff_page.locator("tr.wf-row[data-status='error']")).to_have_count(2)
 
 
 def error_trace_id() -> str:
@@ -155,5 +174,5 @@ def test_a_post_without_the_csrf_token_is_refused(staff_page, live_server, pay, 
     staff_page.goto(f"{live_server.url}/console/orders/CON-10/")  # a real session, but no token in the POST
     response = staff_page.request.post(f"{live_server.url}/console/lines/{line.pk}/retry/", form={"reason": "forged"})
     assert response.status == 403
-    assert OrderLine.objects.get(pk=line.pk).status == OrderLine.Status.FAILED
+    assert OrderLine.objects.get(pk=line.pk).status == Work.FAILED
     assert not WorkAudit.objects.exists()
