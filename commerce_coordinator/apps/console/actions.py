@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from commerce_coordinator.apps.contracts import operations as contracts_operations
 from commerce_coordinator.apps.lms import operations as lms_operations
 from commerce_coordinator.apps.payments import operations as payments_operations
 
@@ -29,4 +30,6 @@ def bulk(group, item_ids, *, actor: str, reason: str) -> list:
         return [payments_operations.replay_event(pk, actor=actor, reason=reason) for pk in pks]
     if group.action == "retry_lines":
         return lms_operations.retry_lines(pks, actor=actor, reason=reason)
+    if group.action == "retry_calls":
+        return contracts_operations.retry_manual_tasks(pks, actor=actor, reason=reason)
     return []

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from django.db.models import Exists, OuterRef, Q, TextField
 from django.db.models.functions import Cast
 
+from commerce_coordinator.apps.contracts import operations as contracts_operations
 from commerce_coordinator.apps.core.models import Trace, TraceKey, TraceNode
 from commerce_coordinator.apps.core.views import trace_keys
 from commerce_coordinator.apps.lms import operations as lms_operations
@@ -244,6 +245,7 @@ def attention() -> list[Group]:
         *failed_event_groups(),
         *unroutable_event_groups(),
         *refunds_waiting_for_payment(),
+        *manual_task_groups(),
     ]
 
 
@@ -313,6 +315,24 @@ def refunds_waiting_for_payment() -> list[Group]:
     if not orders:
         return []
     return [Group("refund-before-payment", "Refunds still waiting for their payment", "orders", orders)]
+
+
+def manual_task_groups() -> list[Group]:
+    """Contract-backend calls dead-lettered into manual tasks, by backend, action and error."""
+    groups: dict[str, list] = {}
+    for task in contracts_operations.manual_tasks()[:1000]:
+        title = f"{task.backend} {task.action}: {_error_head(task.last_error)}"
+        groups.setdefault(title, []).append(task)
+    return [
+        Group(
+            _key("manual", title),
+            f"Contract backend calls failed (manual tasks), {title}",
+            "manual",
+            items,
+            "retry_calls",
+        )
+        for title, items in sorted(groups.items(), key=lambda kv: -len(kv[1]))
+    ]
 
 
 def group(key: str) -> Group | None:

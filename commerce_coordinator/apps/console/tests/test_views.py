@@ -348,3 +348,31 @@ def test_a_trace_found_by_two_keys_is_listed_once(staff, pay, fake_lms):
     [audit] = operations.retry_order("4242", actor="operator", reason="twice")
     found = [m.record.trace_id for m in queries.search("4242").traces]
     assert found.count(audit.trace_id) == 1
+
+
+def test_attention_lists_contract_manual_tasks_and_retries_them_in_bulk(staff):
+    """A contract-backend call that was dead-lettered (a manual task) is shown and retried from the console."""
+    from django.test import override_settings
+
+    from commerce_coordinator.apps.console import queries
+    from commerce_coordinator.apps.contracts import registry
+    from commerce_coordinator.apps.contracts.models import ManualTask
+    from commerce_coordinator.apps.contracts.plugins import PermanentError
+    from commerce_coordinator.apps.contracts.tests import plugins
+    from commerce_coordinator.apps.contracts.tests.conftest import BACKENDS
+    from commerce_coordinator.apps.contracts.tests.test_lifecycle import new
+
+    plugins.reset()
+    registry._instance.cache_clear()
+    with override_settings(CC_CONTRACT_BACKENDS=BACKENDS, CONTRACTS_BACKEND_RETRY_SCHEDULE=[0.01]):
+        plugins.SCRIPT["alpha"] = [PermanentError("credentials expired", status_code=401)]
+        contract = new("alpha")
+        body = staff.get(reverse("console:attention")).content.decode()
+        assert "Contract backend calls failed (manual tasks), alpha activate: credentials expired" in body
+        [group] = [g for g in queries.attention() if g.kind == "manual"]
+        staff.post(reverse("console:bulk", args=[group.key]), {"reason": "renewed", "item": [group.items[0].pk]})
+        contract.refresh_from_db()
+        assert not ManualTask.objects.exists() and contract.state == "active"
+        assert WorkAudit.objects.filter(item_type="contracts.backendcall", reason="renewed").count() == 1
+    registry._instance.cache_clear()
+    plugins.reset()
