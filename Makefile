@@ -16,6 +16,8 @@ SETTINGS ?= commerce_coordinator.settings.local
 MANAGE := DJANGO_SETTINGS_MODULE=$(SETTINGS) $(PY) manage.py
 TEST_SETTINGS := commerce_coordinator.settings.test
 PORT ?= 8140
+# The suite runs in 2 processes (pytest-xdist; each has its own test databases): `make test XDIST=` runs it in one.
+XDIST ?= -n 2
 # Databases of the MariaDB test pass: distinct from the development ones (commerce_coordinator*);
 # Django prefixes them with test_.
 TEST_MYSQL_DB ?= commerce_coordinator_ci
@@ -91,11 +93,12 @@ test: install ## the whole suite: SQLite, then MariaDB (DB_ENGINE=mysql), covera
 
 test-sqlite: install ## the suite on SQLite (tests marked mysql_only deselected)
 	DB_ENGINE=sqlite $(VENV)/bin/pytest --ds=$(TEST_SETTINGS) -m "not mysql_only" \
-		--cov=commerce_coordinator --cov-report= $(COV_APPEND) $(PYTEST_ARGS)
+		--cov=commerce_coordinator --cov-report= $(COV_APPEND) $(XDIST) $(PYTEST_ARGS)
 
 test-mysql: install ## the suite on the local MariaDB (test databases distinct from development)
 	DB_ENGINE=mysql DB_NAME=$(TEST_MYSQL_DB) TRACES_DB_NAME=$(TEST_MYSQL_TRACES_DB) \
-		$(VENV)/bin/pytest --ds=$(TEST_SETTINGS) --cov=commerce_coordinator --cov-report= $(COV_APPEND) $(PYTEST_ARGS)
+		$(VENV)/bin/pytest --ds=$(TEST_SETTINGS) --cov=commerce_coordinator --cov-report= $(COV_APPEND) $(XDIST) \
+		$(PYTEST_ARGS)
 
 coverage: install ## report coverage of the last test run; fail if the core is under 95% of lines
 	$(VENV)/bin/coverage report
