@@ -37,7 +37,7 @@ def next_attempt_at(invoice: Invoice, failed_attempts: int):
     return max(start + timedelta(days=days[failed_attempts - 1]), clock.now())
 
 
-def request_charge(invoice: Invoice, actor: str = "system") -> InvoiceCharge | None:
+def request_charge(invoice: Invoice, actor: str = "system", why: str = "") -> InvoiceCharge | None:
     """Request the invoice's next attempt (the caller read it open and not in flight); None: no saved method."""
     account = invoice.account
     attempt = invoice.attempts + 1
@@ -48,7 +48,7 @@ def request_charge(invoice: Invoice, actor: str = "system") -> InvoiceCharge | N
                 transition(
                     invoice,
                     "charge_failed",
-                    reason="the account has no saved payment method",
+                    reason="the account has no saved payment method" + (f" ({why})" if why else ""),
                     actor=actor,
                     attempts=attempt,
                     next_attempt_at=next_attempt_at(invoice, attempt),
@@ -63,7 +63,7 @@ def request_charge(invoice: Invoice, actor: str = "system") -> InvoiceCharge | N
             transition(
                 invoice,
                 "charge",
-                reason=f"attempt {attempt} ({key}) through {account.payment_provider}",
+                reason=f"attempt {attempt} ({key}) through {account.payment_provider}" + (f": {why}" if why else ""),
                 actor=actor,
                 attempts=attempt,
                 charge_in_flight=True,

@@ -15,11 +15,10 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         report = audit()
-        if options["json"]:
-            self.stdout.write(json.dumps(report))
-        else:
-            self.stdout.write(f"checked {report['checked']} invoice(s), {len(report['problems'])} problem(s)")
-            for problem in report["problems"]:
-                self.stderr.write(f"{problem['invoice']}: {problem['problem']}")
+        for problem in report["problems"]:
+            self.stderr.write(f"{problem['invoice']}: {problem['problem']}")
         if report["problems"]:
             raise CommandError(f"{len(report['problems'])} invoice(s) disagree with their chain or lines")
+        if options["json"]:
+            return json.dumps(report)
+        return f"checked {report['checked']} invoice(s), 0 problems"
