@@ -122,7 +122,7 @@ class InvoiceAdmin(admin.ModelAdmin):
     def timeline(self, obj):
         rows = format_html_join(
             "",
-            "<tr><td>{}</td><td>{:%Y-%m-%d %H:%M:%S}</td><td><b>{}</b></td><td>{} &rarr; {}</td><td>{}</td>"
+            "<tr><td>{}</td><td>{}</td><td><b>{}</b></td><td>{} &rarr; {}</td><td>{}</td>"
             "<td>{}</td><td><a href='/core/traces/{}/'>{}</a></td></tr>",
             (
                 (

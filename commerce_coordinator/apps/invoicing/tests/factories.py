@@ -51,3 +51,10 @@ def draft(acct: Account) -> Invoice:
 def in_period(days: int = 2):
     """The clock inside PERIOD (a test's billing day)."""
     return clock.at(dt.datetime(PERIOD.year, PERIOD.month, days, 12, tzinfo=dt.UTC))
+
+
+def start_clock_in_period(day: int = 2) -> None:
+    """Set the clock to PERIOD's `day` (tests then move it on with clock.move)."""
+    clock.reset()
+    target = dt.datetime(PERIOD.year, PERIOD.month, day, 12, tzinfo=dt.UTC)
+    clock.move(seconds=(target - clock.now()).total_seconds())
