@@ -127,7 +127,7 @@ class InvoiceAdmin(admin.ModelAdmin):
             (
                 (
                     e.seq,
-                    e.created,
+                    f"{e.created:%Y-%m-%d %H:%M:%S}",
                     e.action,
                     e.from_state or "∅",
                     e.to_state,
