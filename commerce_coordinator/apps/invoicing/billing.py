@@ -217,9 +217,12 @@ def dispatch_invoices(scope: Scope, run: BillingRun | None = None, progress: Pro
     for page in _batches(_to_finalize(scope).select_related("account"), size, scope.limit):
         products = _products_of(page)
         for invoice in page:
-            if _finalize_one(invoice, products.get(invoice.account_id, []), scope, counters, errors):
-                touched.append(invoice.pk)
-                _charge_one(invoice, scope, counters, errors)
+            # One trace per invoice (a run of 100,000 invoices is not one tree): finalize, then the charge.
+            with tracing.span("work", f"invoicing.dispatch {invoice.pk}", scope.actor, account_id=invoice.account_id):
+                if _finalize_one(invoice, products.get(invoice.account_id, []), scope, counters, errors):
+                    tracing.add_keys(invoice_number=invoice.number)
+                    touched.append(invoice.pk)
+                    _charge_one(invoice, scope, counters, errors)
         progress(len(page))
         if run is not None:
             beat(run, counters, errors)

@@ -19,6 +19,7 @@ class BillingCommand(BaseCommand):
     name = ""
     default_period = "current"  # or "next"
     records_run = True
+    traced_as_one = True
 
     def add_arguments(self, parser):
         parser.add_argument("--dry-run", action="store_true", help="Count what would change; change nothing.")
@@ -48,7 +49,8 @@ class BillingCommand(BaseCommand):
 
     def handle(self, *args, **options):
         scope = self.scope(options)
-        with tracing.span("command", f"manage.py {self.name}"):
+        # A command that handles items one by one (dispatch) traces each item on its own instead.
+        with tracing.span("command", f"manage.py {self.name}") if self.traced_as_one else contextlib.nullcontext():
             run = billing.start_run(self.name, scope) if self.records_run else None
             with self.progress_bar(scope, quiet=options["json"]) as progress:
                 summary = self.work(scope, run, progress)

@@ -11,6 +11,7 @@ class Command(BillingCommand):
         "every draft whose period has started."
     )
     name = "dispatch_invoices"
+    traced_as_one = False  # a trace per invoice
 
     def total(self, scope):
         return billing._to_finalize(scope).count() + billing._to_charge(scope).count()
