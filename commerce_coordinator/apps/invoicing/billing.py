@@ -215,14 +215,10 @@ def dispatch_invoices(scope: Scope, run: BillingRun | None = None, progress: Pro
     touched: list[int] = []
     size = settings.INVOICING_BATCH_SIZE
     for page in _batches(_to_finalize(scope).select_related("account"), size, scope.limit):
-        products = _products_of(page)
-        for invoice in page:
-            # One trace per invoice (a run of 100,000 invoices is not one tree): finalize, then the charge.
-            with tracing.span("work", f"invoicing.dispatch {invoice.pk}", scope.actor, account_id=invoice.account_id):
-                if _finalize_one(invoice, products.get(invoice.account_id, []), scope, counters, errors):
-                    tracing.add_keys(invoice_number=invoice.number)
-                    touched.append(invoice.pk)
-                    _charge_one(invoice, scope, counters, errors)
+        finalized = _finalize_page(page, scope, counters, errors)
+        for invoice in finalized:  # each charge attempt is a trace of its own (request_charge's span)
+            touched.append(invoice.pk)
+            _charge_one(invoice, scope, counters, errors)
         progress(len(page))
         if run is not None:
             beat(run, counters, errors)
@@ -301,18 +297,24 @@ def finalize(invoice: Invoice, products: list[Product], actor: str) -> None:
         )
 
 
-def _finalize_one(invoice, products, scope: Scope, counters: dict, errors: dict) -> bool:
-    try:
-        finalize(invoice, products, scope.actor)
-    except states.StaleInvoice:
-        counters["skipped"] += 1  # another run took it first
-        return False
-    except Exception as exc:
-        logger.exception("Could not finalize invoice %s of account %s", invoice.pk, invoice.account_id)
-        _record_error(invoice, exc, scope, counters, errors)
-        return False
-    counters["dispatched"] += 1
-    return True
+def _finalize_page(page: list[Invoice], scope: Scope, counters: dict, errors: dict) -> list[Invoice]:
+    """Finalize a page in one transaction (one commit), each invoice in its own savepoint: a failing
+    account rolls back only its own work, and is recorded as `error` for the next dispatch."""
+    products = _products_of(page)
+    finalized = []
+    with tracing.span("work", f"invoicing.finalize {len(page)} invoice(s)", scope.actor), transaction.atomic():
+        for invoice in page:
+            try:
+                finalize(invoice, products.get(invoice.account_id, []), scope.actor)
+            except states.StaleInvoice:
+                counters["skipped"] += 1  # another run took it first
+            except Exception as exc:
+                logger.exception("Could not finalize invoice %s of account %s", invoice.pk, invoice.account_id)
+                _record_error(invoice, exc, scope, counters, errors)
+            else:
+                counters["dispatched"] += 1
+                finalized.append(invoice)
+    return finalized
 
 
 def _record_error(invoice: Invoice, exc: Exception, scope: Scope, counters: dict, errors: dict) -> None:

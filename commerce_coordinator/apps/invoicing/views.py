@@ -5,9 +5,9 @@ Errors are JSON {"error", "detail"} (core's exception handler).
 """
 
 from django.db import IntegrityError, transaction
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from edx_rest_framework_extensions.auth.jwt.authentication import JwtAuthentication
-from rest_framework import status
+from rest_framework import serializers, status
 from rest_framework.authentication import BasicAuthentication, SessionAuthentication
 from rest_framework.exceptions import NotFound, ParseError, ValidationError
 from rest_framework.permissions import IsAdminUser
@@ -20,6 +20,12 @@ from . import operations
 from .models import Account, ApiWrite, Invoice
 from .serializers import AccountSerializer, InvoiceSerializer, InvoiceSummarySerializer, PayRequestSerializer
 from .states import InvalidTransition, StaleInvoice
+
+ERROR = inline_serializer("BillingError", fields={"error": serializers.CharField(), "detail": serializers.JSONField()})
+PAY_ANSWER = inline_serializer(
+    "PayAnswer",
+    fields={"invoice": InvoiceSummarySerializer(), "charge": serializers.CharField(allow_null=True)},
+)
 
 
 class BillingApiView(APIView):
@@ -50,7 +56,7 @@ class AccountListView(BillingApiView):
     @extend_schema(
         summary="Billing accounts of an LMS user",
         parameters=[OpenApiParameter("lms_user_id", int, required=True)],
-        responses=AccountSerializer(many=True),
+        responses={200: AccountSerializer(many=True), 400: ERROR},
     )
     def get(self, request):
         raw = request.query_params.get("lms_user_id", "")
@@ -61,7 +67,10 @@ class AccountListView(BillingApiView):
 
 
 class AccountInvoicesView(BillingApiView):
-    @extend_schema(summary="An account's invoices, newest period first", responses=InvoiceSummarySerializer(many=True))
+    @extend_schema(
+        summary="An account's invoices, newest period first",
+        responses={200: InvoiceSummarySerializer(many=True), 404: ERROR},
+    )
     def get(self, request, account_id):
         account = _account(account_id)
         invoices = account.invoices.order_by("-period_start")
@@ -69,7 +78,10 @@ class AccountInvoicesView(BillingApiView):
 
 
 class InvoiceView(BillingApiView):
-    @extend_schema(summary="An invoice: lines, state, its event chain, charge attempts and trace ids")
+    @extend_schema(
+        summary="An invoice: lines, state, its event chain, charge attempts and trace ids",
+        responses={200: InvoiceSerializer, 404: ERROR},
+    )
     def get(self, request, number):
         return Response(InvoiceSerializer(_invoice(number)).data)
 
@@ -79,6 +91,7 @@ class InvoicePayView(BillingApiView):
         summary="Charge an open invoice now (optionally with a new saved method); needs an Idempotency-Key",
         request=PayRequestSerializer,
         parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=True)],
+        responses={202: PAY_ANSWER, 400: ERROR, 404: ERROR, 409: ERROR},
     )
     def post(self, request, number):
         key = request.headers.get("Idempotency-Key", "").strip()
