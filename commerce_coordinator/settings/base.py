@@ -72,6 +72,9 @@ def database_settings(name_env: str, default_name: str) -> dict:
             "PORT": os.environ.get("DB_PORT", "3306"),
             "OPTIONS": {"charset": "utf8mb4", "init_command": "SET sql_mode='STRICT_TRANS_TABLES'"},
             "CONN_MAX_AGE": 60,
+            # A kept connection (requests within CONN_MAX_AGE, worker tasks with CELERY_DB_REUSE_MAX) is pinged
+            # before its first use in a request or task, and reopened if the server dropped it.
+            "CONN_HEALTH_CHECKS": True,
             "TEST": {"CHARSET": "utf8mb4", "COLLATION": "utf8mb4_unicode_ci"},
         }
     return {

@@ -10,6 +10,7 @@ import logging
 import traceback
 
 from celery import signals as celery_signals
+from django.db import close_old_connections
 
 from . import tracing
 from .signals import ERROR, OK
@@ -41,6 +42,15 @@ def _trace_headers(request) -> dict | None:
 
 def _run_of(task) -> TaskRun | None:
     return getattr(task.request, "cc_task_run", None) if task is not None else None
+
+
+@celery_signals.task_prerun.connect(weak=False)
+@celery_signals.task_postrun.connect(weak=False)
+def drop_broken_connections(task=None, **kwargs):
+    """Workers keep DB connections across tasks (CELERY_DB_REUSE_MAX); close one that had an error or outlived
+    CONN_MAX_AGE, as Django does around each request, so a broken connection never serves the next task."""
+    if task is not None and not getattr(task.request, "is_eager", False):
+        close_old_connections()
 
 
 @celery_signals.task_prerun.connect(weak=False)

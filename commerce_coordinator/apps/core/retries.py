@@ -12,18 +12,19 @@ import random
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.db import InterfaceError, OperationalError
+from requests import exceptions as requests_exceptions
 
-try:  # requests is a dependency, but keep the classification usable without it
-    from requests import exceptions as _requests_exceptions
-
-    NETWORK_ERRORS: tuple[type[BaseException], ...] = (
-        ConnectionError,
-        TimeoutError,
-        _requests_exceptions.ConnectionError,
-        _requests_exceptions.Timeout,
-    )
-except ImportError:  # pragma: no cover
-    NETWORK_ERRORS = (ConnectionError, TimeoutError)
+# Failures of the path to the other side (or to our database: a dropped connection, a deadlock, a lock
+# wait timeout): worth another attempt.
+NETWORK_ERRORS: tuple[type[BaseException], ...] = (
+    ConnectionError,
+    TimeoutError,
+    requests_exceptions.ConnectionError,
+    requests_exceptions.Timeout,
+    OperationalError,
+    InterfaceError,
+)
 
 
 class WorkError(Exception):

@@ -19,3 +19,10 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False  # keep Django LOGGING: every line carries its trace id
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+
+# A worker keeps its database connections across tasks (Celery's Django fixup otherwise closes and
+# reopens both on every task: ~17 % of the worker's CPU in bench/fulfillment, ADR 6). A connection that
+# broke is not kept: core closes connections that had an error or outlived CONN_MAX_AGE around every task
+# (django.db.close_old_connections, as Django does per request), and the failed task is retried (a database
+# error is retryable in core.retries). 0 restores Celery's close-per-task default.
+CELERY_DB_REUSE_MAX = int(os.environ.get("CELERY_DB_REUSE_MAX", "100")) or None

@@ -223,3 +223,27 @@ def test_a_killed_worker_child_is_redelivered_and_retakes_its_item_at_once():
     assert item.calls == 1  # the side effect happened once
     assert item.attempts == 2  # the redelivered task retook its own item
     assert recovered_in < 30  # at once: not after CC_DURABLE_RUNNING_TIMEOUT and a sweep
+
+
+@pytest.mark.redis
+@pytest.mark.mysql_only
+@pytest.mark.django_db(transaction=True, databases=ALL_DATABASES)
+def test_a_worker_reusing_its_connections_survives_the_database_dropping_one():
+    """Workers keep connections across tasks (CELERY_DB_REUSE_MAX); one the server closed is reopened."""
+    from django.db import connection
+
+    with testing.celery_worker():
+        first = _item(url="sleep:0")
+        first.enqueue()
+        wait_until(lambda: DemoItem.objects.get(pk=first.pk).status == Status.DONE, message="the first item")
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT id FROM information_schema.processlist WHERE db = DATABASE() AND id != CONNECTION_ID()"
+            )
+            worker_connections = [row[0] for row in cursor.fetchall()]
+            assert worker_connections, "the worker keeps its connection between tasks"
+            for connection_id in worker_connections:
+                cursor.execute(f"KILL {int(connection_id)}")
+        second = _item(url="sleep:0")
+        second.enqueue()
+        wait_until(lambda: DemoItem.objects.get(pk=second.pk).status == Status.DONE, timeout=20, message="the second")
