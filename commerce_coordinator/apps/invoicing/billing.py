@@ -15,9 +15,10 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from decimal import Decimal
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.db.models import Exists, OuterRef, Q
 
 from commerce_coordinator.apps.core import tracing
@@ -38,6 +39,7 @@ class Scope:
     limit: int | None = None
     dry_run: bool = False
     actor: str = "billing"
+    charge: bool = True  # dispatch: False finalizes only (the next dispatch charges them: they are due)
 
     def accounts(self, queryset):
         return queryset.filter(account_id__in=self.account_ids) if self.account_ids else queryset
@@ -216,14 +218,14 @@ def dispatch_invoices(scope: Scope, run: BillingRun | None = None, progress: Pro
     size = settings.INVOICING_BATCH_SIZE
     for page in _batches(_to_finalize(scope).select_related("account"), size, scope.limit):
         finalized = _finalize_page(page, scope, counters, errors)
-        for invoice in finalized:  # each charge attempt is a trace of its own (request_charge's span)
+        for invoice in finalized if scope.charge else ():  # each attempt is a trace of its own
             touched.append(invoice.pk)
             _charge_one(invoice, scope, counters, errors)
         progress(len(page))
         if run is not None:
             beat(run, counters, errors)
     left = None if scope.limit is None else max(scope.limit - counters["dispatched"] - counters["errors"], 0)
-    for page in _batches(_to_charge(scope).select_related("account"), size, left):
+    for page in _batches(_to_charge(scope).select_related("account"), size, left if scope.charge else 0):
         for invoice in page:
             touched.append(invoice.pk)
             _charge_one(invoice, scope, counters, errors)
@@ -273,47 +275,86 @@ def populate_lines(invoice: Invoice, products: list[Product]) -> list[InvoiceLin
     return lines
 
 
+def finalize_steps(invoice: Invoice, lines: list[InvoiceLine]) -> list[states.Step]:
+    """populate then finalize (after a retry when the invoice is in error): number, totals, due date."""
+    total = sum((line.amount for line in lines), start=Decimal("0"))
+    now = clock.now()
+    steps = [states.Step("retry", "taken again by dispatch")] if invoice.state == S.ERROR else []
+    return steps + [
+        states.Step("populate", f"{len(lines)} line(s)", {"subtotal": total, "total": total}),
+        states.Step(
+            "finalize",
+            f"total {total} {invoice.currency}",
+            {
+                "number": f"{settings.INVOICING_NUMBER_PREFIX}-{invoice.period_start:%Y%m}-{invoice.pk:07d}",
+                "due_date": (now + timedelta(days=settings.INVOICING_PAYMENT_TERMS_DAYS)).date(),
+                "finalized_at": now,
+                "next_attempt_at": now,
+            },
+        ),
+    ]
+
+
 def finalize(invoice: Invoice, products: list[Product], actor: str) -> None:
     """draft (or error) -> populated draft -> open, in one transaction: lines frozen, number, due date."""
+    lines = populate_lines(invoice, products)
     with transaction.atomic():
-        if invoice.state == S.ERROR:
-            states.transition(invoice, "retry", reason="taken again by dispatch", actor=actor)
         if invoice.version > 1:  # populated before (an earlier run failed after it): start the lines afresh
             InvoiceLine.objects.filter(invoice=invoice).delete()
-        lines = populate_lines(invoice, products)
+        if not states.transition_many([(invoice, finalize_steps(invoice, lines))], actor):
+            raise states.StaleInvoice(f"invoice {invoice} changed since it was read (finalize refused)")
         InvoiceLine.objects.bulk_create(lines)
-        total = sum((line.amount for line in lines), start=invoice.total * 0)
-        states.transition(invoice, "populate", reason=f"{len(lines)} line(s)", actor=actor, subtotal=total, total=total)
-        now = clock.now()
-        states.transition(
-            invoice,
-            "finalize",
-            reason=f"total {total} {invoice.currency}",
-            actor=actor,
-            number=f"{settings.INVOICING_NUMBER_PREFIX}-{invoice.period_start:%Y%m}-{invoice.pk:07d}",
-            due_date=(now + timedelta(days=settings.INVOICING_PAYMENT_TERMS_DAYS)).date(),
-            finalized_at=now,
-            next_attempt_at=now,
-        )
+
+
+def _finalize_fresh(page: list[Invoice], products, scope: Scope, counters: dict, errors: dict) -> list[Invoice]:
+    """The fast path for never-populated drafts: their conditional UPDATEs, then one INSERT of all events and
+    one of all lines (a page is one transaction; the caller falls back to one invoice at a time on a DB error)."""
+    chains, lines = [], {}
+    for invoice in page:
+        try:
+            lines[invoice.pk] = populate_lines(invoice, products.get(invoice.account_id, []))
+        except Exception as exc:
+            _record_error(invoice, exc, scope, counters, errors)
+            continue
+        chains.append((invoice, finalize_steps(invoice, lines[invoice.pk])))
+    moved = states.transition_many(chains, scope.actor)
+    InvoiceLine.objects.bulk_create([line for pk in moved for line in lines[pk]])
+    counters["skipped"] += len(chains) - len(moved)
+    counters["dispatched"] += len(moved)
+    return [invoice for invoice, _ in chains if invoice.pk in moved]
 
 
 def _finalize_page(page: list[Invoice], scope: Scope, counters: dict, errors: dict) -> list[Invoice]:
-    """Finalize a page in one transaction (one commit), each invoice in its own savepoint: a failing
-    account rolls back only its own work, and is recorded as `error` for the next dispatch."""
+    """Finalize a page in one transaction (one commit). Fresh drafts go in bulk; the rest (and a page whose
+    bulk write failed) one by one, each in a savepoint, so that a failing account rolls back only its own
+    work and is recorded as `error` for the next dispatch."""
     products = _products_of(page)
-    finalized = []
-    with tracing.span("work", f"invoicing.finalize {len(page)} invoice(s)", scope.actor), transaction.atomic():
-        for invoice in page:
-            try:
-                finalize(invoice, products.get(invoice.account_id, []), scope.actor)
-            except states.StaleInvoice:
-                counters["skipped"] += 1  # another run took it first
-            except Exception as exc:
-                logger.exception("Could not finalize invoice %s of account %s", invoice.pk, invoice.account_id)
-                _record_error(invoice, exc, scope, counters, errors)
-            else:
-                counters["dispatched"] += 1
-                finalized.append(invoice)
+    with tracing.span("work", f"invoicing.finalize {len(page)} invoice(s)", scope.actor):
+        fresh = [i for i in page if i.state == S.DRAFT and i.version == 1]
+        try:
+            with transaction.atomic():
+                before = dict(counters), dict(errors)
+                finalized = _finalize_fresh(fresh, products, scope, counters, errors)
+        except DatabaseError:
+            logger.exception("The bulk finalize of a page failed; finalizing its invoices one by one")
+            counters.update(before[0])
+            errors.clear(), errors.update(before[1])
+            finalized, fresh = [], []
+            page = list(Invoice.objects.select_related("account").filter(pk__in=[i.pk for i in page]).order_by("pk"))
+        with transaction.atomic():
+            for invoice in page:
+                if invoice in fresh or invoice.state not in (S.DRAFT, S.ERROR):
+                    continue
+                try:
+                    finalize(invoice, products.get(invoice.account_id, []), scope.actor)
+                except states.StaleInvoice:
+                    counters["skipped"] += 1  # another run took it first
+                except Exception as exc:
+                    logger.exception("Could not finalize invoice %s of account %s", invoice.pk, invoice.account_id)
+                    _record_error(invoice, exc, scope, counters, errors)
+                else:
+                    counters["dispatched"] += 1
+                    finalized.append(invoice)
     return finalized
 
 

@@ -8,7 +8,7 @@ with InvalidTransition; a concurrent change in between is refused with StaleInvo
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.db import transaction
 
@@ -73,33 +73,64 @@ def rule_for(invoice: Invoice, action: str) -> Rule:
     return rule
 
 
+@dataclass(frozen=True)
+class Step:
+    """One transition of a chain applied at once (e.g. populate then finalize)."""
+
+    action: str
+    reason: str = ""
+    fields: dict = field(default_factory=dict)
+
+
 def transition(invoice: Invoice, action: str, *, reason: str = "", actor: str = "system", **fields) -> InvoiceEvent:
     """Apply `action` to `invoice` (and set `fields` with it): one conditional UPDATE and its event row.
 
     Updates `invoice` in place and returns the event. Raises InvalidTransition or StaleInvoice.
     """
-    rule = rule_for(invoice, action)
+    moved = transition_many([(invoice, [Step(action, reason, fields)])], actor)
+    if not moved:
+        raise StaleInvoice(f"invoice {invoice} changed since it was read ({action} refused)")
+    return moved[invoice.pk][-1]
+
+
+def transition_many(chains: list[tuple[Invoice, list[Step]]], actor: str = "system") -> dict[int, list[InvoiceEvent]]:
+    """The one place invoice states change. Each invoice's steps are checked against the table, then, in
+    one transaction: per invoice one conditional UPDATE (from the state and version it was read in) to
+    the chain's end, and one event row per step (one INSERT for all). An invoice that changed meanwhile is
+    left out of the result and gets nothing; the others are updated in place. Raises InvalidTransition.
+    """
     now = clock.now()
-    seq = invoice.version + 1
-    values = {"state": rule.target, "version": seq, "updated": now, **fields}
-    with transaction.atomic():
-        won = Invoice.objects.filter(pk=invoice.pk, state=invoice.state, version=invoice.version).update(**values)
-        if not won:
-            raise StaleInvoice(f"invoice {invoice} changed since it was read ({action} refused)")
-        event = InvoiceEvent.objects.create(
-            invoice_id=invoice.pk,
-            seq=seq,
-            action=action,
-            from_state=invoice.state,
-            to_state=rule.target,
-            reason=str(reason)[:2000],
-            actor=str(actor)[:150],
-            trace_id=tracing.current_trace_id() or "",
-            created=now,
-        )
-    for name, value in values.items():
-        setattr(invoice, name, value)
-    return event
+    trace_id = tracing.current_trace_id() or ""
+    planned = []
+    for invoice, steps in chains:
+        state, version, values, events = invoice.state, invoice.version, {}, []
+        for step in steps:
+            rule = rule_for(invoice if state == invoice.state else _as_in(invoice, state), step.action)
+            version += 1
+            events.append(InvoiceEvent(invoice_id=invoice.pk, seq=version, action=step.action, from_state=state,
+                                       to_state=rule.target, reason=str(step.reason)[:2000], actor=str(actor)[:150],
+                                       trace_id=trace_id, created=now))  # fmt: skip
+            state = rule.target
+            values.update(step.fields)
+        values.update(state=state, version=version, updated=now)
+        planned.append((invoice, values, events))
+    moved = {}
+    with transaction.atomic(savepoint=False):
+        for invoice, values, events in planned:
+            if Invoice.objects.filter(pk=invoice.pk, state=invoice.state, version=invoice.version).update(**values):
+                moved[invoice.pk] = (invoice, values, events)
+        InvoiceEvent.objects.bulk_create([event for _, _, events in moved.values() for event in events])
+    for invoice, values, _ in moved.values():
+        for name, value in values.items():
+            setattr(invoice, name, value)
+    return {pk: events for pk, (_, _, events) in moved.items()}
+
+
+def _as_in(invoice: Invoice, state: str) -> Invoice:
+    """The invoice as it will be mid-chain (for the next step's rule and guard)."""
+    copy = Invoice(pk=invoice.pk, state=state, amount_paid=invoice.amount_paid, number=invoice.number)
+    copy.account_id, copy.period_start = invoice.account_id, invoice.period_start
+    return copy
 
 
 def creation_event(invoice_id: int, actor: str, trace_id: str, now) -> InvoiceEvent:

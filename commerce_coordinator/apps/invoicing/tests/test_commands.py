@@ -189,3 +189,27 @@ def test_the_clock_moves():
     start = clock.now()
     clock.move(days=3)
     assert (clock.now() - start).days == 3
+
+
+def test_a_page_whose_bulk_write_fails_is_finalized_one_invoice_at_a_time(monkeypatch):
+    from django.db import IntegrityError
+
+    accounts = [factories.account("none", lms_user_id=n) for n in range(3)]
+    run("create_invoices")
+    real = InvoiceLine.objects.bulk_create
+    calls = []
+
+    def fail_first(objs, *args, **kwargs):
+        calls.append(len(objs))
+        if len(calls) == 1:
+            raise IntegrityError("a bulk insert refused")
+        return real(objs, *args, **kwargs)
+
+    monkeypatch.setattr(InvoiceLine.objects, "bulk_create", fail_first)
+    with factories.in_period():
+        summary = run("dispatch_invoices", "--no-charge")
+    assert (summary["dispatched"], summary["errors"], summary["skipped"]) == (3, 0, 0)
+    assert calls == [3, 1, 1, 1]  # the page's one INSERT failed, then one per invoice
+    assert {i.state for i in Invoice.objects.filter(account__in=accounts)} == {"open"}
+    assert json.loads(call_command("audit_invoices", "--json"))["problems"] == []
+    assert summary["charges"] == 0 and not InvoiceEvent.objects.filter(action="charge_failed").exists()

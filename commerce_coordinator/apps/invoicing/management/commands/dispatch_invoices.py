@@ -13,6 +13,15 @@ class Command(BillingCommand):
     name = "dispatch_invoices"
     traced_as_one = False  # a trace per invoice
 
+    def add_arguments(self, parser):
+        super().add_arguments(parser)
+        parser.add_argument("--no-charge", action="store_true", help="Populate and finalize only; charge later.")
+
+    def scope(self, options):
+        scope = super().scope(options)
+        scope.charge = not options["no_charge"]
+        return scope
+
     def total(self, scope):
         return billing._to_finalize(scope).count() + billing._to_charge(scope).count()
 
