@@ -20,11 +20,21 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import DatabaseError, transaction
 from django.db.models import Exists, OuterRef, Q
+from django.db.models.constants import OnConflict
 
 from commerce_coordinator.apps.core import tracing
 
 from . import charging, clock, dunning, states
-from .models import Account, BillingRun, Invoice, InvoiceLine, InvoiceState, Product, ProductPeriodMark
+from .models import (
+    Account,
+    BillingRun,
+    Invoice,
+    InvoiceEvent,
+    InvoiceLine,
+    InvoiceState,
+    Product,
+    ProductPeriodMark,
+)
 
 logger = logging.getLogger(__name__)
 S = InvoiceState
@@ -138,29 +148,17 @@ def create_invoices(scope: Scope, run: BillingRun | None = None, progress: Progr
         trace_id = tracing.current_trace_id() or ""
         for page in _batches(missing.values_list("pk", "currency"), settings.INVOICING_BATCH_SIZE, scope.limit):
             with transaction.atomic():
-                Invoice.objects.bulk_create(
-                    [
-                        Invoice(
-                            account_id=pk,
-                            period_start=period_start,
-                            period_end=period_end,
-                            currency=currency,
-                            created_run=token,
-                            created=now,
-                            updated=now,
-                        )
-                        for pk, currency in page
-                    ],
-                    ignore_conflicts=True,
-                )
+                fixed = {"period_start": period_start, "period_end": period_end, "created_run": token,
+                         "created": now, "updated": now}  # fmt: skip
+                insert_rows(Invoice, fixed, [{"account_id": pk, "currency": cur} for pk, cur in page], ignore=True)
                 mine = list(
                     Invoice.objects.filter(
                         created_run=token, period_start=period_start, account_id__in=[pk for pk, _ in page]
                     ).values_list("pk", flat=True)
                 )
-                states.InvoiceEvent.objects.bulk_create(
-                    [states.creation_event(pk, scope.actor, trace_id, now) for pk in mine]
-                )
+                event = states.creation_event(0, scope.actor, trace_id, now)
+                fixed = {f.attname: getattr(event, f.attname) for f in InvoiceEvent._meta.concrete_fields}
+                insert_rows(InvoiceEvent, fixed, [{"invoice_id": pk} for pk in mine])
             counters["created"] += len(mine)
             progress(len(page))
             if run is not None:
@@ -169,6 +167,39 @@ def create_invoices(scope: Scope, run: BillingRun | None = None, progress: Progr
     counters["already_present"] = present.exclude(created_run=token).count()
     counters.pop("would_create" if not scope.dry_run else "created")
     return counters
+
+
+def insert_rows(model, fixed: dict, rows: list[dict], ignore: bool = False) -> None:
+    """One multi-row INSERT (the driver batches executemany), optionally ignoring unique conflicts.
+
+    The ORM's bulk_create prepares every value of every row through its field (most of create_invoices'
+    time at 100,000 rows); here the constant values are prepared once and only the varying ones per row.
+    """
+    if not rows:
+        return
+    connection = transaction.get_connection()
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    varying = [f for f in fields if f.attname in rows[0]]
+    constant = {
+        f.attname: f.get_db_prep_save(fixed[f.attname] if f.attname in fixed else f.get_default(), connection)
+        for f in fields
+        if f.attname not in rows[0]
+    }
+    columns = [f.column for f in fields]
+    conflict = OnConflict.IGNORE if ignore else None
+    sql = "{} {} ({}) VALUES ({}) {}".format(
+        connection.ops.insert_statement(on_conflict=conflict),
+        connection.ops.quote_name(model._meta.db_table),
+        ", ".join(connection.ops.quote_name(c) for c in columns),
+        ", ".join(["%s"] * len(columns)),
+        connection.ops.on_conflict_suffix_sql(fields, conflict, None, None) if ignore else "",
+    )
+    params = []
+    for row in rows:
+        prepared = {f.attname: f.get_db_prep_save(row[f.attname], connection) for f in varying}
+        params.append([prepared[f.attname] if f.attname in prepared else constant[f.attname] for f in fields])
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, params)
 
 
 def create_invoices_baseline(period_start) -> int:
