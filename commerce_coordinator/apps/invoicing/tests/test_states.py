@@ -83,3 +83,12 @@ def test_the_diagram_is_drawn_from_the_table():
     diagram = states.mermaid()
     for rule in states.RULES:
         assert f"{rule.source} --> {rule.target}: {rule.action}" in diagram
+
+
+def test_the_documented_diagram_is_the_tables():
+    from pathlib import Path
+
+    from django.conf import settings
+
+    doc = (Path(settings.BASE_DIR) / "docs" / "invoicing.md").read_text()
+    assert f"```mermaid\n{states.mermaid()}\n```" in doc
