@@ -13,6 +13,7 @@ import logging
 from decimal import Decimal
 
 from celery import shared_task
+from django.conf import settings
 from django.db import models
 
 from commerce_coordinator.apps.core import durable
@@ -127,7 +128,13 @@ def charge(attempt: ChargeAttempt) -> dict:
     return {"result": answer.result, "decline": answer.decline, "charge_id": answer.charge_id}
 
 
-@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, name="payments.run_charge_attempt")
+@shared_task(
+    bind=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    name="payments.run_charge_attempt",
+    rate_limit=settings.PAYMENTS_CHARGE_RATE_LIMIT,  # per worker; a 429 is retried after its Retry-After
+)
 def run_charge_attempt(self, attempt_pk: int):
     """One charge attempt's task (durable: claimed, retried on the policy, dead-lettered)."""
     return durable.run(ChargeAttempt, attempt_pk, self, charge)

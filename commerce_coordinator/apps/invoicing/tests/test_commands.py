@@ -213,3 +213,13 @@ def test_a_page_whose_bulk_write_fails_is_finalized_one_invoice_at_a_time(monkey
     assert {i.state for i in Invoice.objects.filter(account__in=accounts)} == {"open"}
     assert json.loads(call_command("audit_invoices", "--json"))["problems"] == []
     assert summary["charges"] == 0 and not InvoiceEvent.objects.filter(action="charge_failed").exists()
+
+
+def test_a_terminal_gets_a_progress_bar_and_a_readable_summary(monkeypatch, capsys):
+    import sys
+
+    factories.account("none")
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True, raising=False)
+    call_command("create_invoices", "--period", "2026-12")
+    out = capsys.readouterr().out
+    assert "created=1" in out and "already_present=0" in out
