@@ -472,7 +472,9 @@ def _mark(product_ids: list[int], period_start, kind: str, token: str) -> int:
             ],
             ignore_conflicts=True,
         )
-        mine = ProductPeriodMark.objects.filter(run_token=token, product_id__in=product_ids).values("product_id")
+        mine = ProductPeriodMark.objects.filter(
+            product_id__in=product_ids, period_start=period_start, kind=kind, run_token=token
+        ).values("product_id")
         change = {"used": 0} if kind == ProductPeriodMark.Kind.RESTORE else {"extra_steps": 0}
         return Product.objects.filter(pk__in=mine).update(**change)
 
