@@ -1,5 +1,5 @@
 # Commerce Coordinator: the commands a developer and CI need.
-#   make run    set everything up and serve http://localhost:8140 (SQLite, tasks in process)
+#   make run    set everything up and serve http://localhost:8140 (SQLite, the embedded broker and its worker)
 #   make test   set everything up and run the whole suite on SQLite and on MariaDB, with coverage
 # `make help` lists every target.
 
@@ -65,20 +65,19 @@ upgrade: $(INSTALLED) ## re-pin every requirement to its newest allowed version,
 
 # --- running -----------------------------------------------------------------------
 
-migrate: install ## migrate both database aliases (default and traces)
+migrate: install ## migrate every database alias (default and traces): a plain `manage.py migrate`
 	$(MANAGE) migrate --noinput
-	$(MANAGE) migrate --noinput --database traces
 
 provision: install ## idempotent local set-up: databases, migrations, admin/admin, waffle switches, demo data
 	PYTHON=$(PY) DJANGO_SETTINGS_MODULE=$(SETTINGS) ./local-provision-commerce-coordinator.sh
 
-run: install migrate provision ## set up and serve on 0.0.0.0:8140 (SQLite, tasks in process unless CELERY_BROKER_URL)
+run: install migrate provision ## set up and serve on 0.0.0.0:8140 (PORT=...) with its own Celery worker (ADR 22)
 	$(MANAGE) runserver 0.0.0.0:$(PORT)
 
-celery: install ## development Celery worker that restarts on .py changes (set CELERY_BROKER_URL)
+celery: install ## development Celery worker that restarts on .py changes (runserver starts one itself)
 	@if [ -z "$${CELERY_BROKER_URL:-}" ]; then \
-		echo "CELERY_BROKER_URL is not set: tasks run in process and this worker has nothing to do." >&2; \
-		echo "Try: CELERY_BROKER_URL=redis://127.0.0.1:6379/0 make celery" >&2; \
+		echo "CELERY_BROKER_URL is not set: this worker takes tasks from the embedded broker (var/celery/)," >&2; \
+		echo "as the one runserver starts does (ADR 22). For Redis: CELERY_BROKER_URL=redis://127.0.0.1:6379/0 make celery" >&2; \
 	fi
 	$(MANAGE) celery
 

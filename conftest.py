@@ -17,3 +17,12 @@ def staff_client(client, django_user_model):
     user = django_user_model.objects.create_user("staff", "staff@example.invalid", "pw", is_staff=True)
     client.force_login(user)
     return client
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Each test starts with an empty cache (e.g. no Basic-auth failure counts left by another test)."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield

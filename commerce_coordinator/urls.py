@@ -13,6 +13,7 @@ urlpatterns = [
     path("payments/", include("commerce_coordinator.apps.payments.urls")),
     path("api/v1/", include("commerce_coordinator.apps.lms.urls")),
     path("api/v1/billing/", include("commerce_coordinator.apps.invoicing.urls")),
+    path("api/v1/", include("commerce_coordinator.apps.contracts.urls")),
     path(
         "api/schema/",
         SpectacularAPIView.as_view(permission_classes=[AllowAny], authentication_classes=[]),
@@ -24,5 +25,8 @@ if settings.DEBUG or settings.CC_DEMO_ENDPOINTS_ENABLED:
     urlpatterns.append(path("demo_lms/", include("commerce_coordinator.apps.demo_lms.urls")))
     urlpatterns.append(path("demo_gateway/", include("commerce_coordinator.apps.demo_gateway.urls")))
 
-handler404 = "commerce_coordinator.apps.core.views.json_not_found"
-handler500 = "commerce_coordinator.apps.core.views.json_server_error"
+# JSON errors on API paths, Django's pages elsewhere (apps/core/errors.py).
+handler400 = "commerce_coordinator.apps.core.errors.bad_request"
+handler403 = "commerce_coordinator.apps.core.errors.permission_denied"
+handler404 = "commerce_coordinator.apps.core.errors.page_not_found"
+handler500 = "commerce_coordinator.apps.core.errors.server_error"

@@ -18,16 +18,20 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
+    # Before staticfiles: its runserver (staticfiles' own, plus the embedded worker, ADR 22) wins.
+    "commerce_coordinator.apps.core",
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
     "waffle",
-    "commerce_coordinator.apps.core",
     "commerce_coordinator.apps.demo_lms",
     "commerce_coordinator.apps.payments",
     "commerce_coordinator.apps.lms",
     "commerce_coordinator.apps.invoicing",
     "commerce_coordinator.apps.demo_gateway",
+    "commerce_coordinator.apps.contracts",
+    "commerce_coordinator.apps.backends.smt",
+    "commerce_coordinator.apps.backends.telmex",
 ]
 
 MIDDLEWARE = [
@@ -105,12 +109,12 @@ STATIC_ROOT = VAR_DIR / "static"
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.BasicAuthentication",
+        "commerce_coordinator.apps.core.authentication.ThrottledBasicAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "EXCEPTION_HANDLER": "commerce_coordinator.apps.core.views.json_exception_handler",
+    "EXCEPTION_HANDLER": "commerce_coordinator.apps.core.errors.api_exception_handler",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -121,13 +125,15 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": 'Order status and fulfillment API. Errors are JSON: {"error": <code>, "detail": <what>}.',
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
-    "PREPROCESSING_HOOKS": ["commerce_coordinator.apps.lms.auth.public_api_only"],
+    "PREPROCESSING_HOOKS": ["commerce_coordinator.apps.core.api_auth.public_api_only"],
 }
 
 # --- Per-app settings -----------------------------------------------------------
 # Each app's block lives in its own module under settings/components/; CC_SIGNALS (the wiring of
 # every app) stays here, in one visible place.
 from .components.celery_settings import *  # noqa: E402,F403
+from .components.contracts import *  # noqa: E402,F403
+from .components.core import *  # noqa: E402,F403
 from .components.demo_gateway import *  # noqa: E402,F403
 from .components.durable import *  # noqa: E402,F403
 from .components.durable import CC_DURABLE_SWEEP_INTERVAL  # noqa: E402
@@ -135,7 +141,6 @@ from .components.invoicing import *  # noqa: E402,F403
 from .components.invoicing import INVOICING_BEAT_TIMES  # noqa: E402
 from .components.lms import *  # noqa: E402,F403
 from .components.payments import *  # noqa: E402,F403
-from .components.payments import PAYMENTS_SWEEP_INTERVAL  # noqa: E402
 from .components.payments_charges import *  # noqa: E402,F403
 from .components.traces import *  # noqa: E402,F403
 
@@ -174,6 +179,10 @@ CC_SIGNALS: dict = {
         "commerce_coordinator.apps.payments.receivers.log_payment_event",
         "commerce_coordinator.apps.lms.receivers.unenroll_refunded_order",
     ],
+    # Payments: CloudPayments' recurrent notifications; the subscriptions app will receive them.
+    "commerce_coordinator.apps.payments.signals.subscription_changed": [
+        "commerce_coordinator.apps.payments.receivers.log_subscription_event",
+    ],
     "commerce_coordinator.apps.lms.signals.fulfillment_completed": [
         "commerce_coordinator.apps.lms.receivers.log_fulfillment_completed",
     ],
@@ -203,8 +212,10 @@ CC_SIGNALS: dict = {
             "switch": "invoicing.email_invoice_sent",
         },
     ],
+    # Dunning suspends (at CONTRACTS_SUSPEND_AT_LEVELS) and resumes the account's contracts.
     "commerce_coordinator.apps.invoicing.signals.account_overdue": [
         "commerce_coordinator.apps.invoicing.receivers.log_account_overdue",
+        "commerce_coordinator.apps.contracts.receivers.suspend_overdue_account",
         {
             "receiver": "commerce_coordinator.apps.invoicing.receivers.email_account_overdue",
             "switch": "invoicing.email_account_overdue",
@@ -212,6 +223,33 @@ CC_SIGNALS: dict = {
     ],
     "commerce_coordinator.apps.invoicing.signals.account_cleared": [
         "commerce_coordinator.apps.invoicing.receivers.log_account_cleared",
+        "commerce_coordinator.apps.contracts.receivers.resume_cleared_account",
+    ],
+    # Contracts: the lifecycle. The four signals that ask a backend to act are routed to contracts'
+    # dispatch, which calls the plugin of the contract's own backend only (CC_CONTRACT_BACKENDS, ADR 0040).
+    "commerce_coordinator.apps.contracts.signals.contract_created": [
+        "commerce_coordinator.apps.contracts.receivers.log_contract_change"
+    ],
+    "commerce_coordinator.apps.contracts.signals.contract_activating": [
+        "commerce_coordinator.apps.contracts.receivers.activate_at_backend"
+    ],
+    "commerce_coordinator.apps.contracts.signals.contract_activated": [
+        "commerce_coordinator.apps.contracts.receivers.log_contract_change"
+    ],
+    "commerce_coordinator.apps.contracts.signals.contract_suspended": [
+        "commerce_coordinator.apps.contracts.receivers.suspend_at_backend"
+    ],
+    "commerce_coordinator.apps.contracts.signals.contract_resumed": [
+        "commerce_coordinator.apps.contracts.receivers.resume_at_backend"
+    ],
+    "commerce_coordinator.apps.contracts.signals.contract_cancelling": [
+        "commerce_coordinator.apps.contracts.receivers.cancel_at_backend"
+    ],
+    "commerce_coordinator.apps.contracts.signals.contract_cancelled": [
+        "commerce_coordinator.apps.contracts.receivers.log_contract_change"
+    ],
+    "commerce_coordinator.apps.contracts.signals.contract_backend_failed": [
+        "commerce_coordinator.apps.contracts.receivers.log_backend_failed"
     ],
 }
 
@@ -243,9 +281,11 @@ CELERY_BEAT_SCHEDULE = {
     "core-sweep-durable-work": {"task": "core.sweep_durable_work", "schedule": CC_DURABLE_SWEEP_INTERVAL},
     # apps/lms: re-queue order lines whose task was lost (ADR 6).
     "lms-sweep-stalled-lines": {"task": "lms.sweep_stalled_lines", "schedule": 300.0},
-    "payments-sweep-webhook-events": {
-        "task": "commerce_coordinator.apps.payments.tasks.sweep_webhook_events",
-        "schedule": PAYMENTS_SWEEP_INTERVAL,
+    # apps/payments: webhook events are durable work items, recovered by core-sweep-durable-work (the old
+    # payments-sweep-webhook-events entry is gone; its task still exists, ADR 0015). Retention, like traces':
+    "payments-prune-webhook-events": {
+        "task": "commerce_coordinator.apps.payments.tasks.prune_webhook_events",
+        "schedule": 24 * 3600,
     },
     # apps/invoicing: the billing jobs, daily (each is idempotent: a run with nothing to do changes nothing).
     # Order within a day: restore quotas, dispatch (bills last period's extras), reset capacity, create next.

@@ -18,8 +18,15 @@ from django.core.exceptions import ImproperlyConfigured
 from .base import *  # noqa: F403
 from .base import database_settings
 
+
+def _env_flag(name: str) -> bool:
+    return os.environ.get(name, "false").strip().lower() in {"1", "true", "yes", "on"}
+
+
 # Only so that a mistaken DJANGO_DEBUG=true (or DEBUG: true in the YAML file) is refused loudly below.
-DEBUG = os.environ.get("DJANGO_DEBUG", "false").strip().lower() in {"1", "true", "yes", "on"}
+DEBUG = _env_flag("DJANGO_DEBUG")
+# Likewise: the demo endpoints (anonymous, and a token endpoint signing with the issuer key) are refused.
+CC_DEMO_ENDPOINTS_ENABLED = _env_flag("CC_DEMO_ENDPOINTS_ENABLED")
 os.environ.setdefault("DB_ENGINE", "mysql")
 DATABASES = {
     "default": database_settings("DB_NAME", "commerce_coordinator"),
@@ -32,6 +39,8 @@ CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": os.environ.get("CACHE_REDIS_URL", "redis://127.0.0.1:6379/1"),
+        # A hung Redis must not hang requests (the auth throttle, /health/): fail after a few seconds.
+        "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
     }
 }
 
@@ -84,6 +93,15 @@ JWT_AUTH = {
 }
 
 
+def _is_weak_secret_key(key: str) -> bool:
+    """A default, short, low-variety (few distinct characters, mostly one character) or periodic key."""
+    if key.startswith(("insecure", "django-insecure")) or len(key) < 50:
+        return True
+    most_common = max(key.count(c) for c in set(key))
+    periodic = any(key == (key[:n] * (len(key) // n + 1))[: len(key)] for n in range(1, len(key) // 2 + 1))
+    return len(set(key)) < 16 or most_common > len(key) // 4 or periodic
+
+
 def _refuse_unsafe_configuration() -> None:
     """Stop the process before it serves anything with an unsafe configuration."""
 
@@ -92,19 +110,31 @@ def _refuse_unsafe_configuration() -> None:
 
     if DEBUG:
         refuse("DEBUG is on. Unset DJANGO_DEBUG (and DEBUG in the COMMERCE_COORDINATOR_CFG file).")
-    missing = [name for name in REQUIRED_SECRETS if not globals().get(name)]
+    missing = [name for name in REQUIRED_SECRETS if not str(globals().get(name) or "").strip()]
     if missing:
         refuse(
             f"missing required setting(s) {', '.join(missing)}. Set them in the environment "
             "(DJANGO_SECRET_KEY, CELERY_BROKER_URL) or in the YAML file named by COMMERCE_COORDINATOR_CFG."
         )
-    if SECRET_KEY.startswith(("insecure", "django-insecure")) or len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5:
+    if _is_weak_secret_key(str(SECRET_KEY)):
         refuse(
             "SECRET_KEY is a default or weak key. Set DJANGO_SECRET_KEY to a random value of 50+ characters, e.g. "
             "python -c 'import secrets; print(secrets.token_urlsafe(64))'."
         )
     if not ALLOWED_HOSTS:
         refuse("ALLOWED_HOSTS is empty. Set ALLOWED_HOSTS to the service's host names, comma-separated.")
+    if "*" in ALLOWED_HOSTS:
+        refuse("ALLOWED_HOSTS contains '*' (any Host header is served). List the service's host names instead.")
+    if str(CELERY_BROKER_URL).strip().lower().startswith("memory://"):
+        refuse(
+            "CELERY_BROKER_URL is memory://: tasks would be lost with the process. Set a Redis or RabbitMQ URL, "
+            "e.g. redis://redis-host:6379/0."
+        )
+    if CC_DEMO_ENDPOINTS_ENABLED:
+        refuse(
+            "CC_DEMO_ENDPOINTS_ENABLED is on: it mounts anonymous demo endpoints and a token endpoint. "
+            "Unset it (environment and the COMMERCE_COORDINATOR_CFG file)."
+        )
 
 
 _refuse_unsafe_configuration()

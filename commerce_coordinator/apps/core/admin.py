@@ -3,10 +3,11 @@
 from django.contrib import admin
 from django.utils.html import format_html, format_html_join
 
+from .errors import DatabaseUnavailableAdminMixin
 from .models import Trace, TraceNode
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(DatabaseUnavailableAdminMixin, admin.ModelAdmin):
     def has_add_permission(self, request):
         return False
 

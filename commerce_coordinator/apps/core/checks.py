@@ -59,3 +59,21 @@ def refuse_to_start_on_errors() -> None:
             "Commerce Coordinator refuses to start: its configuration has errors.\n"
             + "\n".join(f"{m.id}: {m.msg}\n    HINT: {m.hint}" for m in errors)
         )
+
+
+@checks.register("commerce_coordinator")
+def check_databases_migrated(app_configs=None, **kwargs):
+    """core.W020: a database alias with unapplied migrations (e.g. traces after a bare Django `migrate`)."""
+    from . import migration_state
+
+    if migration_state.is_migrating():
+        return []
+    return [
+        checks.Warning(
+            f"Database alias {alias!r} has {count} unapplied migration(s): its tables may be missing.",
+            hint=f"Run `{migration_state.fix_command(alias)}`.",
+            obj=alias,
+            id="core.W020",
+        )
+        for alias, count in migration_state.unmigrated_aliases().items()
+    ]

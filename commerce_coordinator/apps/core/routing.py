@@ -509,6 +509,7 @@ def signal_map(plan: RoutingPlan | None = None) -> list[dict]:
                         "switch": r.switch,
                         "queue": r.queue,
                         "status": "ok" if not r.problems else ("error" if not r.is_valid else "warning"),
+                        "description": receiver_description(r.func),
                         "problems": [_problem_dict(p) for p in r.problems],
                     }
                     for r in entry.receivers
@@ -516,6 +517,21 @@ def signal_map(plan: RoutingPlan | None = None) -> list[dict]:
             }
         )
     return result
+
+
+def receiver_description(func) -> str:
+    """What a receiver says it does: its own `describe_route()` (e.g. a dispatcher naming where it
+    dispatches to, from its app's settings), else the first line of its docstring."""
+    if func is None:
+        return ""
+    describe = getattr(func, "describe_route", None)
+    if callable(describe):
+        try:
+            return str(describe())
+        except Exception as exc:  # the map is a diagnostic: it shows the failure instead of failing
+            return f"(describe_route failed: {type(exc).__name__}: {exc})"
+    doc = inspect.getdoc(func.run if isinstance(func, Task) else func) or ""
+    return doc.strip().splitlines()[0] if doc.strip() else ""
 
 
 def unrouted_warnings(plan: RoutingPlan) -> list[dict]:
@@ -531,7 +547,48 @@ def _describe_type(declared) -> str:
     return " | ".join(getattr(t, "__name__", repr(t)) for t in types)
 
 
-def map_document(plan: RoutingPlan | None = None) -> dict:
-    """The whole map with its warnings: what `show_signals --format json` prints and /core/signals/ answers."""
+def observed_sends(plan: RoutingPlan | None = None) -> list[dict]:
+    """The sends stored traces have seen from inside a receiver: distinct (receiver, signal) pairs.
+
+    A send node's parent (or grandparent, through a span the receiver opened) is the receiver node of an
+    in-process receiver, or the task node of a task receiver run in a worker (named by its task name,
+    mapped back to the receiver's path here); any other task that sends is reported as itself
+    (`"sender_kind": "task"`). One DISTINCT join over the trace nodes; no traces table (an unmigrated
+    traces database) means nothing observed yet.
+    """
+    from django.db import DatabaseError, connections, router
+
+    from .models import TraceNode
+
     plan = plan or analyse()
-    return {"signals": signal_map(plan), "warnings": unrouted_warnings(plan)}
+    task_receivers = {getattr(r.func, "name", r.path): r.path for s in plan.signals for r in s.receivers if r.is_task}
+    connection = connections[router.db_for_read(TraceNode)]
+    table = connection.ops.quote_name(TraceNode._meta.db_table)
+    # The sender is the send's parent, or its grandparent when the parent is a span (`work`, ...) it opened.
+    sql = (
+        f"SELECT DISTINCT p.kind, p.name, g.kind, g.name, c.name FROM {table} c "
+        f"JOIN {table} p ON p.id = c.parent_id "
+        f"LEFT JOIN {table} g ON g.id = p.parent_id AND p.kind NOT IN ('receiver', 'task') "
+        "WHERE c.kind = 'send' AND (p.kind IN ('receiver', 'task') OR g.kind IN ('receiver', 'task'))"
+    )
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(sql)
+            rows = cursor.fetchall()
+    except DatabaseError:
+        logger.warning("No observed sends: the trace nodes cannot be read (is the traces database migrated?)")
+        return []
+    edges = set()
+    for parent_kind, parent_name, grand_kind, grand_name, signal in rows:
+        kind, name = (parent_kind, parent_name) if parent_kind in ("receiver", "task") else (grand_kind, grand_name)
+        if kind == "task" and name in task_receivers:
+            kind, name = "receiver", task_receivers[name]
+        edges.add((kind, name, signal))
+    return [{"sender": name, "sender_kind": kind, "signal": signal} for kind, name, signal in sorted(edges)]
+
+
+def map_document(plan: RoutingPlan | None = None) -> dict:
+    """The whole map with its warnings and the sends traces observed: what `show_signals --format json`
+    prints and /core/signals/ answers."""
+    plan = plan or analyse()
+    return {"signals": signal_map(plan), "warnings": unrouted_warnings(plan), "observed": observed_sends(plan)}

@@ -74,8 +74,8 @@ class AccessTokenView(APIView):
                 },
                 status=400,
             )
-        client = DemoOAuthClient.objects.filter(client_id=str(data.get("client_id", ""))).first()
-        if client is None or not client.check_secret(str(data.get("client_secret", ""))):
+        client = DemoOAuthClient.authenticate(str(data.get("client_id", "")), str(data.get("client_secret", "")))
+        if client is None:
             return Response(
                 {"error": "invalid_client", "error_description": "Unknown client or wrong secret."}, status=401
             )

@@ -1,7 +1,12 @@
 """The demo LMS's own data: the OAuth clients it issues JWTs to, and the enrollments it stores."""
 
+import hmac
+
+from django.conf import settings
 from django.contrib.auth.hashers import check_password, make_password
 from django.db import models
+
+SERVICE_USERNAME = "commerce_coordinator_worker"
 
 
 class DemoOAuthClient(models.Model):
@@ -22,6 +27,36 @@ class DemoOAuthClient(models.Model):
 
     def check_secret(self, secret: str) -> bool:
         return check_password(secret, self.client_secret_hash)
+
+    @classmethod
+    def provision(cls, client_id: str, secret: str, username: str = SERVICE_USERNAME) -> tuple["DemoOAuthClient", str]:
+        """Create or update a service client with this secret; returns it and "created", "updated" or "unchanged"."""
+        client, created = cls.objects.get_or_create(
+            client_id=client_id, defaults={"username": username, "client_secret_hash": make_password(secret)}
+        )
+        if created:
+            return client, "created"
+        if client.username == username and client.is_administrator and client.check_secret(secret):
+            return client, "unchanged"
+        client.username, client.is_administrator = username, True
+        client.set_secret(secret)
+        client.save()
+        return client, "updated"
+
+    @classmethod
+    def authenticate(cls, client_id: str, secret: str) -> "DemoOAuthClient | None":
+        """The client these credentials name, or None. This service's own configured credentials
+        (LMS_OAUTH_CLIENT_ID / LMS_OAUTH_CLIENT_SECRET) create their client on first use, so the demo
+        LMS works after `migrate` alone, with no provisioning step."""
+        client = cls.objects.filter(client_id=client_id).first()
+        service_id, service_secret = _service_credentials()
+        if client is None and secret and client_id == service_id and hmac.compare_digest(secret, service_secret):
+            client, _ = cls.provision(client_id, secret)
+        return client if client is not None and client.check_secret(secret) else None
+
+
+def _service_credentials() -> tuple[str, str]:
+    return settings.LMS_OAUTH_CLIENT_ID, settings.LMS_OAUTH_CLIENT_SECRET
 
 
 class DemoEnrollment(models.Model):

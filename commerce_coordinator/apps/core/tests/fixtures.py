@@ -89,3 +89,35 @@ def retrying_task(self, sender, **kwargs):
 @shared_task
 def any_kwargs_task(sender, **kwargs):
     """A task receiver that takes any arguments."""
+
+
+@shared_task
+def send_nested_task(sender, order_number, **kwargs):
+    """A task receiver that sends another signal (the signal map draws it once traces saw it)."""
+    return nested_signal.send("send_nested_task", order_number=order_number).ok
+
+
+def send_nested_in_a_span(sender, order_number, **kwargs):
+    """A receiver that sends another signal inside a span it opened (the span sits between them)."""
+    from commerce_coordinator.apps.core import tracing
+
+    with tracing.span("work", "fixtures.nested_work", order_number=order_number):
+        return nested_signal.send("send_nested_in_a_span", order_number=order_number).ok
+
+
+def dispatching_receiver(sender, **kwargs):
+    """A receiver that says where it dispatches to (routing.receiver_description)."""
+
+
+dispatching_receiver.describe_route = lambda: "dispatches to: alpha -> AlphaPlugin"
+
+
+def badly_described_receiver(sender, **kwargs):
+    pass
+
+
+def _fail():
+    raise LookupError("registry is broken")
+
+
+badly_described_receiver.describe_route = _fail

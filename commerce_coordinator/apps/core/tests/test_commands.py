@@ -39,6 +39,7 @@ def test_show_signals_as_text():
     assert "!! core.E004" in text
 
 
+@pytest.mark.django_db(databases=ALL_DATABASES)
 @override_settings(CC_SIGNALS=ROUTES)
 def test_show_signals_as_json():
     data = json.loads(run("--format", "json"))
@@ -48,6 +49,7 @@ def test_show_signals_as_json():
     assert {w["id"] for w in data["warnings"]} == {"core.W001"}
 
 
+@pytest.mark.django_db(databases=ALL_DATABASES)
 @override_settings(CC_SIGNALS=ROUTES)
 def test_show_signals_as_mermaid_marks_async_and_switched_receivers():
     chart = run("--format", "mermaid").splitlines()
@@ -55,6 +57,35 @@ def test_show_signals_as_mermaid_marks_async_and_switched_receivers():
     assert any("-.->" in line and "record_task" in line for line in chart)  # async: dashed
     assert any("|switch: demo_lms.send_confirmation_email|" in line for line in chart)
     assert any(line.strip().startswith("style R_core_tests_fixtures_missing") for line in chart)
+
+
+NESTED = {
+    PREFIX + "order_placed": [PREFIX + "send_nested", PREFIX + "any_kwargs"],
+    PREFIX + "nested_signal": [PREFIX + "nested_receiver", PREFIX + "any_kwargs"],
+}
+
+
+@pytest.mark.django_db(databases=ALL_DATABASES)
+@override_settings(CC_SIGNALS=NESTED)
+def test_show_signals_as_mermaid_declares_each_node_once_and_draws_the_sends_traces_observed():
+    before = run("--format", "mermaid")
+    assert "observed" not in before  # no trace yet: only the configured routes
+    order_placed.send("t", order_number="M-1", count=1)
+    order_placed.send("t", order_number="M-2", count=1)  # the same send again: still one edge
+
+    chart = run("--format", "mermaid").splitlines()
+
+    declarations = [line.split("[")[0].split("(")[0].strip() for line in chart if "[" in line or '(["' in line]
+    declarations = [d for d in declarations if " " not in d]
+    assert sorted(declarations) == sorted(set(declarations))  # one node per receiver and per signal
+    assert declarations.count("R_core_tests_fixtures_any_kwargs") == 1
+    observed = [line.strip() for line in chart if "observed" in line]
+    assert observed == ["R_core_tests_fixtures_send_nested -.->|observed| S_core_tests_fixtures_nested_signal"]
+    assert chart[-1].strip().startswith(f"linkStyle {len([ln for ln in chart if '->' in ln]) - 1} ")
+    document = json.loads(run("--format", "json"))
+    assert document["observed"] == [
+        {"sender": PREFIX + "send_nested", "sender_kind": "receiver", "signal": PREFIX + "nested_signal"}
+    ]
 
 
 @pytest.mark.django_db(databases=ALL_DATABASES)
@@ -87,3 +118,28 @@ def test_the_periodic_prune_task_runs_the_command():
     TraceNode.objects.filter(trace_id=old.trace_id).update(started_at=timezone.now() - timedelta(days=400))
     assert prune_traces.delay().get().startswith("Deleted 1 trace(s)")
     assert settings.CELERY_BEAT_SCHEDULE["prune-traces"]["task"] == prune_traces.name
+
+
+DESCRIBED = {
+    PREFIX + "order_placed": [
+        PREFIX + "dispatching_receiver",
+        PREFIX + "badly_described_receiver",
+        PREFIX + "object_task",
+        PREFIX + "record",
+        PREFIX + "missing",
+    ],
+}
+
+
+@pytest.mark.django_db(databases=ALL_DATABASES)
+@override_settings(CC_SIGNALS=DESCRIBED)
+def test_the_map_shows_what_each_receiver_says_it_does():
+    [entry] = json.loads(run("--format", "json"))["signals"]
+    assert [r["description"] for r in entry["receivers"]] == [
+        "dispatches to: alpha -> AlphaPlugin",  # its own describe_route()
+        "(describe_route failed: LookupError: registry is broken)",  # shown, never raised
+        "A task receiver for object_signal: core.E007.",  # a task's docstring, first line
+        "",  # no docstring
+        "",  # does not import
+    ]
+    assert "     dispatches to: alpha -> AlphaPlugin" in run()

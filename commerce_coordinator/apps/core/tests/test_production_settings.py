@@ -78,6 +78,14 @@ def test_secrets_may_come_from_the_yaml_file(tmp_path):
         ({"DJANGO_SECRET_KEY": "ab" * 30}, "SECRET_KEY is a default or weak key"),
         ({"DJANGO_DEBUG": "true"}, "DEBUG is on"),
         ({"ALLOWED_HOSTS": ""}, "ALLOWED_HOSTS is empty"),
+        ({"DJANGO_SECRET_KEY": "Xy7_pL2mN8bT4cW6dF1gH5jK0sA9eR" * 3}, "SECRET_KEY is a default or weak key"),
+        ({"DJANGO_SECRET_KEY": " " * 40 + "kq3v9Zr0-Xy7_pL2mN8b"}, "SECRET_KEY is a default or weak key"),
+        ({"DJANGO_SECRET_KEY": "abcdefghij" * 6 + "k"}, "SECRET_KEY is a default or weak key"),
+        ({"LMS_OAUTH_CLIENT_SECRET": " "}, "missing required setting(s) LMS_OAUTH_CLIENT_SECRET"),
+        ({"LMS_OAUTH_CLIENT_SECRET": ""}, "missing required setting(s) LMS_OAUTH_CLIENT_SECRET"),
+        ({"CELERY_BROKER_URL": "memory://"}, "CELERY_BROKER_URL is memory://"),
+        ({"CC_DEMO_ENDPOINTS_ENABLED": "true"}, "CC_DEMO_ENDPOINTS_ENABLED is on"),
+        ({"ALLOWED_HOSTS": "coordinator.example.com,*"}, "ALLOWED_HOSTS contains '*'"),
     ],
     ids=[
         "no-secret",
@@ -91,6 +99,14 @@ def test_secrets_may_come_from_the_yaml_file(tmp_path):
         "low-entropy-key",
         "debug",
         "no-hosts",
+        "repeated-pattern-key",
+        "mostly-spaces-key",
+        "nearly-periodic-key",
+        "blank-lms-secret",
+        "empty-lms-secret",
+        "memory-broker",
+        "demo-endpoints",
+        "any-host",
     ],
 )
 def test_an_unsafe_configuration_refuses_to_start(tmp_path, overrides, message):
@@ -106,3 +122,21 @@ def test_debug_from_the_yaml_file_is_refused(tmp_path):
     result = run_check(tmp_path, COMMERCE_COORDINATOR_CFG=str(config))
     assert result.returncode != 0
     assert "DEBUG is on" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "message"),
+    [
+        ("CC_DEMO_ENDPOINTS_ENABLED: true\n", "CC_DEMO_ENDPOINTS_ENABLED is on"),
+        ("CELERY_BROKER_URL: memory://\n", "CELERY_BROKER_URL is memory://"),
+        ("ALLOWED_HOSTS: ['*']\n", "ALLOWED_HOSTS contains '*'"),
+        ("LMS_OAUTH_CLIENT_SECRET: '   '\n", "missing required setting(s) LMS_OAUTH_CLIENT_SECRET"),
+    ],
+    ids=["demo-endpoints", "memory-broker", "any-host", "blank-lms-secret"],
+)
+def test_unsafe_values_from_the_yaml_file_are_refused(tmp_path, yaml_text, message):
+    config = tmp_path / "cc.yml"
+    config.write_text(yaml_text)
+    result = run_check(tmp_path, COMMERCE_COORDINATOR_CFG=str(config))
+    assert result.returncode != 0
+    assert message in result.stderr

@@ -30,32 +30,50 @@ def render_text(plan) -> str:
             if receiver["queue"]:
                 options.append(f"queue={receiver['queue']}")
             lines.append(f"  -> {receiver['receiver']} [{', '.join(options)}] {receiver['status']}")
+            if receiver.get("description"):
+                lines.append(f"     {receiver['description']}")
             lines += [f"     !! {p['id']}: {p['message']}" for p in receiver["problems"]]
     for warning in routing.unrouted_warnings(plan):
         lines.append(f"{warning['id']}: {warning['message']}")
     return "\n".join(lines)
 
 
-def render_mermaid(plan) -> str:
-    """A flowchart from each signal to its receivers; task receivers dashed, switched ones labelled."""
-    lines = ["flowchart LR"]
+def _receiver_shape(receiver: dict) -> str:
+    name = _short(receiver["receiver"])
+    return f'[["{name} (task)"]]' if receiver["mode"] == "task" else f'["{name}"]'
+
+
+def render_mermaid(plan, observed=()) -> str:
+    """A flowchart with one node per signal and per receiver: each signal to its receivers (task receivers
+    dashed, switched ones labelled), and each send that stored traces observed from inside a receiver
+    (receiver -> signal, a dotted edge labelled "observed")."""
+    nodes: dict[str, str] = {}  # mermaid id -> its declaration, each declared once
+    edges: list[str] = []
+    styles: list[str] = []
     for entry in routing.signal_map(plan):
         signal_id = _mermaid_id("S_", entry["signal"])
-        lines.append(f'  {signal_id}(["{_short(entry["signal"])}"])')
+        nodes.setdefault(signal_id, f'  {signal_id}(["{_short(entry["signal"])}"])')
         for receiver in entry["receivers"]:
             receiver_id = _mermaid_id("R_", receiver["receiver"])
-            shape = (
-                f'[["{_short(receiver["receiver"])} (task)"]]'
-                if receiver["mode"] == "task"
-                else (f'["{_short(receiver["receiver"])}"]')
-            )
-            label = f"switch: {receiver['switch']}" if receiver["switch"] else ""
+            nodes.setdefault(receiver_id, f"  {receiver_id}{_receiver_shape(receiver)}")
+            label = f"|switch: {receiver['switch']}|" if receiver["switch"] else ""
             arrow = "-.->" if receiver["mode"] == "task" else "-->"
-            lines.append(f"  {receiver_id}{shape}")
-            lines.append(f"  {signal_id} {arrow}{'|' + label + '|' if label else ''} {receiver_id}")
-            if receiver["status"] == "error":
-                lines.append(f"  style {receiver_id} stroke:#d00,stroke-width:2px")
-    return "\n".join(lines)
+            edges.append(f"  {signal_id} {arrow}{label} {receiver_id}")
+            style = f"  style {receiver_id} stroke:#d00,stroke-width:2px"
+            if receiver["status"] == "error" and style not in styles:
+                styles.append(style)
+    observed_links = []
+    for send in observed:
+        prefix = "R_" if send["sender_kind"] == "receiver" else "T_"
+        sender_id, signal_id = _mermaid_id(prefix, send["sender"]), _mermaid_id("S_", send["signal"])
+        shape = f'["{_short(send["sender"])}"]' if prefix == "R_" else f'[["{_short(send["sender"])} (task)"]]'
+        nodes.setdefault(sender_id, f"  {sender_id}{shape}")
+        nodes.setdefault(signal_id, f'  {signal_id}(["{_short(send["signal"])}"])')
+        observed_links.append(len(edges))
+        edges.append(f"  {sender_id} -.->|observed| {signal_id}")
+    if observed_links:  # dotted finer than a task receiver's dashed edge, and grey
+        styles.append(f"  linkStyle {','.join(map(str, observed_links))} stroke:#888,stroke-dasharray:2 3")
+    return "\n".join(["flowchart LR", *nodes.values(), *edges, *styles])
 
 
 class Command(BaseCommand):
@@ -69,7 +87,7 @@ class Command(BaseCommand):
         if options["format"] == "json":
             output = json.dumps(routing.map_document(plan), indent=2)
         elif options["format"] == "mermaid":
-            output = render_mermaid(plan)
+            output = render_mermaid(plan, routing.observed_sends(plan))
         else:
             output = render_text(plan)
         self.stdout.write(output)

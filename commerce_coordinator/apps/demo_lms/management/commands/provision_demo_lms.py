@@ -3,7 +3,7 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from commerce_coordinator.apps.demo_lms.models import DemoEnrollment, DemoOAuthClient
+from commerce_coordinator.apps.demo_lms.models import SERVICE_USERNAME, DemoEnrollment, DemoOAuthClient
 
 DEMO_ENROLLMENTS = [("demo_learner", "course-v1:edX+DemoX+Demo_Course", "audit")]
 
@@ -18,9 +18,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--client-id", default=None, help="Default: settings.LMS_OAUTH_CLIENT_ID")
         parser.add_argument("--client-secret", default=None, help="Default: settings.LMS_OAUTH_CLIENT_SECRET")
-        parser.add_argument(
-            "--username", default="commerce_coordinator_worker", help="The service user the client's tokens name."
-        )
+        parser.add_argument("--username", default=SERVICE_USERNAME, help="The service user the client's tokens name.")
 
     def handle(self, *args, client_id, client_secret, username, **options):
         client_id = client_id or settings.LMS_OAUTH_CLIENT_ID
@@ -32,18 +30,7 @@ class Command(BaseCommand):
             )
             return ""
         changes = []
-        client = DemoOAuthClient.objects.filter(client_id=client_id).first()
-        if client is None:
-            client = DemoOAuthClient(client_id=client_id, username=username)
-            what = "created"
-        elif client.username != username or not client.check_secret(client_secret):
-            what = "updated"
-        else:
-            what = "unchanged"
-        if what != "unchanged":
-            client.username, client.is_administrator = username, True
-            client.set_secret(client_secret)
-            client.save()
+        _, what = DemoOAuthClient.provision(client_id, client_secret, username)
         self.stdout.write(f"demo LMS OAuth client {client_id!r} ({username}): {what}")
         if what != "unchanged":
             changes.append(f"OAuth client {client_id} {what}")
