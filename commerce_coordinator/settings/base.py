@@ -29,6 +29,7 @@ INSTALLED_APPS = [
     "commerce_coordinator.apps.lms",
     "commerce_coordinator.apps.invoicing",
     "commerce_coordinator.apps.demo_gateway",
+    "commerce_coordinator.apps.bus",
     "commerce_coordinator.apps.contracts",
     "commerce_coordinator.apps.backends.smt",
     "commerce_coordinator.apps.backends.telmex",
@@ -133,6 +134,7 @@ SPECTACULAR_SETTINGS = {
 # --- Per-app settings -----------------------------------------------------------
 # Each app's block lives in its own module under settings/components/; CC_SIGNALS (the wiring of
 # every app) stays here, in one visible place.
+from .components.bus import *  # noqa: E402,F403
 from .components.celery_settings import *  # noqa: E402,F403
 from .components.contracts import *  # noqa: E402,F403
 from .components.core import *  # noqa: E402,F403
@@ -255,6 +257,11 @@ CC_SIGNALS: dict = {
     ],
 }
 
+# --- Admin-panel commands over the bus (apps/bus) ---------------------------------
+# Command name (the "command" of a bus message) -> dotted path of the CoordinatorSignal it is sent as;
+# the message's other keys are the signal's arguments (docs/bus.md). Billing apps add their entries.
+CC_BUS_COMMANDS: dict[str, str] = {}
+
 # Waffle switches that CC_SIGNALS may name, with what each does; provisioning creates them.
 CC_WAFFLE_SWITCHES: dict[str, dict] = {
     "demo_lms.send_confirmation_email": {
@@ -281,8 +288,7 @@ CELERY_BEAT_SCHEDULE = {
     "prune-traces": {"task": "commerce_coordinator.apps.core.tasks.prune_traces", "schedule": 24 * 3600},
     # apps/core: re-enqueue durable work items of every app whose task was lost (ADR 11).
     "core-sweep-durable-work": {"task": "core.sweep_durable_work", "schedule": CC_DURABLE_SWEEP_INTERVAL},
-    # apps/lms: re-queue order lines whose task was lost (ADR 6).
-    "lms-sweep-stalled-lines": {"task": "lms.sweep_stalled_lines", "schedule": 300.0},
+    # apps/lms: order lines are durable work items: core-sweep-durable-work finds their lost tasks (ADR 13).
     # apps/payments: webhook events are durable work items, recovered by core-sweep-durable-work (the old
     # payments-sweep-webhook-events entry is gone; its task still exists, ADR 0015). Retention, like traces':
     "payments-prune-webhook-events": {
@@ -306,12 +312,16 @@ CC_DEMO_ENDPOINTS_ENABLED = False
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"trace_id": {"()": "commerce_coordinator.apps.core.trace_logging.TraceIdFilter"}},
+    "filters": {
+        "trace_id": {"()": "commerce_coordinator.apps.core.trace_logging.TraceIdFilter"},
+        # No e-mail address, card number or secret in clear in any app's logs (issue 9, item 9).
+        "redact": {"()": "commerce_coordinator.apps.core.redaction.RedactingFilter"},
+    },
     "formatters": {
         "standard": {"format": "%(asctime)s %(levelname)s [trace=%(trace_id)s] %(name)s: %(message)s"},
     },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "standard", "filters": ["trace_id"]},
+        "console": {"class": "logging.StreamHandler", "formatter": "standard", "filters": ["trace_id", "redact"]},
     },
     "root": {"handlers": ["console"], "level": "INFO"},
     "loggers": {

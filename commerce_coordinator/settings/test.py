@@ -21,6 +21,10 @@ for _alias, _db in DATABASES.items():
 # (and the test databases' names) in its environment by core.testing.CeleryWorker.
 CELERY_BROKER_URL = os.environ.get("CC_WORKER_BROKER_URL", "memory://")
 CELERY_TASK_ALWAYS_EAGER = CELERY_BROKER_URL == "memory://"
+# A test's worker consumes one fresh queue (core.testing.celery_worker): the lms line task stays on the
+# default queue here so that it reaches that worker (payments' tests re-route theirs to it). The shipped
+# route of lms.process_line is checked by lms's tests (test_durable_lines).
+CELERY_TASK_ROUTES = {name: route for name, route in CELERY_TASK_ROUTES.items() if name not in LMS_TASK_ROUTES}  # noqa: F405
 CC_TEST_REDIS_URL = os.environ.get("CC_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 # Task receivers used by the core's own tests, so a test worker knows them.
 CELERY_IMPORTS = ("commerce_coordinator.apps.core.tests.fixtures", "commerce_coordinator.apps.core.tests.workapp.tasks")
@@ -36,3 +40,18 @@ CLOUDPAYMENTS_API_BASE = os.environ.get("CLOUDPAYMENTS_API_BASE", "http://127.0.
 PAYMENTS_CHARGE_RETRY_SCHEDULE = [0.1, 0.1]
 PAYMENTS_CHARGE_READ_TIMEOUT = 1.0
 DEMO_GATEWAY_HANG_SECONDS = 2.0
+
+# apps/bus: its tests' command signals (apps/bus/tests/fixtures.py), so a consumer process started by a
+# test knows them too; the test hook that kills the consumer between commit and ack comes from the environment.
+_BUS_FIXTURES = "commerce_coordinator.apps.bus.tests.fixtures."
+CC_BUS_COMMANDS = {name: _BUS_FIXTURES + name for name in ("issue_invoice", "cancel_invoice", "subscribe", "refund")}
+CC_SIGNALS = {
+    **CC_SIGNALS,  # noqa: F405
+    **{
+        _BUS_FIXTURES + name: [_BUS_FIXTURES + "record_effect"]
+        for name in ("issue_invoice", "cancel_invoice", "subscribe")
+    },
+    _BUS_FIXTURES + "refund": [_BUS_FIXTURES + "refund_or_fail"],
+}
+CC_BUS_RETRY_SCHEDULE = [0.2, 0.2]
+CC_BUS_TEST_KILL_AFTER_COMMIT = os.environ.get("CC_BUS_TEST_KILL_AFTER_COMMIT") == "1"
