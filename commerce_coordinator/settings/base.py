@@ -225,6 +225,13 @@ CC_SIGNALS: dict = {
             "switch": "invoicing.email_account_overdue",
         },
     ],
+    # The admin panel's billing commands (apps/bus, CC_BUS_COMMANDS), in the consumer's transaction.
+    "commerce_coordinator.apps.invoicing.signals.invoice_issue_requested": [
+        "commerce_coordinator.apps.invoicing.receivers.issue_invoice_from_bus",
+    ],
+    "commerce_coordinator.apps.invoicing.signals.invoice_cancel_requested": [
+        "commerce_coordinator.apps.invoicing.receivers.cancel_invoice_from_bus",
+    ],
     "commerce_coordinator.apps.invoicing.signals.account_cleared": [
         "commerce_coordinator.apps.invoicing.receivers.log_account_cleared",
         "commerce_coordinator.apps.contracts.receivers.resume_cleared_account",
@@ -260,7 +267,11 @@ CC_SIGNALS: dict = {
 # --- Admin-panel commands over the bus (apps/bus) ---------------------------------
 # Command name (the "command" of a bus message) -> dotted path of the CoordinatorSignal it is sent as;
 # the message's other keys are the signal's arguments (docs/bus.md). Billing apps add their entries.
-CC_BUS_COMMANDS: dict[str, str] = {}
+CC_BUS_COMMANDS: dict[str, str] = {
+    # apps/invoicing (docs/invoicing.md)
+    "issue_invoice": "commerce_coordinator.apps.invoicing.signals.invoice_issue_requested",
+    "cancel_invoice": "commerce_coordinator.apps.invoicing.signals.invoice_cancel_requested",
+}
 
 # Waffle switches that CC_SIGNALS may name, with what each does; provisioning creates them.
 CC_WAFFLE_SWITCHES: dict[str, dict] = {
