@@ -16,6 +16,7 @@ urlpatterns = [
     path("console/", include("commerce_coordinator.apps.console.urls")),
     path("payments/", include("commerce_coordinator.apps.payments.urls")),
     path("api/v1/", include("commerce_coordinator.apps.lms.urls")),
+    path("api/v1/billing/", include("commerce_coordinator.apps.invoicing.urls")),
     path("api/v1/", include("commerce_coordinator.apps.contracts.urls")),
     path(
         "api/schema/",
@@ -26,6 +27,7 @@ urlpatterns = [
 
 if settings.DEBUG or settings.CC_DEMO_ENDPOINTS_ENABLED:
     urlpatterns.append(path("demo_lms/", include("commerce_coordinator.apps.demo_lms.urls")))
+    urlpatterns.append(path("demo_gateway/", include("commerce_coordinator.apps.demo_gateway.urls")))
 
 # JSON errors on API paths, Django's pages elsewhere (apps/core/errors.py).
 handler400 = "commerce_coordinator.apps.core.errors.bad_request"

@@ -3,6 +3,8 @@
 import os
 from pathlib import Path
 
+from celery.schedules import crontab
+
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(os.environ.get("CC_VAR_DIR", BASE_DIR / "var"))
 
@@ -25,6 +27,8 @@ INSTALLED_APPS = [
     "commerce_coordinator.apps.demo_lms",
     "commerce_coordinator.apps.payments",
     "commerce_coordinator.apps.lms",
+    "commerce_coordinator.apps.invoicing",
+    "commerce_coordinator.apps.demo_gateway",
     "commerce_coordinator.apps.bus",
     "commerce_coordinator.apps.contracts",
     "commerce_coordinator.apps.backends.smt",
@@ -125,6 +129,8 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "PREPROCESSING_HOOKS": ["commerce_coordinator.apps.core.api_auth.public_api_only"],
+    # apps/invoicing: the invoice's states have a name of their own (other APIs have a "state" too).
+    "ENUM_NAME_OVERRIDES": {"InvoiceStateEnum": "commerce_coordinator.apps.invoicing.models.InvoiceState"},
 }
 
 # --- Per-app settings -----------------------------------------------------------
@@ -135,10 +141,14 @@ from .components.celery_settings import *  # noqa: E402,F403
 from .components.console import *  # noqa: E402,F403
 from .components.contracts import *  # noqa: E402,F403
 from .components.core import *  # noqa: E402,F403
+from .components.demo_gateway import *  # noqa: E402,F403
 from .components.durable import *  # noqa: E402,F403
 from .components.durable import CC_DURABLE_SWEEP_INTERVAL  # noqa: E402
+from .components.invoicing import *  # noqa: E402,F403
+from .components.invoicing import INVOICING_BEAT_TIMES  # noqa: E402
 from .components.lms import *  # noqa: E402,F403
 from .components.payments import *  # noqa: E402,F403
+from .components.payments_charges import *  # noqa: E402,F403
 from .components.traces import *  # noqa: E402,F403
 
 # --- Coordinator signals -----------------------------------------------------
@@ -186,6 +196,49 @@ CC_SIGNALS: dict = {
     "commerce_coordinator.apps.lms.signals.fulfillment_failed": [
         "commerce_coordinator.apps.lms.receivers.log_fulfillment_failed",
     ],
+    # Invoicing: a finalized invoice is charged through payments (a durable attempt per idempotency key);
+    # the answer comes back to invoicing, which notifies the owner and runs the dunning ladder.
+    "commerce_coordinator.apps.invoicing.signals.charge_requested": [
+        "commerce_coordinator.apps.payments.charges.request_charge",
+    ],
+    "commerce_coordinator.apps.payments.signals.charge_succeeded": [
+        "commerce_coordinator.apps.invoicing.receivers.record_charge_succeeded",
+    ],
+    "commerce_coordinator.apps.payments.signals.charge_failed": [
+        "commerce_coordinator.apps.invoicing.receivers.record_charge_failed",
+    ],
+    "commerce_coordinator.apps.invoicing.signals.credit_card_error": [
+        {
+            "receiver": "commerce_coordinator.apps.invoicing.receivers.email_credit_card_error",
+            "switch": "invoicing.email_credit_card_error",
+        },
+    ],
+    "commerce_coordinator.apps.invoicing.signals.invoice_sent": [
+        {
+            "receiver": "commerce_coordinator.apps.invoicing.receivers.email_invoice_sent",
+            "switch": "invoicing.email_invoice_sent",
+        },
+    ],
+    # Dunning suspends (at CONTRACTS_SUSPEND_AT_LEVELS) and resumes the account's contracts.
+    "commerce_coordinator.apps.invoicing.signals.account_overdue": [
+        "commerce_coordinator.apps.invoicing.receivers.log_account_overdue",
+        "commerce_coordinator.apps.contracts.receivers.suspend_overdue_account",
+        {
+            "receiver": "commerce_coordinator.apps.invoicing.receivers.email_account_overdue",
+            "switch": "invoicing.email_account_overdue",
+        },
+    ],
+    # The admin panel's billing commands (apps/bus, CC_BUS_COMMANDS), in the consumer's transaction.
+    "commerce_coordinator.apps.invoicing.signals.invoice_issue_requested": [
+        "commerce_coordinator.apps.invoicing.receivers.issue_invoice_from_bus",
+    ],
+    "commerce_coordinator.apps.invoicing.signals.invoice_cancel_requested": [
+        "commerce_coordinator.apps.invoicing.receivers.cancel_invoice_from_bus",
+    ],
+    "commerce_coordinator.apps.invoicing.signals.account_cleared": [
+        "commerce_coordinator.apps.invoicing.receivers.log_account_cleared",
+        "commerce_coordinator.apps.contracts.receivers.resume_cleared_account",
+    ],
     # Contracts: the lifecycle. The four signals that ask a backend to act are routed to contracts'
     # dispatch, which calls the plugin of the contract's own backend only (CC_CONTRACT_BACKENDS, ADR 0040).
     "commerce_coordinator.apps.contracts.signals.contract_created": [
@@ -217,7 +270,11 @@ CC_SIGNALS: dict = {
 # --- Admin-panel commands over the bus (apps/bus) ---------------------------------
 # Command name (the "command" of a bus message) -> dotted path of the CoordinatorSignal it is sent as;
 # the message's other keys are the signal's arguments (docs/bus.md). Billing apps add their entries.
-CC_BUS_COMMANDS: dict[str, str] = {}
+CC_BUS_COMMANDS: dict[str, str] = {
+    # apps/invoicing (docs/invoicing.md)
+    "issue_invoice": "commerce_coordinator.apps.invoicing.signals.invoice_issue_requested",
+    "cancel_invoice": "commerce_coordinator.apps.invoicing.signals.invoice_cancel_requested",
+}
 
 # Waffle switches that CC_SIGNALS may name, with what each does; provisioning creates them.
 CC_WAFFLE_SWITCHES: dict[str, dict] = {
@@ -225,6 +282,10 @@ CC_WAFFLE_SWITCHES: dict[str, dict] = {
         "active": True,
         "note": "Send the demo purchase confirmation e-mail.",
     },
+    # invoicing: e-mails to the account's owner.
+    "invoicing.email_credit_card_error": {"active": True, "note": "E-mail the owner when charging an invoice fails."},
+    "invoicing.email_invoice_sent": {"active": True, "note": "E-mail the owner a receipt when an invoice is paid."},
+    "invoicing.email_account_overdue": {"active": True, "note": "E-mail the owner at each dunning level."},
 }
 
 # Management commands that `provision_local` runs last to load demo data. Each plugin
@@ -233,6 +294,7 @@ CC_WAFFLE_SWITCHES: dict[str, dict] = {
 CC_DEMO_DATA_COMMANDS: list[str] = [
     "provision_demo_data",  # demo_lms
     "provision_demo_lms",  # demo_lms: the OAuth client this service uses to call the demo LMS
+    "provision_demo_billing",  # invoicing: demo accounts for LMS users 9001-9004 with products
 ]
 
 # Periodic tasks of every app (Celery beat).
@@ -246,6 +308,15 @@ CELERY_BEAT_SCHEDULE = {
     "payments-prune-webhook-events": {
         "task": "commerce_coordinator.apps.payments.tasks.prune_webhook_events",
         "schedule": 24 * 3600,
+    },
+    # apps/invoicing: the billing jobs, daily (each is idempotent: a run with nothing to do changes nothing).
+    # Order within a day: restore quotas, dispatch (bills last period's extras), reset capacity, create next.
+    **{
+        f"invoicing-{job.replace('_', '-')}": {
+            "task": f"invoicing.{job}",
+            "schedule": crontab(hour=hour, minute=minute),
+        }
+        for job, (hour, minute) in INVOICING_BEAT_TIMES.items()
     },
 }
 
