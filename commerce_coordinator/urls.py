@@ -12,6 +12,7 @@ urlpatterns = [
     path("core/", include("commerce_coordinator.apps.core.urls")),
     path("payments/", include("commerce_coordinator.apps.payments.urls")),
     path("api/v1/", include("commerce_coordinator.apps.lms.urls")),
+    path("api/v1/billing/", include("commerce_coordinator.apps.invoicing.urls")),
     path(
         "api/schema/",
         SpectacularAPIView.as_view(permission_classes=[AllowAny], authentication_classes=[]),
@@ -21,6 +22,7 @@ urlpatterns = [
 
 if settings.DEBUG or settings.CC_DEMO_ENDPOINTS_ENABLED:
     urlpatterns.append(path("demo_lms/", include("commerce_coordinator.apps.demo_lms.urls")))
+    urlpatterns.append(path("demo_gateway/", include("commerce_coordinator.apps.demo_gateway.urls")))
 
 # JSON errors on API paths, Django's pages elsewhere (apps/core/errors.py).
 handler400 = "commerce_coordinator.apps.core.errors.bad_request"

@@ -3,6 +3,8 @@
 import os
 from pathlib import Path
 
+from celery.schedules import crontab
+
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(os.environ.get("CC_VAR_DIR", BASE_DIR / "var"))
 
@@ -25,6 +27,8 @@ INSTALLED_APPS = [
     "commerce_coordinator.apps.demo_lms",
     "commerce_coordinator.apps.payments",
     "commerce_coordinator.apps.lms",
+    "commerce_coordinator.apps.invoicing",
+    "commerce_coordinator.apps.demo_gateway",
 ]
 
 MIDDLEWARE = [
@@ -126,11 +130,15 @@ SPECTACULAR_SETTINGS = {
 # every app) stays here, in one visible place.
 from .components.celery_settings import *  # noqa: E402,F403
 from .components.core import *  # noqa: E402,F403
+from .components.demo_gateway import *  # noqa: E402,F403
 from .components.durable import *  # noqa: E402,F403
 from .components.durable import CC_DURABLE_SWEEP_INTERVAL  # noqa: E402
+from .components.invoicing import *  # noqa: E402,F403
+from .components.invoicing import INVOICING_BEAT_TIMES  # noqa: E402
 from .components.lms import *  # noqa: E402,F403
 from .components.payments import *  # noqa: E402,F403
 from .components.payments import PAYMENTS_SWEEP_INTERVAL  # noqa: E402
+from .components.payments_charges import *  # noqa: E402,F403
 from .components.traces import *  # noqa: E402,F403
 
 # --- Coordinator signals -----------------------------------------------------
@@ -174,6 +182,39 @@ CC_SIGNALS: dict = {
     "commerce_coordinator.apps.lms.signals.fulfillment_failed": [
         "commerce_coordinator.apps.lms.receivers.log_fulfillment_failed",
     ],
+    # Invoicing: a finalized invoice is charged through payments (a durable attempt per idempotency key);
+    # the answer comes back to invoicing, which notifies the owner and runs the dunning ladder.
+    "commerce_coordinator.apps.invoicing.signals.charge_requested": [
+        "commerce_coordinator.apps.payments.charges.request_charge",
+    ],
+    "commerce_coordinator.apps.payments.signals.charge_succeeded": [
+        "commerce_coordinator.apps.invoicing.receivers.record_charge_succeeded",
+    ],
+    "commerce_coordinator.apps.payments.signals.charge_failed": [
+        "commerce_coordinator.apps.invoicing.receivers.record_charge_failed",
+    ],
+    "commerce_coordinator.apps.invoicing.signals.credit_card_error": [
+        {
+            "receiver": "commerce_coordinator.apps.invoicing.receivers.email_credit_card_error",
+            "switch": "invoicing.email_credit_card_error",
+        },
+    ],
+    "commerce_coordinator.apps.invoicing.signals.invoice_sent": [
+        {
+            "receiver": "commerce_coordinator.apps.invoicing.receivers.email_invoice_sent",
+            "switch": "invoicing.email_invoice_sent",
+        },
+    ],
+    "commerce_coordinator.apps.invoicing.signals.account_overdue": [
+        "commerce_coordinator.apps.invoicing.receivers.log_account_overdue",
+        {
+            "receiver": "commerce_coordinator.apps.invoicing.receivers.email_account_overdue",
+            "switch": "invoicing.email_account_overdue",
+        },
+    ],
+    "commerce_coordinator.apps.invoicing.signals.account_cleared": [
+        "commerce_coordinator.apps.invoicing.receivers.log_account_cleared",
+    ],
 }
 
 # Waffle switches that CC_SIGNALS may name, with what each does; provisioning creates them.
@@ -182,6 +223,10 @@ CC_WAFFLE_SWITCHES: dict[str, dict] = {
         "active": True,
         "note": "Send the demo purchase confirmation e-mail.",
     },
+    # invoicing: e-mails to the account's owner.
+    "invoicing.email_credit_card_error": {"active": True, "note": "E-mail the owner when charging an invoice fails."},
+    "invoicing.email_invoice_sent": {"active": True, "note": "E-mail the owner a receipt when an invoice is paid."},
+    "invoicing.email_account_overdue": {"active": True, "note": "E-mail the owner at each dunning level."},
 }
 
 # Management commands that `provision_local` runs last to load demo data. Each plugin
@@ -190,6 +235,7 @@ CC_WAFFLE_SWITCHES: dict[str, dict] = {
 CC_DEMO_DATA_COMMANDS: list[str] = [
     "provision_demo_data",  # demo_lms
     "provision_demo_lms",  # demo_lms: the OAuth client this service uses to call the demo LMS
+    "provision_demo_billing",  # invoicing: demo accounts for LMS users 9001-9004 with products
 ]
 
 # Periodic tasks of every app (Celery beat).
@@ -202,6 +248,15 @@ CELERY_BEAT_SCHEDULE = {
     "payments-sweep-webhook-events": {
         "task": "commerce_coordinator.apps.payments.tasks.sweep_webhook_events",
         "schedule": PAYMENTS_SWEEP_INTERVAL,
+    },
+    # apps/invoicing: the billing jobs, daily (each is idempotent: a run with nothing to do changes nothing).
+    # Order within a day: restore quotas, dispatch (bills last period's extras), reset capacity, create next.
+    **{
+        f"invoicing-{job.replace('_', '-')}": {
+            "task": f"invoicing.{job}",
+            "schedule": crontab(hour=hour, minute=minute),
+        }
+        for job, (hour, minute) in INVOICING_BEAT_TIMES.items()
     },
 }
 

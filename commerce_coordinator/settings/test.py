@@ -27,3 +27,12 @@ CELERY_IMPORTS = ("commerce_coordinator.apps.core.tests.fixtures", "commerce_coo
 # A test-only app with a concrete durable work item (core.durable's own tests).
 INSTALLED_APPS = [*INSTALLED_APPS, "commerce_coordinator.apps.core.tests.workapp"]  # noqa: F405
 DEMO_ITEM_RETRY_SCHEDULE = [0.2, 0.2, 0.2]
+# Invoicing and charges: the demo gateway (a live_server test points the API bases at its own port).
+STRIPE_API_KEY = "sk_test_demo_gateway"
+CLOUDPAYMENTS_PUBLIC_ID = "pk_demo_gateway"
+CLOUDPAYMENTS_API_SECRETS = ["cp_test_secret"]
+STRIPE_API_BASE = os.environ.get("STRIPE_API_BASE", "http://127.0.0.1:9/demo_gateway/stripe")  # a test: its live server
+CLOUDPAYMENTS_API_BASE = os.environ.get("CLOUDPAYMENTS_API_BASE", "http://127.0.0.1:9/demo_gateway/cloudpayments")
+PAYMENTS_CHARGE_RETRY_SCHEDULE = [0.1, 0.1]
+PAYMENTS_CHARGE_READ_TIMEOUT = 1.0
+DEMO_GATEWAY_HANG_SECONDS = 2.0

@@ -69,3 +69,6 @@ class WebhookEventAdmin(admin.ModelAdmin):
     @admin.action(description="Replay selected events, processed ones too (force)", permissions=["view"])
     def replay_events_force(self, request, queryset):
         self._replay(request, queryset, force=True)
+
+
+from .charge_admin import ChargeAttemptAdmin  # noqa: E402,F401  (charges of saved payment methods)

@@ -38,3 +38,7 @@ class WebhookEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.provider}:{self.event_id} ({self.type}, {self.status})"
+
+
+# Charges of saved payment methods (durable work items answering invoicing's charge_requested).
+from .charges import ChargeAttempt  # noqa: E402,F401

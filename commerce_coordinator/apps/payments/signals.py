@@ -34,3 +34,29 @@ SIGNALS = {
     "payment_failed": payment_failed,
     "payment_refunded": payment_refunded,
 }
+
+
+# --- Charges of saved payment methods (payments/charges.py), answering invoicing's charge_requested ---
+# The seed's charge fields: result ("succeeded", "declined", "error"), status (the provider's),
+# response_code, response_text, reject_reason, message; charge_id is the provider's id of the charge.
+CHARGE_ARGUMENTS = {
+    "invoice_number": str,
+    "idempotency_key": str,
+    "lms_user_id": int,
+    "amount": Decimal,
+    "currency": str,
+    "provider": str,
+    "charge_id": str,
+    "result": str,
+    "status": str,
+    "response_code": str,
+    "response_text": str,
+    "reject_reason": str,
+    "message": str,
+}
+charge_succeeded = CoordinatorSignal(dict(CHARGE_ARGUMENTS), doc="A charge of a saved payment method succeeded.")
+charge_failed = CoordinatorSignal(
+    {**CHARGE_ARGUMENTS, "decline": str},
+    doc="A charge failed: decline is 'soft' (try again later), 'hard' (do not retry this method) or "
+    "'error' (the provider could not be reached or refused the request; retries were spent).",
+)

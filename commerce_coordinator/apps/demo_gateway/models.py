@@ -1,0 +1,24 @@
+"""What the demo gateway remembers: each charge by its idempotency key, so a repeat gets the same answer."""
+
+from django.db import models
+
+
+class DemoCharge(models.Model):
+    provider = models.CharField(max_length=16)  # stripe, cloudpayments
+    idempotency_key = models.CharField(max_length=255)
+    token = models.CharField(max_length=255)
+    amount = models.BigIntegerField(help_text="In minor units (Stripe) or kopecks/cents (CloudPayments x 100).")
+    currency = models.CharField(max_length=8)
+    status_code = models.PositiveSmallIntegerField()
+    response = models.JSONField()
+    calls = models.PositiveIntegerField(default=1, help_text="Requests with this key (repeats answered from here).")
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["provider", "idempotency_key"], name="demo_gateway_charge_key_unique")
+        ]
+
+    def __str__(self):
+        return f"{self.provider} {self.idempotency_key} -> {self.status_code}"

@@ -1,0 +1,115 @@
+"""The overdue ladder (INVOICING_DUNNING_LADDER): levels by days since the earliest unpaid invoice fell due.
+
+Evaluated after every payment outcome and daily. Entering a level is one conditional UPDATE of the
+account (from the level it was read in), so each level's account_overdue is sent once; the last level
+ends the ladder by making the invoices that reached it uncollectible. When nothing is overdue any more,
+the level is reset and account_cleared is sent.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+from django.conf import settings
+from django.db import transaction
+
+from . import clock, notify
+from .models import Account, Invoice, InvoiceState
+from .signals import account_cleared, account_overdue
+from .states import StaleInvoice, transition
+
+
+def ladder() -> list[dict]:
+    return sorted(settings.INVOICING_DUNNING_LADDER, key=lambda rung: rung["days"])
+
+
+def evaluate_on_commit(account_id: int) -> None:
+    transaction.on_commit(partial(evaluate, account_id), robust=True)
+
+
+def evaluate(account_id: int, actor: str = "dunning") -> dict:
+    """Bring one account's dunning level and its invoices' overdue flags up to date with the clock."""
+    today = clock.today()
+    with transaction.atomic():
+        account = Account.objects.get(pk=account_id)
+        overdue = list(
+            Invoice.objects.filter(account_id=account_id, state__in=Invoice.UNPAID, due_date__lt=today).order_by(
+                "due_date", "id"
+            )
+        )
+        for invoice in overdue:
+            if invoice.state == InvoiceState.OPEN and not invoice.payment_overdue:
+                _move(invoice, "overdue", f"due {invoice.due_date}, unpaid", actor, payment_overdue=True)
+        if not overdue:
+            return _clear(account)
+        earliest = overdue[0]
+        days = (today - earliest.due_date).days
+        entered = _climb(account, earliest, days)
+        _end_of_ladder(overdue, today, actor)
+    return {"account": account_id, "level": account.dunning_level, "days_overdue": days, "entered": entered}
+
+
+def _climb(account: Account, earliest: Invoice, days: int) -> list[str]:
+    rungs = ladder()
+    levels = [rung["level"] for rung in rungs]
+    current = levels.index(account.dunning_level) if account.dunning_level in levels else -1
+    entered = []
+    for rung in rungs[current + 1 :]:
+        if days < rung["days"]:
+            break
+        won = Account.objects.filter(pk=account.pk, dunning_level=account.dunning_level).update(
+            dunning_level=rung["level"], dunning_since=clock.now()
+        )
+        if not won:  # evaluated concurrently: that run sends the signals
+            break
+        account.dunning_level = rung["level"]
+        entered.append(rung["level"])
+        notify.send_on_commit(
+            account_overdue, "account_overdue", {**notify.invoice_keys(earliest), "lms_user_id": account.lms_user_id},
+            account=account.as_data(), level=rung["level"], invoice=earliest.as_data(), days_overdue=days,
+        )  # fmt: skip
+    return entered
+
+
+def _end_of_ladder(overdue: list[Invoice], today, actor: str) -> None:
+    final = [rung for rung in ladder() if rung.get("uncollectible")]
+    if not final:
+        return
+    rung = final[0]
+    for invoice in overdue:
+        if invoice.state == InvoiceState.OPEN and (today - invoice.due_date).days >= rung["days"]:
+            _move(invoice, "uncollectible", f"dunning {rung['level']}: {rung['days']} days overdue", actor)
+
+
+def _clear(account: Account) -> dict:
+    if not account.dunning_level:
+        return {"account": account.pk, "level": "", "days_overdue": 0, "entered": []}
+    won = Account.objects.filter(pk=account.pk, dunning_level=account.dunning_level).update(
+        dunning_level="", dunning_since=None
+    )
+    if won:
+        account.dunning_level = ""
+        notify.send_on_commit(
+            account_cleared, "account_cleared", {"account_id": account.pk, "lms_user_id": account.lms_user_id},
+            account=account.as_data(),
+        )  # fmt: skip
+    return {"account": account.pk, "level": "", "days_overdue": 0, "cleared": bool(won)}
+
+
+def _move(invoice: Invoice, action: str, reason: str, actor: str, **fields) -> None:
+    try:
+        transition(invoice, action, reason=reason, actor=actor, **fields)
+    except StaleInvoice:  # moved meanwhile (paid, say); the next evaluation sees it as it is
+        pass
+
+
+def accounts_to_evaluate():
+    """Accounts with something overdue, or in a dunning level (which may now clear)."""
+    today = clock.today()
+    overdue = Invoice.objects.filter(state__in=Invoice.UNPAID, due_date__lt=today).values("account_id")
+    return Account.objects.filter(pk__in=overdue) | Account.objects.exclude(dunning_level="")
+
+
+def evaluate_all() -> dict:
+    results = [evaluate(account_id) for account_id in accounts_to_evaluate().values_list("pk", flat=True)]
+    return {"evaluated": len(results), "entered": sum(len(r.get("entered", [])) for r in results)}

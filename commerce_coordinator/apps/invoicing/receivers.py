@@ -1,0 +1,71 @@
+"""Receivers that CC_SIGNALS may name; they take the signals' declared arguments as keywords.
+
+The charge answers come from the payments app, which this app never imports:
+    charge_succeeded / charge_failed(invoice_number, idempotency_key, lms_user_id, amount, currency, provider,
+                                     charge_id, result, status, response_code, response_text, reject_reason,
+                                     message[, decline])
+"""
+
+import logging
+
+from django.conf import settings
+from django.core.mail import send_mail
+
+from . import charging
+
+logger = logging.getLogger(__name__)
+
+
+def record_charge_succeeded(sender, idempotency_key, **answer):
+    """charge_succeeded: the invoice is paid (once per attempt, whatever the redeliveries)."""
+    return charging.record_answer(idempotency_key, succeeded=True, **answer)
+
+
+def record_charge_failed(sender, idempotency_key, decline, **answer):
+    """charge_failed: next attempt on INVOICING_RETRY_DAYS (none after a hard decline), credit_card_error."""
+    return charging.record_answer(idempotency_key, succeeded=False, decline=decline, **answer)
+
+
+def _mail(subject: str, body: str, owner: dict) -> dict:
+    if not owner.get("email"):
+        return {"mailed": False, "why": "the account has no e-mail address"}
+    send_mail(subject, body, settings.INVOICING_EMAIL_FROM, [owner["email"]])
+    return {"mailed": True, "account_id": owner["account_id"]}
+
+
+def email_credit_card_error(sender, invoice, charge, owner, **kwargs):
+    """credit_card_error: tell the owner the charge failed (or that no payment method is saved)."""
+    if charge is None:
+        why = "there is no saved payment method on your account"
+    else:
+        why = charge.get("message") or charge.get("response_text") or "the card was declined"
+    body = (
+        f"We could not charge invoice {invoice['number']} ({invoice['total']} {invoice['currency']}, "
+        f"period {invoice['period']}): {why}.\nPlease update your payment method."
+    )
+    return _mail(f"Payment failed for invoice {invoice['number']}", body, owner)
+
+
+def email_invoice_sent(sender, invoice, owner, **kwargs):
+    """invoice_sent: the receipt."""
+    body = f"Invoice {invoice['number']} for {invoice['period']} is paid: {invoice['total']} {invoice['currency']}."
+    return _mail(f"Invoice {invoice['number']} paid", body, owner)
+
+
+def email_account_overdue(sender, account, level, invoice, days_overdue, **kwargs):
+    """account_overdue: a reminder at each level of the ladder."""
+    body = (
+        f"Invoice {invoice['number']} ({invoice['total']} {invoice['currency']}) is {days_overdue} days overdue. "
+        f"Your account is now at dunning level '{level}'."
+    )
+    return _mail(f"Your account is overdue ({level})", body, account)
+
+
+def log_account_overdue(sender, account, level, invoice, days_overdue, **kwargs):
+    logger.warning("Account %s entered dunning level %s (%s days overdue)", account["account_id"], level, days_overdue)
+    return {"account_id": account["account_id"], "level": level}
+
+
+def log_account_cleared(sender, account, **kwargs):
+    logger.info("Account %s paid what it owed: dunning cleared", account["account_id"])
+    return {"account_id": account["account_id"], "cleared": True}

@@ -1,0 +1,39 @@
+"""Signals the invoicing app sends; CC_SIGNALS routes them. Every argument is plain data.
+
+``invoice``: {number, account_id, period ("YYYY-MM"), total (decimal string), currency, status};
+``owner``: {account_id, lms_user_id, email}; ``account``: owner's keys plus currency and dunning_level;
+``charge``: the seed's charge fields {idempotency_key, amount, result, status, response_code,
+response_text, reject_reason, message}, or None when the account has no saved payment method.
+"""
+
+from decimal import Decimal
+
+from commerce_coordinator.apps.core.signals import CoordinatorSignal
+
+charge_requested = CoordinatorSignal(
+    {
+        "invoice_number": str,
+        "amount": Decimal,
+        "currency": str,
+        "provider": str,
+        "payment_token": str,
+        "idempotency_key": str,
+        "lms_user_id": int,
+    },
+    doc="Charge a saved payment method once for this attempt (the idempotency key names the attempt). "
+    "A payments receiver answers with charge_succeeded or charge_failed.",
+)
+credit_card_error = CoordinatorSignal(
+    {"invoice": dict, "charge": (dict, type(None)), "owner": dict},
+    doc="Charging an invoice failed (charge is None: the account has no saved payment method).",
+)
+invoice_sent = CoordinatorSignal(
+    {"invoice": dict, "owner": dict}, doc="An invoice was sent and paid: notify its owner."
+)
+account_overdue = CoordinatorSignal(
+    {"account": dict, "level": str, "invoice": dict, "days_overdue": int},
+    doc="An account entered a level of the dunning ladder (INVOICING_DUNNING_LADDER) for its earliest unpaid invoice.",
+)
+account_cleared = CoordinatorSignal(
+    {"account": dict}, doc="An account in dunning paid everything it owed: its dunning level is reset."
+)

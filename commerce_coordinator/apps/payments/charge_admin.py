@@ -1,0 +1,20 @@
+"""Admin for charge attempts (durable work items): what was asked, what the provider answered, retries."""
+
+from django.contrib import admin
+
+from .charges import ChargeAttempt
+
+
+@admin.register(ChargeAttempt)
+class ChargeAttemptAdmin(admin.ModelAdmin):
+    list_display = ["idempotency_key", "invoice_number", "provider", "amount", "currency", "status", "result",
+                    "decline", "attempts", "next_attempt_at", "created_at"]  # fmt: skip
+    list_filter = ["status", "provider", "result", "decline"]
+    search_fields = ["idempotency_key", "invoice_number", "charge_id", "trace_id"]
+    readonly_fields = [f.name for f in ChargeAttempt._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False  # a failed attempt is answered; a new attempt comes from invoicing (retry charge now)

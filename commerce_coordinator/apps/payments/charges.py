@@ -1,0 +1,133 @@
+"""Charging a saved payment method on request (invoicing's charge_requested), exactly once per attempt.
+
+Each request is a ChargeAttempt: a durable work item (core.durable) stored BEFORE the provider is
+called, unique on the idempotency key the requester chose (one key per attempt, e.g. `inv-7-a2`). Its
+task calls the provider with that key (so a retry after a crash mid-call cannot charge twice), retries
+network errors, timeouts, 5xx and 429 on PAYMENTS_CHARGE_RETRY_SCHEDULE, and answers with
+charge_succeeded or charge_failed (a decline is an answer, never retried here; a dead letter is one too).
+"""
+
+from __future__ import annotations
+
+import logging
+from decimal import Decimal
+
+from celery import shared_task
+from django.db import models
+
+from commerce_coordinator.apps.core import durable
+
+from . import clients
+
+logger = logging.getLogger(__name__)
+
+
+class ChargeAttempt(durable.DurableWorkItem):
+    invoice_number = models.CharField(max_length=64, db_index=True)
+    idempotency_key = models.CharField(max_length=64, unique=True)
+    lms_user_id = models.PositiveBigIntegerField()
+    provider = models.CharField(max_length=32)
+    payment_token = models.CharField(max_length=255)
+    amount = models.DecimalField(max_digits=12, decimal_places=2)
+    currency = models.CharField(max_length=3)
+    # The provider's answer (the seed's charge fields).
+    result = models.CharField(max_length=16, blank=True, default="")
+    provider_status = models.CharField(max_length=64, blank=True, default="")
+    response_code = models.CharField(max_length=64, blank=True, default="")
+    response_text = models.CharField(max_length=255, blank=True, default="")
+    reject_reason = models.CharField(max_length=64, blank=True, default="")
+    message = models.TextField(blank=True, default="")
+    charge_id = models.CharField(max_length=255, blank=True, default="")
+    decline = models.CharField(max_length=8, blank=True, default="")
+
+    retry_schedule_setting = "PAYMENTS_CHARGE_RETRY_SCHEDULE"
+    task_path = "commerce_coordinator.apps.payments.charges.run_charge_attempt"
+
+    class Meta:
+        app_label = "payments"
+        ordering = ["-id"]
+
+    def __str__(self):
+        return f"charge {self.idempotency_key} ({self.status})"
+
+    def key_values(self) -> dict:
+        return {"invoice_number": self.invoice_number, "lms_user_id": self.lms_user_id}
+
+    def work_label(self) -> str:
+        return f"charge {self.idempotency_key}"
+
+    def answer_arguments(self, answer: clients.ChargeAnswer) -> dict:
+        return {
+            "invoice_number": self.invoice_number,
+            "idempotency_key": self.idempotency_key,
+            "lms_user_id": self.lms_user_id,
+            "amount": self.amount,
+            "currency": self.currency,
+            "provider": self.provider,
+            "charge_id": answer.charge_id,
+            "result": answer.result,
+            "status": answer.status,
+            "response_code": answer.response_code,
+            "response_text": answer.response_text[:255],
+            "reject_reason": answer.reject_reason,
+            "message": answer.message,
+        }
+
+    def on_dead_letter(self, reason: str) -> None:
+        """Retries spent or refused outright: the requester hears it as a failed charge (decline 'error')."""
+        from .signals import charge_failed
+
+        answer = clients.ChargeAnswer("error", "error", str(self.last_status_code or ""), reason[:255], "", reason)
+        type(self).objects.filter(pk=self.pk).update(result="error", message=reason)
+        charge_failed.send(ChargeAttempt, **self.answer_arguments(answer), decline="error")
+
+
+def request_charge(
+    sender, invoice_number, amount, currency, provider, payment_token, idempotency_key, lms_user_id, **kwargs
+):
+    """charge_requested: store the attempt (once per idempotency key) and queue its task on commit."""
+    if provider not in clients.CHARGERS:
+        raise ValueError(f"cannot charge through provider {provider!r}; known: {', '.join(clients.CHARGERS)}")
+    attempt, created = ChargeAttempt.objects.get_or_create(
+        idempotency_key=idempotency_key,
+        defaults={
+            "invoice_number": invoice_number,
+            "lms_user_id": lms_user_id,
+            "provider": provider,
+            "payment_token": payment_token,
+            "amount": Decimal(amount),
+            "currency": currency.upper(),
+        },
+    )
+    if created:
+        attempt.enqueue()
+    return {"attempt": attempt.pk, "created": created, "status": attempt.status}
+
+
+def charge(attempt: ChargeAttempt) -> dict:
+    """The work of one try: the provider call, its answer stored, and the answering signal sent."""
+    from .signals import charge_failed, charge_succeeded
+
+    answer = clients.CHARGERS[attempt.provider](
+        token=attempt.payment_token,
+        amount=attempt.amount,
+        currency=attempt.currency,
+        idempotency_key=attempt.idempotency_key,
+        invoice_number=attempt.invoice_number,
+        lms_user_id=attempt.lms_user_id,
+    )
+    fields = answer.as_fields()
+    fields["provider_status"] = fields.pop("status")
+    ChargeAttempt.objects.filter(pk=attempt.pk).update(**fields)
+    arguments = attempt.answer_arguments(answer)
+    if answer.result == "succeeded":
+        charge_succeeded.send(ChargeAttempt, **arguments)
+    else:
+        charge_failed.send(ChargeAttempt, **arguments, decline=answer.decline)
+    return {"result": answer.result, "decline": answer.decline, "charge_id": answer.charge_id}
+
+
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, name="payments.run_charge_attempt")
+def run_charge_attempt(self, attempt_pk: int):
+    """One charge attempt's task (durable: claimed, retried on the policy, dead-lettered)."""
+    return durable.run(ChargeAttempt, attempt_pk, self, charge)

@@ -1,0 +1,17 @@
+"""Settings of apps/payments' charges of saved payment methods (payments/charges.py)."""
+
+import os
+
+from .durable import seconds_list
+
+# Seconds before each retry of a charge call that failed on the network, a timeout, a 5xx or a 429
+# (core's retry policy, with jitter). A decline is an answer, not an error: it is never retried here.
+PAYMENTS_CHARGE_RETRY_SCHEDULE = seconds_list("PAYMENTS_CHARGE_RETRY_SCHEDULE", "30,120,600,1800")
+PAYMENTS_CHARGE_CONNECT_TIMEOUT = float(os.environ.get("PAYMENTS_CHARGE_CONNECT_TIMEOUT", "3.05"))
+PAYMENTS_CHARGE_READ_TIMEOUT = float(os.environ.get("PAYMENTS_CHARGE_READ_TIMEOUT", "20"))
+# Stripe (the `stripe` library; its API base is the demo gateway in local settings).
+STRIPE_API_KEY = os.environ.get("STRIPE_API_KEY", "")
+STRIPE_API_BASE = os.environ.get("STRIPE_API_BASE", "https://api.stripe.com")
+# CloudPayments: HTTP Basic with the site's Public ID and API secret.
+CLOUDPAYMENTS_PUBLIC_ID = os.environ.get("CLOUDPAYMENTS_PUBLIC_ID", "")
+CLOUDPAYMENTS_API_BASE = os.environ.get("CLOUDPAYMENTS_API_BASE", "https://api.cloudpayments.ru")

@@ -1,0 +1,78 @@
+"""The billing flow across invoicing and payments, through the demo gateway on a real HTTP port:
+dispatch -> charge -> charge_failed -> credit_card_error -> retries -> account_overdue -> payment ->
+account_cleared, each charge attempt one trace tree."""
+
+import json
+
+import pytest
+from django.core.management import call_command
+
+from commerce_coordinator.apps.core.models import TraceNode
+from commerce_coordinator.apps.core.testing import ALL_DATABASES
+from commerce_coordinator.apps.invoicing import clock, notify, tasks
+from commerce_coordinator.apps.invoicing.models import Account, Invoice
+from commerce_coordinator.apps.invoicing.tests import factories
+from commerce_coordinator.apps.payments.charges import ChargeAttempt
+
+pytestmark = pytest.mark.django_db(transaction=True, databases=ALL_DATABASES)
+
+
+@pytest.fixture
+def sent(monkeypatch):
+    calls = []
+    real = notify._send
+
+    def record(signal, name, keys, arguments):
+        calls.append(name)
+        real(signal, name, keys, arguments)
+
+    monkeypatch.setattr(notify, "_send", record)
+    return calls
+
+
+def one_tree(trace_id: str) -> set[tuple[str, str]]:
+    nodes = {n.id: n for n in TraceNode.objects.filter(trace_id=trace_id)}
+    roots = [n for n in nodes.values() if n.parent_id not in nodes]
+    assert len(roots) == 1, [(n.kind, n.name) for n in roots]
+    return {(n.kind, n.name) for n in nodes.values()}
+
+
+def test_a_declined_card_climbs_the_ladder_until_the_owner_pays_and_the_account_clears(gateway, sent, staff_client):
+    factories.start_clock_in_period()
+    account = factories.account("soft", lms_user_id=9002)
+    call_command("create_invoices", "--period", "2026-12")
+    call_command("dispatch_invoices", "--json")
+    invoice = Invoice.objects.get(account=account)
+    assert sent == ["credit_card_error"]
+    for _day in range(12):  # what Celery beat does each day: dispatch what is due, evaluate the ladder
+        clock.move(days=1)
+        call_command("dispatch_invoices", "--json")
+        tasks.evaluate_dunning()
+    invoice.refresh_from_db()
+    assert invoice.attempts == 5 and invoice.state == "open" and invoice.payment_overdue
+    assert sent.count("credit_card_error") == 5 and sent.count("account_overdue") == 1
+    assert Account.objects.get(pk=account.pk).dunning_level == "warning"
+
+    # Each attempt is one trace tree: the request, the durable charge, the gateway's answer, the notice.
+    for charge in invoice.charges.all():
+        assert charge.status == "failed" and charge.decline == "soft"
+        names = one_tree(charge.trace_id)
+        assert ("send", "commerce_coordinator.apps.invoicing.signals.charge_requested") in names
+        assert ("work", f"charge {charge.idempotency_key}") in names
+        assert ("send", "commerce_coordinator.apps.payments.signals.charge_failed") in names
+        assert ("send", "commerce_coordinator.apps.invoicing.signals.credit_card_error") in names
+    assert ChargeAttempt.objects.filter(invoice_number=invoice.number, status="done").count() == 5
+
+    paid = staff_client.post(
+        f"/api/v1/billing/invoices/{invoice.number}/pay/",
+        {"provider": "stripe", "payment_token": "pm_card_visa", "reason": "new card"},
+        content_type="application/json",
+        HTTP_IDEMPOTENCY_KEY="owner-pays-1",
+    )
+    assert paid.status_code == 202, paid.content
+    invoice.refresh_from_db()
+    assert invoice.state == "paid" and invoice.amount_paid == invoice.total
+    assert sent[-2:] == ["invoice_sent", "account_cleared"]
+    assert Account.objects.get(pk=account.pk).dunning_level == ""
+    assert json.loads(call_command("audit_invoices", "--json"))["problems"] == []
+    assert gateway.calls() == 6
