@@ -29,6 +29,7 @@ INSTALLED_APPS = [
     "commerce_coordinator.apps.lms",
     "commerce_coordinator.apps.invoicing",
     "commerce_coordinator.apps.demo_gateway",
+    "commerce_coordinator.apps.bus",
 ]
 
 MIDDLEWARE = [
@@ -128,6 +129,7 @@ SPECTACULAR_SETTINGS = {
 # --- Per-app settings -----------------------------------------------------------
 # Each app's block lives in its own module under settings/components/; CC_SIGNALS (the wiring of
 # every app) stays here, in one visible place.
+from .components.bus import *  # noqa: E402,F403
 from .components.celery_settings import *  # noqa: E402,F403
 from .components.core import *  # noqa: E402,F403
 from .components.demo_gateway import *  # noqa: E402,F403
@@ -216,6 +218,11 @@ CC_SIGNALS: dict = {
         "commerce_coordinator.apps.invoicing.receivers.log_account_cleared",
     ],
 }
+
+# --- Admin-panel commands over the bus (apps/bus) ---------------------------------
+# Command name (the "command" of a bus message) -> dotted path of the CoordinatorSignal it is sent as;
+# the message's other keys are the signal's arguments (docs/bus.md). Billing apps add their entries.
+CC_BUS_COMMANDS: dict[str, str] = {}
 
 # Waffle switches that CC_SIGNALS may name, with what each does; provisioning creates them.
 CC_WAFFLE_SWITCHES: dict[str, dict] = {

@@ -36,3 +36,18 @@ CLOUDPAYMENTS_API_BASE = os.environ.get("CLOUDPAYMENTS_API_BASE", "http://127.0.
 PAYMENTS_CHARGE_RETRY_SCHEDULE = [0.1, 0.1]
 PAYMENTS_CHARGE_READ_TIMEOUT = 1.0
 DEMO_GATEWAY_HANG_SECONDS = 2.0
+
+# apps/bus: its tests' command signals (apps/bus/tests/fixtures.py), so a consumer process started by a
+# test knows them too; the test hook that kills the consumer between commit and ack comes from the environment.
+_BUS_FIXTURES = "commerce_coordinator.apps.bus.tests.fixtures."
+CC_BUS_COMMANDS = {name: _BUS_FIXTURES + name for name in ("issue_invoice", "cancel_invoice", "subscribe", "refund")}
+CC_SIGNALS = {
+    **CC_SIGNALS,  # noqa: F405
+    **{
+        _BUS_FIXTURES + name: [_BUS_FIXTURES + "record_effect"]
+        for name in ("issue_invoice", "cancel_invoice", "subscribe")
+    },
+    _BUS_FIXTURES + "refund": [_BUS_FIXTURES + "refund_or_fail"],
+}
+CC_BUS_RETRY_SCHEDULE = [0.2, 0.2]
+CC_BUS_TEST_KILL_AFTER_COMMIT = os.environ.get("CC_BUS_TEST_KILL_AFTER_COMMIT") == "1"

@@ -55,6 +55,19 @@ def _use_broker(broker_url: str, queue: str, eager: bool) -> None:
     app.conf.update(broker_url=broker_url, task_always_eager=eager, task_default_queue=queue)
 
 
+def child_process_environment(**extra: str) -> dict:
+    """The environment of a process a test starts (a worker, a consumer): test settings, this run's databases."""
+    env = dict(os.environ)
+    env.update(
+        DJANGO_SETTINGS_MODULE="commerce_coordinator.settings.test",
+        DB_NAME=str(connections["default"].settings_dict["NAME"]),
+        TRACES_DB_NAME=str(connections["traces"].settings_dict["NAME"]),
+        PYTHONUNBUFFERED="1",
+        **extra,
+    )
+    return env
+
+
 class CeleryWorker:
     """A real `celery worker` subprocess on the Redis broker, using this test run's databases."""
 
@@ -64,16 +77,7 @@ class CeleryWorker:
         self.process: subprocess.Popen | None = None
 
     def environment(self) -> dict:
-        env = dict(os.environ)
-        env.update(
-            DJANGO_SETTINGS_MODULE="commerce_coordinator.settings.test",
-            CC_WORKER_BROKER_URL=self.broker_url,
-            CELERY_DEFAULT_QUEUE=self.queue,
-            DB_NAME=str(connections["default"].settings_dict["NAME"]),
-            TRACES_DB_NAME=str(connections["traces"].settings_dict["NAME"]),
-            PYTHONUNBUFFERED="1",
-        )
-        return env
+        return child_process_environment(CC_WORKER_BROKER_URL=self.broker_url, CELERY_DEFAULT_QUEUE=self.queue)
 
     def start(self, timeout: float = 60) -> CeleryWorker:
         cmd = [
