@@ -141,9 +141,9 @@ from .components.invoicing import INVOICING_BEAT_TIMES  # noqa: E402
 from .components.lms import *  # noqa: E402,F403
 from .components.payments import *  # noqa: E402,F403
 from .components.payments import PAYMENTS_SWEEP_INTERVAL  # noqa: E402
+from .components.payments_charges import *  # noqa: E402,F403
 from .components.subscriptions import *  # noqa: E402,F403
 from .components.subscriptions import SUBSCRIPTIONS_SWEEP_INTERVAL  # noqa: E402
-from .components.payments_charges import *  # noqa: E402,F403
 from .components.traces import *  # noqa: E402,F403
 
 # --- Coordinator signals -----------------------------------------------------

@@ -2,7 +2,7 @@
 
 from django.contrib import admin
 
-from .models import Plan, ProviderMismatch, Renewal, ReminderSent, Subscription, SubscriptionEvent
+from .models import Plan, ProviderMismatch, ReminderSent, Renewal, Subscription, SubscriptionEvent
 
 
 @admin.register(Plan)

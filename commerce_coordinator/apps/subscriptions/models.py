@@ -186,6 +186,9 @@ class ReminderSent(models.Model):
         ]
         indexes = [models.Index(fields=["run_token"])]
 
+    def __str__(self):
+        return f"{self.subscription_id} {self.period_start:%Y-%m} -{self.days_before}d"
+
 
 class ProviderMismatch(models.Model):
     """A provider's recurrent notification this service could not reconcile: for an operator to look at."""

@@ -78,8 +78,8 @@ def reconcile_provider_subscription(sender, provider, subscription_id, account_i
         except (InvalidTransition, StaleSubscription) as exc:
             return _mismatch(provider, subscription_id, status, local, str(exc))
         return {"subscription": local.pk, "reconciled": action}
-    return _mismatch(provider, subscription_id, status, local,
-                     f"the provider says {status}, this service says {local.status}: no transition reconciles them")  # fmt: skip
+    why = f"the provider says {status}, this service says {local.status}: no transition reconciles them"
+    return _mismatch(provider, subscription_id, status, local, why)
 
 
 def _mismatch(provider, provider_id, status, local, reason) -> dict:

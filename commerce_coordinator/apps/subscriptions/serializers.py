@@ -25,7 +25,8 @@ class SubscriptionSerializer(serializers.ModelSerializer):
     class Meta:
         model = Subscription
         fields = ["id", "account_id", "plan", "price", "currency", "status", "current_period_start",
-                  "current_period_end", "renews_on", "trial_ends_on", "cancel_at_period_end", "created", "ended_at"]  # fmt: skip
+                  "current_period_end", "renews_on", "trial_ends_on", "cancel_at_period_end", "created",
+                  "ended_at"]  # fmt: skip
 
 
 class SubscriptionDetailSerializer(SubscriptionSerializer):
