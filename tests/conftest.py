@@ -1,14 +1,14 @@
-"""Fixtures for the cross-app tests: the LMS fake of the lms app's tests, invoicing's demo gateway and clock."""
+"""Fixtures for the cross-app tests: the LMS fake of the lms app's tests, invoicing's demo gateway and clock,
+and one billing clock moving invoicing's and subscriptions' clocks together."""
 
+import datetime as _dt
+
+import pytest
+
+from commerce_coordinator.apps.invoicing import clock as _invoicing_clock
 from commerce_coordinator.apps.invoicing.tests.conftest import _clock, gateway  # noqa: F401
 from commerce_coordinator.apps.lms.tests.conftest import fake_lms  # noqa: F401
-
-import datetime as _dt  # noqa: E402
-
-import pytest  # noqa: E402
-
-from commerce_coordinator.apps.invoicing import clock as _invoicing_clock  # noqa: E402
-from commerce_coordinator.apps.subscriptions import clock as _subscriptions_clock  # noqa: E402
+from commerce_coordinator.apps.subscriptions import clock as _subscriptions_clock
 
 
 class BillingClock:

@@ -28,10 +28,14 @@ def fresh(sub: Subscription) -> Subscription:
 
 
 def periods_billed(account) -> list[tuple[str, str]]:
-    return [(f"{i.period_start:%Y-%m}", i.state) for i in Invoice.objects.filter(account=account).order_by("period_start")]
+    return [
+        (f"{i.period_start:%Y-%m}", i.state) for i in Invoice.objects.filter(account=account).order_by("period_start")
+    ]
 
 
-def test_a_subscription_is_billed_once_per_period_whatever_the_scheduler_does(gateway, billing_clock, plan, monkeypatch):
+def test_a_subscription_is_billed_once_per_period_whatever_the_scheduler_does(
+    gateway, billing_clock, plan, monkeypatch
+):
     account = factories.account("ok", products=0)
     sub = operations.subscribe(account.pk, "monthly", "test")
     sub = fresh(sub)
@@ -117,7 +121,11 @@ def test_a_first_period_after_the_months_invoice_went_out_is_free_to_the_months_
     invoicing_billing.dispatch_invoices(invoicing_billing.Scope(dt.date(2026, 12, 1), [account.pk]))
     assert periods_billed(account) == [("2026-12", "paid")]
     sub = fresh(operations.subscribe(account.pk, "monthly", "test"))
-    assert (sub.status, sub.current_period_start, sub.renews_on) == ("active", dt.date(2026, 12, 2), dt.date(2027, 1, 1))
+    assert (sub.status, sub.current_period_start, sub.renews_on) == (
+        "active",
+        dt.date(2026, 12, 2),
+        dt.date(2027, 1, 1),
+    )
     assert Renewal.objects.get(subscription=sub).outcome == "deferred"
     billing_clock.move(days=30)
     assert tasks.renew_due()["renewed"] == 1

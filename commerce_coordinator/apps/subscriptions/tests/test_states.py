@@ -11,7 +11,9 @@ from commerce_coordinator.apps.subscriptions.models import Subscription, Subscri
 pytestmark = pytest.mark.django_db(databases=ALL_DATABASES)
 ACTIONS = sorted({rule.action for rule in states.RULES})
 LISTED = {(rule.source, rule.action) for rule in states.RULES}
-REFUSED = [(status, action) for status in SubscriptionStatus.values for action in ACTIONS if (status, action) not in LISTED]
+REFUSED = [
+    (status, action) for status in SubscriptionStatus.values for action in ACTIONS if (status, action) not in LISTED
+]
 
 
 @pytest.fixture
@@ -28,8 +30,9 @@ def sent(monkeypatch):
 
 
 @pytest.mark.parametrize("rule", states.RULES, ids=lambda r: f"{r.source}-{r.action}-{r.target}")
-def test_every_listed_transition_moves_writes_its_event_and_sends_its_signal(rule, make_subscription, sent,
-                                                                              django_capture_on_commit_callbacks):  # fmt: skip
+def test_every_listed_transition_moves_writes_its_event_and_sends_its_signal(
+    rule, make_subscription, sent, django_capture_on_commit_callbacks
+):
     sub = make_subscription(rule.source)
     with tracing.trace() as ctx, django_capture_on_commit_callbacks(execute=True):
         event = states.transition(sub, rule.action, reason="because", actor="tester")
