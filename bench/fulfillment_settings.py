@@ -29,6 +29,9 @@ CC_DEMO_ENDPOINTS_ENABLED = True
 CELERY_BROKER_URL = os.environ.get("CC_BENCH_BROKER_URL", "redis://127.0.0.1:6379/13")
 CELERY_TASK_ALWAYS_EAGER = False
 CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CC_BENCH_QUEUE", "cc-bench-fulfillment")
+# ONE worker runs every task of the run (webhook processing too): no per-app queues (production has them).
+CELERY_TASK_ROUTES: dict = {}
+CELERY_TASK_QUEUES = None
 
 LMS_URL_ROOT = f"http://127.0.0.1:{os.environ.get('CC_BENCH_LMS_PORT', '8149')}/demo_lms"
 LMS_OAUTH_CLIENT_ID = "cc-bench"

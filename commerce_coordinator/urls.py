@@ -14,6 +14,7 @@ urlpatterns = [
     path("api/v1/", include("commerce_coordinator.apps.lms.urls")),
     path("api/v1/billing/", include("commerce_coordinator.apps.invoicing.urls")),
     path("api/v1/billing/", include("commerce_coordinator.apps.subscriptions.urls")),
+    path("api/v1/", include("commerce_coordinator.apps.contracts.urls")),
     path(
         "api/schema/",
         SpectacularAPIView.as_view(permission_classes=[AllowAny], authentication_classes=[]),

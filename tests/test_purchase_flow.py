@@ -6,11 +6,16 @@ Integration tests live outside the apps, so that no plugin app's tests import an
 import pytest
 from django.test import override_settings
 
-from commerce_coordinator.apps.core import testing
 from commerce_coordinator.apps.core.models import TraceNode
 from commerce_coordinator.apps.core.testing import ALL_DATABASES, wait_until
 from commerce_coordinator.apps.lms.models import Order
-from commerce_coordinator.apps.payments.tests.helpers import STRIPE_SECRET, payment_intent, post_stripe, stripe_event
+from commerce_coordinator.apps.payments.tests.helpers import (
+    STRIPE_SECRET,
+    payment_intent,
+    payments_worker,
+    post_stripe,
+    stripe_event,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True, databases=ALL_DATABASES)
 A, B = "course-v1:edX+A+2026", "course-v1:edX+B+2026"
@@ -37,7 +42,7 @@ def test_signed_webhook_to_enrollment_in_a_real_worker_in_one_trace_tree(client,
     for name in ("LMS_URL_ROOT", "LMS_OAUTH_CLIENT_ID", "LMS_OAUTH_CLIENT_SECRET"):
         monkeypatch.setenv(name, getattr(settings, name))
     monkeypatch.setenv("STRIPE_WEBHOOK_SECRETS", STRIPE_SECRET)
-    with testing.celery_worker(), override_settings(STRIPE_WEBHOOK_SECRETS=[STRIPE_SECRET]):
+    with payments_worker(), override_settings(STRIPE_WEBHOOK_SECRETS=[STRIPE_SECRET]):
         body = stripe_event(obj=payment_intent(pi_id="pi_T2", order="T-2", user="43", keys=f"{A},{B}"))
         assert post_stripe(client, body).status_code < 300
         assert post_stripe(client, body).status_code < 300

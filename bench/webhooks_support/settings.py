@@ -14,4 +14,7 @@ STRIPE_WEBHOOK_SECRETS = ["whsec_bench_secret"]
 CELERY_BROKER_URL = os.environ.get("BENCH_BROKER_URL", "redis://127.0.0.1:6379/14")
 CELERY_TASK_ALWAYS_EAGER = False
 CELERY_TASK_DEFAULT_QUEUE = "cc-bench-webhooks"
+# Every task of the bench on its one queue (purged before and after); production routes webhooks to "payments".
+CELERY_TASK_ROUTES: dict = {}
+CELERY_TASK_QUEUES = None
 LOGGING = {**LOGGING, "root": {"handlers": ["console"], "level": os.environ.get("BENCH_LOG_LEVEL", "WARNING")}}

@@ -31,6 +31,9 @@ INSTALLED_APPS = [
     "commerce_coordinator.apps.demo_gateway",
     "commerce_coordinator.apps.bus",
     "commerce_coordinator.apps.subscriptions",
+    "commerce_coordinator.apps.contracts",
+    "commerce_coordinator.apps.backends.smt",
+    "commerce_coordinator.apps.backends.telmex",
 ]
 
 MIDDLEWARE = [
@@ -124,7 +127,7 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": 'Order status and fulfillment API. Errors are JSON: {"error": <code>, "detail": <what>}.',
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
-    "PREPROCESSING_HOOKS": ["commerce_coordinator.apps.lms.auth.public_api_only"],
+    "PREPROCESSING_HOOKS": ["commerce_coordinator.apps.core.api_auth.public_api_only"],
 }
 
 # --- Per-app settings -----------------------------------------------------------
@@ -132,6 +135,7 @@ SPECTACULAR_SETTINGS = {
 # every app) stays here, in one visible place.
 from .components.bus import *  # noqa: E402,F403
 from .components.celery_settings import *  # noqa: E402,F403
+from .components.contracts import *  # noqa: E402,F403
 from .components.core import *  # noqa: E402,F403
 from .components.demo_gateway import *  # noqa: E402,F403
 from .components.durable import *  # noqa: E402,F403
@@ -140,7 +144,6 @@ from .components.invoicing import *  # noqa: E402,F403
 from .components.invoicing import INVOICING_BEAT_TIMES  # noqa: E402
 from .components.lms import *  # noqa: E402,F403
 from .components.payments import *  # noqa: E402,F403
-from .components.payments import PAYMENTS_SWEEP_INTERVAL  # noqa: E402
 from .components.payments_charges import *  # noqa: E402,F403
 from .components.subscriptions import *  # noqa: E402,F403
 from .components.subscriptions import SUBSCRIPTIONS_SWEEP_INTERVAL  # noqa: E402
@@ -180,6 +183,12 @@ CC_SIGNALS: dict = {
     "commerce_coordinator.apps.payments.signals.payment_refunded": [
         "commerce_coordinator.apps.payments.receivers.log_payment_event",
         "commerce_coordinator.apps.lms.receivers.unenroll_refunded_order",
+    ],
+    # Payments: CloudPayments' recurrent notifications; the subscriptions app will receive them.
+    "commerce_coordinator.apps.payments.signals.subscription_changed": [
+        "commerce_coordinator.apps.payments.receivers.log_subscription_event",
+        # subscriptions: reconcile the local subscription with CloudPayments' recurrent status (ADR 0061).
+        "commerce_coordinator.apps.subscriptions.receivers.reconcile_provider_subscription",
     ],
     "commerce_coordinator.apps.lms.signals.fulfillment_completed": [
         "commerce_coordinator.apps.lms.receivers.log_fulfillment_completed",
@@ -250,6 +259,32 @@ CC_SIGNALS: dict = {
     "commerce_coordinator.apps.subscriptions.signals.subscribe_requested": [
         "commerce_coordinator.apps.subscriptions.receivers.subscribe_from_bus",
     ],
+    # Contracts: the lifecycle. The four signals that ask a backend to act are routed to contracts'
+    # dispatch, which calls the plugin of the contract's own backend only (CC_CONTRACT_BACKENDS, ADR 0040).
+    "commerce_coordinator.apps.contracts.signals.contract_created": [
+        "commerce_coordinator.apps.contracts.receivers.log_contract_change"
+    ],
+    "commerce_coordinator.apps.contracts.signals.contract_activating": [
+        "commerce_coordinator.apps.contracts.receivers.activate_at_backend"
+    ],
+    "commerce_coordinator.apps.contracts.signals.contract_activated": [
+        "commerce_coordinator.apps.contracts.receivers.log_contract_change"
+    ],
+    "commerce_coordinator.apps.contracts.signals.contract_suspended": [
+        "commerce_coordinator.apps.contracts.receivers.suspend_at_backend"
+    ],
+    "commerce_coordinator.apps.contracts.signals.contract_resumed": [
+        "commerce_coordinator.apps.contracts.receivers.resume_at_backend"
+    ],
+    "commerce_coordinator.apps.contracts.signals.contract_cancelling": [
+        "commerce_coordinator.apps.contracts.receivers.cancel_at_backend"
+    ],
+    "commerce_coordinator.apps.contracts.signals.contract_cancelled": [
+        "commerce_coordinator.apps.contracts.receivers.log_contract_change"
+    ],
+    "commerce_coordinator.apps.contracts.signals.contract_backend_failed": [
+        "commerce_coordinator.apps.contracts.receivers.log_backend_failed"
+    ],
 }
 
 # --- Admin-panel commands over the bus (apps/bus) ---------------------------------
@@ -291,9 +326,11 @@ CELERY_BEAT_SCHEDULE = {
     "core-sweep-durable-work": {"task": "core.sweep_durable_work", "schedule": CC_DURABLE_SWEEP_INTERVAL},
     # apps/lms: re-queue order lines whose task was lost (ADR 6).
     "lms-sweep-stalled-lines": {"task": "lms.sweep_stalled_lines", "schedule": 300.0},
-    "payments-sweep-webhook-events": {
-        "task": "commerce_coordinator.apps.payments.tasks.sweep_webhook_events",
-        "schedule": PAYMENTS_SWEEP_INTERVAL,
+    # apps/payments: webhook events are durable work items, recovered by core-sweep-durable-work (the old
+    # payments-sweep-webhook-events entry is gone; its task still exists, ADR 0015). Retention, like traces':
+    "payments-prune-webhook-events": {
+        "task": "commerce_coordinator.apps.payments.tasks.prune_webhook_events",
+        "schedule": 24 * 3600,
     },
     # apps/invoicing: the billing jobs, daily (each is idempotent: a run with nothing to do changes nothing).
     # Order within a day: restore quotas, dispatch (bills last period's extras), reset capacity, create next.

@@ -274,6 +274,13 @@ def run(model, pk, task, work):
         why = "no such item" if state is None else f"not claimed: {state}, held by another task run or finished"
         tracing.add_keys(**_keys_of(model, pk))
         return {"item": pk, "skipped": why}
+    # A message without trace headers (published outside any trace) joins the item's own trace.
+    with tracing.trace(trace_id=None if tracing.current() is not None else (item.trace_id or None)):
+        return _run_claimed(item, task, work)
+
+
+def _run_claimed(item, task, work):
+    pk = item.pk
     countdown = None
     with tracing.span("work", item.work_label(), **item.key_values()) as node:
         try:
@@ -287,7 +294,10 @@ def run(model, pk, task, work):
                 node.result = tracing.short_repr(value)
     if countdown is not None:
         tracing.set_outcome(tracing.RETRY, item.last_error, attempt=item.attempts, next_attempt_at=item.next_attempt_at)
-        raise task.retry(countdown=countdown, max_retries=None, exc=_RetryCause(item.last_error))
+        # The item's policy decides how many attempts there are, never Celery's max_retries (None means the
+        # task's default of 3 to Celery): allow this one more.
+        retries_so_far = task.request.retries or 0
+        raise task.retry(countdown=countdown, max_retries=retries_so_far + 1, exc=_RetryCause(item.last_error))
     if item.status == WorkStatus.FAILED:
         tracing.set_outcome(tracing.ERROR, item.last_error, attempt=item.attempts)
     return outcome

@@ -509,6 +509,7 @@ def signal_map(plan: RoutingPlan | None = None) -> list[dict]:
                         "switch": r.switch,
                         "queue": r.queue,
                         "status": "ok" if not r.problems else ("error" if not r.is_valid else "warning"),
+                        "description": receiver_description(r.func),
                         "problems": [_problem_dict(p) for p in r.problems],
                     }
                     for r in entry.receivers
@@ -516,6 +517,21 @@ def signal_map(plan: RoutingPlan | None = None) -> list[dict]:
             }
         )
     return result
+
+
+def receiver_description(func) -> str:
+    """What a receiver says it does: its own `describe_route()` (e.g. a dispatcher naming where it
+    dispatches to, from its app's settings), else the first line of its docstring."""
+    if func is None:
+        return ""
+    describe = getattr(func, "describe_route", None)
+    if callable(describe):
+        try:
+            return str(describe())
+        except Exception as exc:  # the map is a diagnostic: it shows the failure instead of failing
+            return f"(describe_route failed: {type(exc).__name__}: {exc})"
+    doc = inspect.getdoc(func.run if isinstance(func, Task) else func) or ""
+    return doc.strip().splitlines()[0] if doc.strip() else ""
 
 
 def unrouted_warnings(plan: RoutingPlan) -> list[dict]:

@@ -1,4 +1,5 @@
-"""The inbox in the admin: filter by provider, status and type; read the payload; open the trace; replay."""
+"""The inbox in the admin: filter by provider, status (unroutable too) and type; read the payload and the
+operator's metadata; open the trace; replay (core's requeue, with an audit row)."""
 
 import json
 
@@ -13,10 +14,20 @@ from .redaction import redact, redact_fields
 
 @admin.register(WebhookEvent)
 class WebhookEventAdmin(admin.ModelAdmin):
-    list_display = ["received_at", "provider", "type", "event_id", "status", "attempts", "order_number", "trace_link"]
+    list_display = [
+        "created_at",
+        "provider",
+        "type",
+        "event_id",
+        "status",
+        "attempts",
+        "order_number",
+        "reason",
+        "trace_link",
+    ]
     list_filter = ["provider", "status", "type"]
     search_fields = ["event_id", "order_number", "payment_id", "trace_id"]
-    date_hierarchy = "received_at"
+    date_hierarchy = "created_at"
     readonly_fields = [
         "provider",
         "event_id",
@@ -25,14 +36,17 @@ class WebhookEventAdmin(admin.ModelAdmin):
         "status",
         "attempts",
         "last_error",
+        "last_status_code",
         "next_attempt_at",
         "order_number",
         "payment_id",
-        "task_id",
+        "claim_token",
+        "claimed_at",
         "trace_link",
-        "received_at",
-        "processed_at",
+        "created_at",
+        "finished_at",
         "updated_at",
+        "metadata_override",
         "payload_pretty",
     ]
     fields = readonly_fields
@@ -43,6 +57,10 @@ class WebhookEventAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+    @admin.display(description="reason / last error")
+    def reason(self, obj):
+        return (obj.last_error or "")[:120]
 
     @admin.display(description="trace")
     def trace_link(self, obj):
@@ -56,13 +74,18 @@ class WebhookEventAdmin(admin.ModelAdmin):
         return format_html("<pre>{}</pre>", redact(shown))
 
     def _replay(self, request, queryset, force):
-        done = inbox.replay(queryset.order_by("received_at"), force=force)
+        done = inbox.replay(
+            queryset.order_by("created_at"),
+            force=force,
+            actor=request.user.get_username(),
+            reason="replayed from the admin",
+        )
         for event, what in done:
             self.message_user(request, f"{event.provider}:{event.event_id} ({event.type}): {what}", messages.INFO)
         replayed = sum(1 for _, what in done if what.startswith("replayed"))
         self.message_user(request, f"Replayed {replayed} of {len(done)} event(s).", messages.SUCCESS)
 
-    @admin.action(description="Replay selected events (failed, received)", permissions=["view"])
+    @admin.action(description="Replay selected events (failed, received, unroutable)", permissions=["view"])
     def replay_events(self, request, queryset):
         self._replay(request, queryset, force=False)
 

@@ -45,14 +45,36 @@ def check_payment_providers(app_configs=None, **kwargs):
                     id="payments.W001",
                 )
             )
-    if settings.PAYMENTS_PROCESSING_TIMEOUT <= settings.PAYMENTS_TASK_TIME_LIMIT:
+    if settings.CC_DURABLE_RUNNING_TIMEOUT <= settings.PAYMENTS_TASK_TIME_LIMIT:
         messages.append(
             checks.Error(
-                "PAYMENTS_PROCESSING_TIMEOUT must be longer than PAYMENTS_TASK_TIME_LIMIT, or a "
-                "slow but live task could be claimed by a second one.",
-                hint="Raise PAYMENTS_PROCESSING_TIMEOUT.",
-                obj="PAYMENTS_PROCESSING_TIMEOUT",
+                "CC_DURABLE_RUNNING_TIMEOUT must be longer than PAYMENTS_TASK_TIME_LIMIT, or the sweep could "
+                "hand a slow but live webhook task's event to a second task.",
+                hint="Raise CC_DURABLE_RUNNING_TIMEOUT (or lower PAYMENTS_TASK_TIME_LIMIT).",
+                obj="CC_DURABLE_RUNNING_TIMEOUT",
                 id="payments.E003",
             )
         )
+    for name in DEPRECATED:
+        if hasattr(settings, name):
+            messages.append(
+                checks.Warning(
+                    f"{name} is no longer read: webhook events are core durable work items (ADR 0015).",
+                    hint=DEPRECATED[name],
+                    obj=name,
+                    id="payments.W002",
+                )
+            )
     return messages
+
+
+DEPRECATED = {
+    "PAYMENTS_PROCESSING_TIMEOUT": "Use CC_DURABLE_RUNNING_TIMEOUT.",
+    "PAYMENTS_SWEEP_AFTER": "Use CC_DURABLE_STALLED_AFTER.",
+    "PAYMENTS_SWEEP_INTERVAL": "Use CC_DURABLE_SWEEP_INTERVAL.",
+    "PAYMENTS_MAX_RETRIES": "Use PAYMENTS_RETRY_SCHEDULE (one delay per retry).",
+    "PAYMENTS_RETRY_BACKOFF": "Use PAYMENTS_RETRY_SCHEDULE.",
+    "PAYMENTS_RETRY_BACKOFF_MAX": "Use PAYMENTS_RETRY_SCHEDULE.",
+    "PAYMENTS_REFUND_WAIT_ATTEMPTS": "A refund waits on PAYMENTS_RETRY_SCHEDULE.",
+    "PAYMENTS_RELAY": "The relay is the one publish path with a broker.",
+}

@@ -1,17 +1,6 @@
-"""Errors of the payments app."""
+"""Errors of the payments app: the retry classification is core's (core.retries), re-exported here for
+code that still imports it from payments (deprecated; import commerce_coordinator.apps.core.retries)."""
 
+from commerce_coordinator.apps.core.retries import RetryableError, is_retryable
 
-class RetryableError(Exception):
-    """A receiver error worth retrying (a network error, a 5xx or 429 from a downstream service).
-
-    Receivers outside this app must not import it (plugin apps are independent): any exception
-    with a true ``retryable`` attribute counts the same, as do ConnectionError and TimeoutError.
-    """
-
-    retryable = True
-
-
-def is_retryable(exc: BaseException | None) -> bool:
-    if exc is None:
-        return False
-    return bool(getattr(exc, "retryable", False)) or isinstance(exc, ConnectionError | TimeoutError)
+__all__ = ["RetryableError", "is_retryable"]

@@ -1,22 +1,22 @@
-"""Processing one stored event: claim it, map it to its signal, send it under the event's trace, record the outcome."""
+"""Processing one claimed event: map it to its signal and send it under the event's trace (core.durable runs it).
+
+``process_event`` is the work of a WebhookEvent (tasks.py passes it to ``durable.run``): it raises on
+failure and core decides, with its one classification (core.retries), whether the event is retried on
+``PAYMENTS_RETRY_SCHEDULE`` or dead-lettered; the trace's nodes say ``retry`` or ``error`` with the reason.
+"""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from datetime import timedelta
 
-from django.conf import settings
-from django.db import InterfaceError, OperationalError, transaction
-from django.utils import timezone
+from django.db import transaction
 
-from commerce_coordinator.apps.core import tracing
+from commerce_coordinator.apps.core import retries, tracing
 from commerce_coordinator.apps.core.signals import ERROR
 
 from . import inbox
-from .exceptions import is_retryable
 from .models import WebhookEvent
-from .providers import INHERITED_FROM_PAYMENT, WebhookError, get_provider
+from .providers import INHERITED_FROM_PAYMENT, Unroutable, WebhookError, get_provider
 from .redaction import redact
 from .signals import SIGNALS
 
@@ -24,149 +24,116 @@ logger = logging.getLogger(__name__)
 Status = WebhookEvent.Status
 
 
-class RetryLater(Exception):
-    """Raised by the task so that Celery retries it with exponential backoff and jitter."""
-
-
-@dataclass
-class Attempt:
-    task_id: str
-    retries: int = 0
-    max_retries: int = 0
-    eager: bool = False
-
-    @property
-    def last(self) -> bool:
-        return self.retries >= self.max_retries
-
-
-def process(pk: int, attempt: Attempt) -> str:
-    """Process event ``pk``; returns what happened, or raises RetryLater for Celery to retry."""
-    if not inbox.claim(pk, attempt.task_id):
-        status = WebhookEvent.objects.filter(pk=pk).values_list("status", flat=True).first()
-        logger.info("webhook event %s not claimed (status %s): another task has or had it", pk, status)
-        return f"not claimed ({status})"
-    event = WebhookEvent.objects.get(pk=pk)
-    with tracing.trace(trace_id=event.trace_id):
-        try:
-            return _process_claimed(event, attempt)
-        except RetryLater:
-            raise
-        except (OperationalError, InterfaceError) as exc:  # the database went away: worth retrying
-            logger.exception("webhook event %s: database error while processing", pk)
-            _try_finish(event, f"database error: {exc!r}", retry=not attempt.last)
-            if attempt.last:
-                raise
-            raise RetryLater(repr(exc)) from exc
-        except Exception as exc:  # a bug: record it (final) instead of leaving the event in "processing"
-            logger.exception("webhook event %s: unexpected error while processing", pk)
-            _try_finish(event, f"unexpected error: {exc!r}", retry=False)
-            raise
-
-
-def _try_finish(event: WebhookEvent, error: str, retry: bool) -> None:
-    next_attempt_at = timezone.now() + timedelta(seconds=settings.PAYMENTS_RETRY_BACKOFF_MAX) if retry else None
-    try:
-        _finish(event, Status.FAILED, redact(error)[:4000], next_attempt_at=next_attempt_at)
-    except Exception:  # the sweep finds it in "processing" after PAYMENTS_PROCESSING_TIMEOUT
-        logger.exception("webhook event %s: could not record the failure", event.pk)
-
-
-def _process_claimed(event: WebhookEvent, attempt: Attempt) -> str:
-    label = f"{event.provider}:{event.event_id}"
+def process_event(event: WebhookEvent) -> str:
+    """Send the event's signal; the event is done in the same transaction as its receivers' writes."""
+    tracing.name_trace(event.type)
     try:
         provider = get_provider(event.provider)
-        mapped = provider.map_event(event.type, event.payload)
+        mapped = provider.route(event.type, event.payload, event.metadata_override)
+    except Unroutable as exc:
+        return _end(event, Status.UNROUTABLE, f"unroutable: {redact(exc.reason)}")
     except (KeyError, WebhookError) as exc:
-        return _finish(event, Status.FAILED, redact(f"cannot map the event: {exc!r}"))
-    if mapped is None:
-        return _finish(event, Status.IGNORED, "")
+        raise retries.PermanentError(redact(f"cannot map the event: {exc!r}")) from exc
+    if mapped is None or not mapped.signal:
+        return _end(event, Status.IGNORED, mapped.note if mapped is not None else "")
     kwargs = dict(mapped.kwargs)
     if mapped.requires_payment:
-        payment = (
-            WebhookEvent.objects.filter(
-                provider=event.provider,
-                payment_id=kwargs["payment_id"],
-                signal="payment_succeeded",
-                status=Status.PROCESSED,
-            )
-            .order_by("received_at")
-            .first()
-        )
-        if payment is None:
-            return _wait_for_payment(event, attempt, kwargs["payment_id"])
-        paid = get_provider(payment.provider).map_event(payment.type, payment.payload).kwargs
-        for name in INHERITED_FROM_PAYMENT:
-            if kwargs.get(name) is None:
-                kwargs[name] = paid[name]
-    signal = SIGNALS[mapped.signal]
-    with transaction.atomic():
-        result = signal.send(provider.__class__, **kwargs)
-        errors = [r for r in result.results if r.status == ERROR]
-        if errors:
-            # Undo what the receivers wrote (and drop the task receivers queued on commit): a retry sends again.
-            transaction.set_rollback(True)
-        else:
-            outcome = _finish(event, Status.PROCESSED, "")
-    if not errors:
-        logger.info("webhook %s processed: %s sent to %d receiver(s)", label, mapped.signal, len(result.results))
-        if mapped.signal == "payment_succeeded":
-            _wake_refunds(event)
-        return outcome
-    message = redact("; ".join(f"{r.receiver}: {type(r.error).__name__}: {r.error}" for r in errors))[:4000]
-    if any(is_retryable(r.error) for r in errors) and not attempt.last:
-        _finish(
-            event,
-            Status.FAILED,
-            f"retryable (attempt {event.attempts}): {message}",
-            next_attempt_at=timezone.now() + timedelta(seconds=settings.PAYMENTS_RETRY_BACKOFF_MAX),
-        )
-        raise RetryLater(message)
-    return _finish(event, Status.FAILED, message)
-
-
-def _wait_for_payment(event: WebhookEvent, attempt: Attempt, payment_id: str) -> str:
-    """A refund before its payment: wait (woken when the payment is processed), at most a number of attempts."""
-    limit = settings.PAYMENTS_REFUND_WAIT_ATTEMPTS
-    if event.attempts >= limit:
-        return _finish(
-            event,
-            Status.FAILED,
-            f"the payment {payment_id} of this refund was not processed "
-            f"after {event.attempts} attempts; replay it once the payment is in",
-        )
-    delay = min(settings.PAYMENTS_RETRY_BACKOFF_MAX, 2**event.attempts)
-    _finish(
-        event,
-        Status.FAILED,
-        f"waiting for the payment {payment_id} (attempt {event.attempts} of {limit})",
-        next_attempt_at=timezone.now() + timedelta(seconds=delay),
+        kwargs = _with_payment(event, kwargs)
+    elif mapped.completes_from_payment:
+        kwargs = _completed(event, kwargs)
+        if not kwargs["order_number"]:
+            return _end(event, Status.UNROUTABLE, "unroutable: it names no order (InvoiceId), nor does its payment")
+    tracing.add_keys(
+        order_number=kwargs.get("order_number"),
+        payment_id=kwargs.get("payment_id"),
+        lms_user_id=kwargs.get("lms_user_id"),
     )
-    if attempt.eager or attempt.last:
-        return "waiting for its payment"  # the payment's processing (or the sweep) wakes it
-    raise RetryLater(f"waiting for the payment {payment_id}")
+    with transaction.atomic():
+        result = SIGNALS[mapped.signal].send(provider.__class__, **kwargs)
+        errors = [r for r in result.results if r.status == ERROR]
+        if errors:  # raising rolls back what the receivers wrote (and drops task receivers queued on commit)
+            raise _failure(errors)
+        event.finish(
+            signal=mapped.signal,
+            order_number=kwargs.get("order_number") or "",
+            payment_id=kwargs.get("payment_id") or "",
+            last_error="",
+        )
+    logger.info(
+        "webhook %s:%s processed: %s sent to %d receiver(s)",
+        event.provider,
+        event.event_id,
+        mapped.signal,
+        len(result.results),
+    )
+    if mapped.signal == "payment_succeeded":
+        inbox.wake_refunds(event)
+    return f"{mapped.signal} sent to {len(result.results)} receiver(s)"
 
 
-def _wake_refunds(payment: WebhookEvent) -> None:
-    waiting = WebhookEvent.objects.filter(
-        provider=payment.provider,
-        payment_id=payment.payment_id,
-        signal="payment_refunded",
-        status=Status.FAILED,
-        next_attempt_at__isnull=False,
-    ).values_list("pk", "trace_id")
-    for pk, trace_id in waiting:
-        logger.info("payment %s processed: waking refund event %s", payment.payment_id, pk)
-        inbox.enqueue_on_commit(pk, trace_id)
+def _end(event: WebhookEvent, status: str, note: str) -> str:
+    """Finish an event that has nothing to send: ignored, or unroutable (an error for the trace)."""
+    event.finish(status=status, last_error=note[:4000])
+    if status == Status.UNROUTABLE:
+        logger.warning("webhook %s:%s is %s", event.provider, event.event_id, note)
+        tracing.set_outcome(tracing.ERROR, note)
+    return note or status
 
 
-def _finish(event: WebhookEvent, status: str, error: str, next_attempt_at=None) -> str:
-    now = timezone.now()
-    fields = {"status": status, "last_error": error, "next_attempt_at": next_attempt_at, "updated_at": now}
-    if status == Status.PROCESSED:
-        fields["processed_at"] = now
-    # Only while it is still ours: a replay or a stale-claim by another task wins over a late finish.
-    WebhookEvent.objects.filter(pk=event.pk, status=Status.PROCESSING, task_id=event.task_id).update(**fields)
-    if status == Status.FAILED and next_attempt_at is None:
-        logger.error("webhook %s:%s failed: %s", event.provider, event.event_id, error)
-    return status
+def _failure(errors) -> retries.WorkError:
+    """One error for the failed receivers: retryable when any of them is (core.retries), else permanent."""
+    message = redact("; ".join(f"{r.receiver}: {type(r.error).__name__}: {r.error}" for r in errors))
+    if any(retries.is_retryable(r.error) for r in errors):
+        return retries.RetryableError(message, status_code=_first_code(errors))
+    return retries.PermanentError(message, status_code=_first_code(errors))
+
+
+def _first_code(errors) -> int | None:
+    return next((code for r in errors if (code := retries.status_code_of(r.error)) is not None), None)
+
+
+def _completed(event: WebhookEvent, kwargs: dict) -> dict:
+    """Fields a void leaves None come from an earlier event of the same payment (its authorization) if any."""
+    earlier = (
+        WebhookEvent.objects.filter(
+            provider=event.provider, payment_id=kwargs["payment_id"], created_at__lte=event.created_at
+        )
+        .exclude(pk=event.pk)
+        .order_by("created_at")
+        .first()
+    )
+    if earlier is not None:
+        try:
+            source = get_provider(earlier.provider).route(earlier.type, earlier.payload, earlier.metadata_override)
+        except Unroutable:
+            source = None
+        for name, value in (source.kwargs if source is not None else {}).items():
+            if kwargs.get(name) is None:
+                kwargs[name] = value
+    for name in ("order_number", "lms_username", "currency"):
+        if kwargs.get(name) is None:
+            kwargs[name] = ""
+    return kwargs
+
+
+def _with_payment(refund: WebhookEvent, kwargs: dict) -> dict:
+    """A refund is applied after its payment: the fields it lacks come from the payment's event, and a
+    refund of the payment's whole amount is full. Until the payment is in, a retryable wait."""
+    payment = (
+        WebhookEvent.objects.filter(
+            provider=refund.provider, payment_id=kwargs["payment_id"], signal="payment_succeeded", status=Status.DONE
+        )
+        .order_by("created_at")
+        .first()
+    )
+    if payment is None:
+        raise retries.RetryableError(f"{inbox.WAITING_FOR_PAYMENT}: {kwargs['payment_id']} (replay it once it is in)")
+    paid = get_provider(payment.provider).route(payment.type, payment.payload, payment.metadata_override).kwargs
+    for name in INHERITED_FROM_PAYMENT:
+        if kwargs.get(name) is None:
+            kwargs[name] = paid[name]
+    if kwargs.get("lms_username") is None:
+        kwargs["lms_username"] = ""
+    if kwargs.get("full_refund") is None:
+        kwargs["full_refund"] = kwargs["amount"] >= paid["amount"]
+    return kwargs

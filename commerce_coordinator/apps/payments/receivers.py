@@ -1,28 +1,54 @@
 """Receivers that CC_SIGNALS may name for the payment signals.
 
-``log_payment_event`` is the placeholder route until the LMS receivers are merged: it logs the
-event without anything personal (no e-mail, no card data: the signals carry none).
+``log_payment_event`` logs every payment event and ``log_subscription_event`` every subscription change,
+without anything personal: the LMS username and the account id may be e-mails, so they are redacted.
 """
 
 import logging
+
+from .redaction import redact
 
 logger = logging.getLogger(__name__)
 
 
 def log_payment_event(
-    sender, order_number, lms_user_id, course_run_keys, amount, currency, provider, payment_id, **kwargs
+    sender,
+    order_number,
+    lms_user_id,
+    lms_username,
+    course_run_keys,
+    amount,
+    currency,
+    provider,
+    payment_id,
+    **kwargs,
 ):
-    outcome = f" reason={kwargs['reason']!r}" if "reason" in kwargs else ""
+    outcome = f" reason={redact(kwargs['reason'])!r}" if "reason" in kwargs else ""
+    if "full_refund" in kwargs:
+        outcome += f" full_refund={kwargs['full_refund']}"
     logger.info(
         "payment event from %s: provider=%s payment=%s order=%s user=%s amount=%s %s courses=%d%s",
         sender,
         provider,
         payment_id,
         order_number,
-        lms_user_id,
+        lms_user_id if lms_user_id is not None else redact(lms_username),
         amount,
         currency,
         len(course_run_keys),
         outcome,
     )
     return {"order_number": order_number, "payment_id": payment_id}
+
+
+def log_subscription_event(sender, provider, subscription_id, account_id, status, **kwargs):
+    """The route of subscription_changed until the subscriptions app receives it."""
+    logger.info(
+        "subscription event from %s: provider=%s subscription=%s account=%s status=%s",
+        sender,
+        provider,
+        subscription_id,
+        redact(account_id),
+        status,
+    )
+    return {"subscription_id": subscription_id, "status": status}

@@ -7,8 +7,9 @@ child) wakes when the queue gets an item, waits ``PAYMENTS_RELAY_WINDOW`` second
 the lot (at most ``PAYMENTS_RELAY_MAX_BATCH``) as ONE ``process_webhook_events`` task.
 
 Nothing here is needed for durability: the event is committed before it is queued. If the process dies
-before the relay publishes, or the broker refuses the message, the event stays ``received`` and the
-periodic sweep enqueues it after ``PAYMENTS_SWEEP_AFTER``. Duplicate safety stays with the database claim.
+before the relay publishes, or the broker refuses the message, the event stays pending and core's generic
+sweep (core.sweep_durable_work) enqueues it after ``CC_DURABLE_STALLED_AFTER``. Duplicate safety stays with
+the database claim.
 At a normal interpreter exit the queue is flushed (atexit), so a graceful restart leaves nothing behind.
 """
 
@@ -20,6 +21,9 @@ import os
 import threading
 import time
 from collections import deque
+
+from celery import current_app
+from django.conf import settings
 
 logger = logging.getLogger(__name__)
 
@@ -94,11 +98,14 @@ class Relay:
             self.flush()
 
 
-def _publish(batch: list[Item]) -> None:
-    from .tasks import process_webhook_events
+# The batch task (tasks.process_webhook_events) by its registered name: the relay sits below the tasks
+# (the import-linter layers of payments in pyproject.toml), so it publishes by name, never by import.
+BATCH_TASK = "commerce_coordinator.apps.payments.tasks.process_webhook_events"
 
+
+def _publish(batch: list[Item]) -> None:
     # retry=False: a broker that is down fails at once (logged) instead of holding the process.
-    process_webhook_events.apply_async(args=[[list(item) for item in batch]], retry=False)
+    current_app.send_task(BATCH_TASK, args=[[list(item) for item in batch]], retry=False)
 
 
 _relay: Relay | None = None
@@ -110,8 +117,6 @@ def get_relay() -> Relay:
     if _relay is None:
         with _relay_lock:
             if _relay is None:
-                from django.conf import settings
-
                 _relay = Relay(_publish, settings.PAYMENTS_RELAY_WINDOW, settings.PAYMENTS_RELAY_MAX_BATCH)
                 atexit.register(_flush_at_exit)
     return _relay

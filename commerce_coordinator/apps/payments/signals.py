@@ -1,9 +1,21 @@
 """Signals the payments app sends when a provider's webhook event is processed; CC_SIGNALS routes them.
 
-Receivers get plain keyword arguments (and ``sender``), so they never import this app.
-``amount`` is a Decimal in the currency's major unit (e.g. 49.00 USD); ``currency`` is upper case
-(ISO 4217); ``provider`` is the provider's key in CC_PAYMENT_PROVIDERS ("stripe", "cloudpayments");
-``payment_id`` is the provider's id of the payment (Stripe PaymentIntent id, CloudPayments TransactionId).
+Receivers get plain keyword arguments (and ``sender``), so they never import this app. The contract:
+
+- ``order_number``: the order as the payment names it (Stripe metadata ``order_number``, CloudPayments
+  ``InvoiceId``); a Checkout Session and its PaymentIntent name the same order, so the LMS fulfils it once.
+- ``lms_user_id`` (int or None) and ``lms_username`` (str, may be ""): who bought. CloudPayments'
+  ``AccountId`` is the user id when it is an integer, else the username (often an e-mail: receivers must not
+  log it in clear); Stripe's metadata gives ``lms_user_id`` and/or ``lms_username``. One of them is set.
+- ``course_run_keys``: a list of course run keys (for a refund: the runs it names, ``[]`` when none).
+- ``amount``: a Decimal in the currency's major unit, exact (49.00 USD, 0.001 BHD, 500 JPY); for a refund,
+  the amount *this* event refunded. ``currency``: upper case (ISO 4217).
+- ``provider``: the provider's key in CC_PAYMENT_PROVIDERS ("stripe", "cloudpayments"); ``payment_id``:
+  its id of the payment (Stripe PaymentIntent id, CloudPayments TransactionId).
+- ``payment_failed`` adds ``reason`` (the provider's message); ``payment_refunded`` adds ``full_refund``:
+  True when the whole payment is refunded or voided (unenroll the order), False for a partial refund
+  (unenroll only ``course_run_keys``; with none, record the amount and leave enrollments as they are).
+  A refund is sent only after the payment itself was processed.
 """
 
 from decimal import Decimal
@@ -12,7 +24,8 @@ from commerce_coordinator.apps.core.signals import CoordinatorSignal
 
 PAYMENT_ARGUMENTS = {
     "order_number": str,
-    "lms_user_id": int,
+    "lms_user_id": int | None,
+    "lms_username": str,
     "course_run_keys": list,
     "amount": Decimal,
     "currency": str,
@@ -25,14 +38,29 @@ payment_failed = CoordinatorSignal(
     {**PAYMENT_ARGUMENTS, "reason": str}, doc="A payment for an order failed (reason: the provider's message)."
 )
 payment_refunded = CoordinatorSignal(
-    dict(PAYMENT_ARGUMENTS),
-    doc="A payment was refunded (amount: the refunded amount). Sent only after the payment itself was processed.",
+    {**PAYMENT_ARGUMENTS, "full_refund": bool},
+    doc="A payment was refunded or voided (amount: refunded by this event; full_refund: the whole payment). "
+    "Sent only after the payment itself was processed.",
+)
+subscription_changed = CoordinatorSignal(
+    {
+        "provider": str,
+        "subscription_id": str,
+        "account_id": str,
+        "status": str,
+        "amount": Decimal,
+        "currency": str,
+        "next_transaction_date": str,
+    },
+    doc="A provider's recurring payment (subscription) changed status (CloudPayments' recurrent notification: "
+    "Active, PastDue, Cancelled, Rejected, Expired). account_id may be an e-mail: never log it in clear.",
 )
 
 SIGNALS = {
     "payment_succeeded": payment_succeeded,
     "payment_failed": payment_failed,
     "payment_refunded": payment_refunded,
+    "subscription_changed": subscription_changed,
 }
 
 

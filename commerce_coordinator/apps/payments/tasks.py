@@ -1,41 +1,66 @@
-"""Celery tasks of the payments app: processing inbox events (one, or a batch from the relay), and the sweep."""
+"""Celery tasks of the payments app: processing inbox events (one, or a batch from the relay), and pruning.
+
+Both processing tasks run an event through core's ``durable.run`` (claim under the task's id, work in a
+traced span, finish / retry / dead-letter). They go to the ``PAYMENTS_CELERY_QUEUE`` queue in the shipped
+settings (CELERY_TASK_ROUTES), so webhooks never wait behind fulfillment.
+"""
 
 import logging
-import traceback
+import uuid
 
 from celery import shared_task
-from celery.utils.time import get_exponential_backoff_interval
 from django.conf import settings
 
-from commerce_coordinator.apps.core import tracing
-from commerce_coordinator.apps.core.signals import ERROR, OK
+from commerce_coordinator.apps.core import durable, tracing
 
-from . import inbox
-from .processing import Attempt, RetryLater, process
+from . import inbox, relay
+from .models import WebhookEvent
+from .processing import process_event
 
 logger = logging.getLogger(__name__)
 
 
+# max_retries=None: PAYMENTS_RETRY_SCHEDULE (core's policy) decides when to stop, not Celery's default of 3.
 @shared_task(
     bind=True,
     acks_late=True,
     reject_on_worker_lost=True,
-    autoretry_for=(RetryLater,),
-    retry_backoff=settings.PAYMENTS_RETRY_BACKOFF,
-    retry_backoff_max=settings.PAYMENTS_RETRY_BACKOFF_MAX,
-    retry_jitter=True,
-    max_retries=settings.PAYMENTS_MAX_RETRIES,
+    max_retries=None,
     time_limit=settings.PAYMENTS_TASK_TIME_LIMIT,
 )
-def process_webhook_event(self, event_pk: int) -> str:
-    """Process one stored webhook event (see processing.process); idempotent and safe to deliver twice."""
-    attempt = Attempt(
-        task_id=self.request.id or "",
-        retries=self.request.retries,
-        max_retries=self.max_retries if self.max_retries is not None else 0,
-        eager=bool(self.request.is_eager),
-    )
-    return process(event_pk, attempt)
+def process_webhook_event(self, event_pk: int) -> dict:
+    """Process one stored webhook event; idempotent and safe to deliver twice (the claim decides).
+
+    A message without trace headers (published by hand, or by an older release) joins the event's own trace."""
+    if tracing.current() is not None:
+        return durable.run(WebhookEvent, event_pk, self, process_event)
+    trace_id = WebhookEvent.objects.filter(pk=event_pk).values_list("trace_id", flat=True).first()
+    with tracing.trace(trace_id=trace_id or None):
+        return durable.run(WebhookEvent, event_pk, self, process_event)
+
+
+class HandedOver(Exception):
+    """An event of a batch whose retry was handed to its own task (the batch goes on)."""
+
+
+class _BatchRun:
+    """What ``durable.run`` sees as the task for one event of a batch: the batch's id claims the event; a
+    retry is handed to a ``process_webhook_event`` task of the event's own (a fresh claim token, countdown)."""
+
+    def __init__(self, task, pk: int):
+        self.task, self.pk = task, pk
+
+    @property
+    def request(self):
+        return self.task.request
+
+    def retry(self, countdown=None, exc=None, **options):
+        token = uuid.uuid4().hex
+        WebhookEvent.objects.filter(pk=self.pk, status=WebhookEvent.Status.RETRY).update(claim_token=token)
+        ctx = tracing.current()
+        headers = ctx.headers(None) if ctx is not None else {}
+        durable.publish(WebhookEvent, self.pk, token, headers, countdown)
+        return HandedOver(f"retry in {countdown:.1f} s as task {token}: {exc}")
 
 
 @shared_task(
@@ -43,61 +68,46 @@ def process_webhook_event(self, event_pk: int) -> str:
     acks_late=True,
     reject_on_worker_lost=True,
     time_limit=settings.PAYMENTS_TASK_TIME_LIMIT,
+    name=relay.BATCH_TASK,
 )
 def process_webhook_events(self, events: list) -> dict:
     """Process a batch of stored events published by the relay: ``[[pk, trace_id, sampled], ...]``.
 
     Each event is claimed and processed on its own, under its own trace (a ``task`` node there names this
-    task), exactly as ``process_webhook_event`` would; the task's id is the claim's id, so a message
-    redelivered after a lost worker takes back the event that was in the middle and goes on with the rest,
-    while events already finished are not claimable. A retryable failure is handed to a
-    ``process_webhook_event`` task (first retry, with Celery's exponential backoff and jitter); any other
-    failure is recorded on its event and does not stop the batch.
+    task), exactly as ``process_webhook_event`` would; the batch's id is the claim token, so a message
+    redelivered after a lost worker retakes the event that was in the middle at once (core's claim rule)
+    and goes on with the rest, while finished events are not claimable. A retryable failure is handed to
+    the event's own task and does not stop the batch; any other failure is recorded on its event.
     """
-    task_id = self.request.id or ""
     outcomes = {}
     for pk, trace_id, sampled in events:
-        attempt = Attempt(task_id=task_id, retries=0, max_retries=settings.PAYMENTS_MAX_RETRIES)
-        with tracing.trace(trace_id=trace_id or None, sampled=bool(sampled)) as ctx:
-            node = ctx.open_node("task", self.name, status="running", task_id=task_id) if ctx.sampled else None
-            saved_parent = ctx.parent_id
-            if node is not None:
-                ctx.parent_id = node.id
-            try:
-                outcome = process(pk, attempt)
-                status = OK
-            except RetryLater as exc:
-                outcome, status = _retry_alone(pk, ctx, exc), "retry"
+        with tracing.trace(trace_id=trace_id or None, sampled=bool(sampled)):
+            with tracing.span("task", self.name) as node:
                 if node is not None:
-                    node.fail(exc, "")
-            except Exception as exc:  # recorded on the event (processing.process); the batch goes on
-                logger.exception("webhook event %s: processing failed in batch %s", pk, task_id)
-                outcome, status = f"error: {exc!r}", ERROR
+                    node.task_id = self.request.id
+                try:
+                    outcome = durable.run(WebhookEvent, pk, _BatchRun(self, pk), process_event)
+                except HandedOver as exc:
+                    outcome = str(exc)
+                    tracing.set_outcome(tracing.RETRY, outcome)
+                except Exception as exc:  # recorded on the event by durable.run; the batch goes on
+                    logger.exception("webhook event %s: processing failed in batch %s", pk, self.request.id)
+                    outcome = f"error: {exc!r}"
+                    tracing.set_outcome(tracing.ERROR, outcome)
                 if node is not None:
-                    node.fail(exc, traceback.format_exc())
-            finally:
-                ctx.parent_id = saved_parent
-            if node is not None:
-                node.result = tracing.short_repr(outcome)
-                node.finish(status)
+                    node.result = tracing.short_repr(outcome)
         outcomes[pk] = outcome
     return outcomes
 
 
-def _retry_alone(pk: int, ctx, exc: RetryLater) -> str:
-    countdown = get_exponential_backoff_interval(
-        factor=settings.PAYMENTS_RETRY_BACKOFF, retries=0, maximum=settings.PAYMENTS_RETRY_BACKOFF_MAX, full_jitter=True
-    )
-    try:
-        process_webhook_event.apply_async(
-            args=[pk], headers=ctx.headers(ctx.parent_id), countdown=countdown, retries=1, retry=False
-        )
-    except Exception:  # the event is failed with next_attempt_at set: the sweep retries it
-        logger.exception("webhook event %s: could not enqueue its retry; the sweep will", pk)
-    return f"retry in {countdown} s: {exc}"
-
-
 @shared_task
-def sweep_webhook_events() -> int:
-    """Celery beat: re-enqueue events left in received/processing (see inbox.sweep)."""
-    return len(inbox.sweep())
+def sweep_webhook_events() -> dict:
+    """Deprecated (ADR 0015): core's generic sweep (``core.sweep_durable_work``) covers webhook events;
+    kept so that a beat schedule naming this task still recovers them."""
+    return durable.sweep()
+
+
+@shared_task(acks_late=True)
+def prune_webhook_events() -> int:
+    """Celery beat: delete finished events older than PAYMENTS_EVENT_RETENTION_DAYS (as ``prune_webhook_events``)."""
+    return inbox.prune(settings.PAYMENTS_EVENT_RETENTION_DAYS)

@@ -13,7 +13,7 @@ from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 
 from . import inbox
-from .providers import BodyTooLarge, MalformedBody, WebhookError, get_provider
+from .providers import BodyTooLarge, MalformedBody, Unroutable, WebhookError, get_provider
 from .redaction import redact
 
 logger = logging.getLogger(__name__)
@@ -37,14 +37,17 @@ class WebhookView(View):
             return _not_found(f"No payment provider {provider!r}.")
         if (plugin.kinds is None) != (kind is None) or (kind is not None and kind not in plugin.kinds):
             return _not_found(f"No webhook {request.path} (kinds: {', '.join(plugin.kinds or ()) or 'none'}).")
+        mapped = unroutable = None
         try:
             body = _read_body(request)
             plugin.verify(request, body)
             incoming = plugin.parse(request, body, kind)
-            mapped = plugin.map_event(incoming.type, incoming.payload)
+            mapped = plugin.route(incoming.type, incoming.payload)
         except WebhookError as error:
             logger.warning("webhook %s rejected: %s %s: %s", provider, error.status, error.code, redact(error.detail))
             return JsonResponse(plugin.error_body(error), status=error.status)
+        except Unroutable as error:  # verified, but names no order of ours: acknowledged and stored as such
+            unroutable = error
         event, created = inbox.store(
             provider,
             incoming.event_id,
@@ -53,12 +56,14 @@ class WebhookView(View):
             mapped,
             enqueue_on_commit=False,
             payload_json=incoming.raw_json,
+            unroutable=unroutable,
         )
         if not created:
             logger.info("webhook %s:%s is a repeat: acknowledged, not processed again", provider, incoming.event_id)
-        status = event.status if event is not None else "duplicate"
-        response = AcknowledgeResponse(plugin.acknowledge(incoming.event_id, status, duplicate=not created))
-        if created and event.status == event.Status.RECEIVED:
+        status = inbox.operator_word(event.status) if event is not None else "duplicate"
+        answer = plugin.acknowledge(incoming.event_id, status, duplicate=not created, unroutable=unroutable)
+        response = AcknowledgeResponse(answer)
+        if created and event.status == event.Status.PENDING:
             response.after_sent(partial(inbox.schedule, event))
         return response
 

@@ -2,6 +2,10 @@
 
 import os
 
+from kombu import Queue
+
+from .payments import PAYMENTS_CELERY_QUEUE, PAYMENTS_TASK_ROUTES
+
 # --- Celery ------------------------------------------------------------------
 # With no broker URL, tasks run in process (the embedded default).
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "")
@@ -26,3 +30,12 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 # (django.db.close_old_connections, as Django does per request), and the failed task is retried (a database
 # error is retryable in core.retries). 0 restores Celery's close-per-task default.
 CELERY_DB_REUSE_MAX = int(os.environ.get("CELERY_DB_REUSE_MAX", "100")) or None
+
+# --- Queues -------------------------------------------------------------------
+# Each app's tasks on their own queue, so that one kind of work never waits behind another (issue 9: webhook
+# processing behind fulfillment). A worker started without -Q consumes every queue listed here; in production
+# run one worker per queue (README, "Workers and queues").
+CELERY_TASK_ROUTES = {
+    **PAYMENTS_TASK_ROUTES,  # apps/payments: webhook processing on PAYMENTS_CELERY_QUEUE
+}
+CELERY_TASK_QUEUES = [Queue(CELERY_TASK_DEFAULT_QUEUE), Queue(PAYMENTS_CELERY_QUEUE)]

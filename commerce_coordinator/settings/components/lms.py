@@ -18,8 +18,8 @@ JWT_AUTH = {
     "JWT_VERIFY_AUDIENCE": True,
     "JWT_AUTH_HEADER_PREFIX": "JWT",
     "JWT_PUBLIC_SIGNING_JWK_SET": None,
-    "JWT_DECODE_HANDLER": "commerce_coordinator.apps.lms.auth.jwt_decode_handler",
-    "JWT_PAYLOAD_GET_USERNAME_HANDLER": "commerce_coordinator.apps.lms.auth.jwt_username",
+    "JWT_DECODE_HANDLER": "commerce_coordinator.apps.core.api_auth.jwt_decode_handler",
+    "JWT_PAYLOAD_GET_USERNAME_HANDLER": "commerce_coordinator.apps.core.api_auth.jwt_username",
     "JWT_LEEWAY": 1,
     "JWT_SUPPORTED_VERSION": "1.2.0",
 }

@@ -103,3 +103,21 @@ def send_nested_in_a_span(sender, order_number, **kwargs):
 
     with tracing.span("work", "fixtures.nested_work", order_number=order_number):
         return nested_signal.send("send_nested_in_a_span", order_number=order_number).ok
+
+
+def dispatching_receiver(sender, **kwargs):
+    """A receiver that says where it dispatches to (routing.receiver_description)."""
+
+
+dispatching_receiver.describe_route = lambda: "dispatches to: alpha -> AlphaPlugin"
+
+
+def badly_described_receiver(sender, **kwargs):
+    pass
+
+
+def _fail():
+    raise LookupError("registry is broken")
+
+
+badly_described_receiver.describe_route = _fail

@@ -118,3 +118,28 @@ def test_the_periodic_prune_task_runs_the_command():
     TraceNode.objects.filter(trace_id=old.trace_id).update(started_at=timezone.now() - timedelta(days=400))
     assert prune_traces.delay().get().startswith("Deleted 1 trace(s)")
     assert settings.CELERY_BEAT_SCHEDULE["prune-traces"]["task"] == prune_traces.name
+
+
+DESCRIBED = {
+    PREFIX + "order_placed": [
+        PREFIX + "dispatching_receiver",
+        PREFIX + "badly_described_receiver",
+        PREFIX + "object_task",
+        PREFIX + "record",
+        PREFIX + "missing",
+    ],
+}
+
+
+@pytest.mark.django_db(databases=ALL_DATABASES)
+@override_settings(CC_SIGNALS=DESCRIBED)
+def test_the_map_shows_what_each_receiver_says_it_does():
+    [entry] = json.loads(run("--format", "json"))["signals"]
+    assert [r["description"] for r in entry["receivers"]] == [
+        "dispatches to: alpha -> AlphaPlugin",  # its own describe_route()
+        "(describe_route failed: LookupError: registry is broken)",  # shown, never raised
+        "A task receiver for object_signal: core.E007.",  # a task's docstring, first line
+        "",  # no docstring
+        "",  # does not import
+    ]
+    assert "     dispatches to: alpha -> AlphaPlugin" in run()

@@ -247,3 +247,19 @@ def test_a_worker_reusing_its_connections_survives_the_database_dropping_one():
         second = _item(url="sleep:0")
         second.enqueue()
         wait_until(lambda: DemoItem.objects.get(pk=second.pk).status == Status.DONE, timeout=20, message="the second")
+
+
+@override_settings(DEMO_ITEM_RETRY_SCHEDULE=[0.01] * 6)
+def test_the_items_policy_not_celerys_default_decides_the_number_of_retries(httpserver):
+    httpserver.expect_request("/down").respond_with_data("down", status=503)
+    _trace_id, item = _run(_item(url=httpserver.url_for("/down")))
+    assert (item.status, item.attempts) == (Status.FAILED, 7)  # Celery's default max_retries is 3
+
+
+def test_a_task_published_outside_any_trace_joins_the_items_trace(httpserver):
+    from commerce_coordinator.apps.core.tests.workapp.tasks import run_demo_item
+
+    httpserver.expect_request("/ok").respond_with_data("fine")
+    item = _item(url=httpserver.url_for("/ok"), trace_id="b" * 32, claim_token="t1")
+    run_demo_item.apply(args=[item.pk], task_id="t1")
+    assert TraceNode.objects.filter(trace_id="b" * 32, kind="work", status="ok").exists()

@@ -58,16 +58,35 @@ class BodyTooLarge(WebhookError):
 
 
 class MissingField(WebhookError):
+    """A field of a verified event is missing or malformed: at receipt (an event id), a 4xx; in the
+    mapping to an order, the event is unroutable (see PaymentProvider.route)."""
+
     code = "missing_field"
 
-    def __init__(self, field_name: str, problem: str = "is missing"):
+    def __init__(self, field_name: str, problem: str = "is missing", decline_code: int | None = 13):
         super().__init__(f"field {field_name!r} {problem}")
         self.field = field_name
+        self.decline_code = decline_code
 
 
 class NotConfigured(WebhookError):
     status = 503
     code = "not_configured"
+
+
+class Unroutable(Exception):
+    """A verified event this service cannot route to an order (no metadata of ours, no course runs...).
+
+    Not a 4xx: the provider would retry it for days. It is acknowledged and stored as ``unroutable`` with
+    the reason, for an operator to fix (``replay_webhook_events --id ... --set-metadata key=value``).
+    ``decline_code``: what a provider that asks before a payment (CloudPayments' check) is answered.
+    """
+
+    def __init__(self, reason: str, decline_code: int | None = None, payment_id: str = ""):
+        super().__init__(reason)
+        self.reason = reason
+        self.decline_code = decline_code
+        self.payment_id = payment_id  # the provider's payment id when the event has one (for operators' searches)
 
 
 @dataclass
@@ -87,15 +106,21 @@ class Mapped:
 
     ``requires_payment``: the event (a refund) is applied only after the payment it refers to
     (same provider, ``payment_id``) was processed; arguments left None are then taken from that payment.
+    An empty ``signal`` is an event recorded with nothing to send (``note`` says why, e.g. an authorization
+    that enrolls on its capture); it is stored as ignored.
     """
 
     signal: str
     kwargs: dict = field(default_factory=dict)
     requires_payment: bool = False
+    note: str = ""
+    #: fields left None are taken from an earlier event of the same payment if there is one (no wait)
+    completes_from_payment: bool = False
 
 
-# Fields a refund may leave None, to be filled from the payment's own event.
-INHERITED_FROM_PAYMENT = ("order_number", "lms_user_id", "course_run_keys", "currency")
+# Fields a refund may leave None, to be filled from the payment's own event (never the course runs:
+# a refund names the runs it refunds, or none).
+INHERITED_FROM_PAYMENT = ("order_number", "lms_user_id", "lms_username", "currency")
 
 
 class PaymentProvider:
@@ -115,12 +140,43 @@ class PaymentProvider:
         """Read a verified body; raise MalformedBody or MissingField."""
         raise NotImplementedError
 
-    def map_event(self, event_type: str, payload: dict) -> Mapped | None:
-        """The signal this event becomes (None: a type the service does not handle); raise MissingField."""
+    def map_event(self, event_type: str, payload: dict, overrides: dict | None = None) -> Mapped | None:
+        """The signal this event becomes (None: a type the service does not handle).
+
+        Raise Unroutable (or MissingField, which counts the same) when the event names no order of this
+        service. ``overrides``: order metadata an operator supplied, read over the payload's.
+        """
         raise NotImplementedError
 
-    def acknowledge(self, event_id: str, status: str, duplicate: bool) -> dict:
-        return {"status": "duplicate" if duplicate else status, "event_id": event_id}
+    def route(self, event_type: str, payload: dict, overrides: dict | None = None) -> Mapped | None:
+        """map_event, with the rules every provider shares: a missing field or too many course runs is
+        Unroutable (with the reason), never a 4xx."""
+        try:
+            mapped = self.map_event(event_type, payload, overrides or {})
+        except MissingField as exc:
+            raise Unroutable(exc.detail, exc.decline_code, self.payment_id_of(event_type, payload)) from None
+        except Unroutable as exc:
+            exc.payment_id = exc.payment_id or self.payment_id_of(event_type, payload)
+            raise
+        keys = mapped.kwargs.get("course_run_keys") if mapped is not None else None
+        limit = settings.PAYMENTS_MAX_COURSE_RUNS_PER_EVENT
+        if keys and len(keys) > limit:
+            raise Unroutable(
+                f"the event names {len(keys)} course runs, more than PAYMENTS_MAX_COURSE_RUNS_PER_EVENT ({limit})",
+                decline_code=13,
+                payment_id=mapped.kwargs.get("payment_id") or "",
+            )
+        return mapped
+
+    def payment_id_of(self, event_type: str, payload: dict) -> str:
+        """The provider's payment id in an event that could not be mapped, if it has one ("" if not)."""
+        return ""
+
+    def acknowledge(self, event_id: str, status: str, duplicate: bool, unroutable: Unroutable | None = None) -> dict:
+        answer = {"status": "duplicate" if duplicate else status, "event_id": event_id}
+        if unroutable is not None:
+            answer["reason"] = unroutable.reason
+        return answer
 
     def error_body(self, error: WebhookError) -> dict:
         return {"error": error.code, "detail": error.detail}
@@ -223,6 +279,20 @@ def as_text(value, field_name: str, max_length: int = 128) -> str:
     if len(text) > max_length:
         raise MissingField(field_name, f"is longer than {max_length} characters")
     return text
+
+
+def as_lms_user(value, field_name: str, username=None) -> dict:
+    """``lms_user_id`` when the value is a positive integer, else the value as ``lms_username`` (a merchant's
+    account id is often an e-mail); ``username``: an explicit username that goes with it."""
+    text = "" if value is None or isinstance(value, bool) else str(value).strip()
+    name = "" if username is None or isinstance(username, bool) else str(username).strip()
+    if not text and not name:
+        raise MissingField(field_name, decline_code=11)
+    if text.isdigit() and text.isascii():
+        return {"lms_user_id": as_user_id(text, field_name), "lms_username": name[:150]}
+    if len(text or name) > 150:
+        raise MissingField(field_name, "is longer than 150 characters", decline_code=11)
+    return {"lms_user_id": None, "lms_username": (name or text)[:150]}
 
 
 def as_user_id(value, field_name: str) -> int:

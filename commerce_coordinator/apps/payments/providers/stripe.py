@@ -3,12 +3,19 @@
 The signature is checked by the ``stripe`` library (``stripe.WebhookSignature.verify_header``) against
 every configured secret (STRIPE_WEBHOOK_SECRETS, for rotations), with STRIPE_WEBHOOK_TOLERANCE seconds.
 
-    payment_intent.succeeded       -> payment_succeeded
-    payment_intent.payment_failed  -> payment_failed
-    charge.refunded                -> payment_refunded (after the PaymentIntent's own event was processed)
+    payment_intent.succeeded                  -> payment_succeeded
+    payment_intent.payment_failed             -> payment_failed
+    checkout.session.completed (paid)         -> payment_succeeded (payment id: the session's PaymentIntent)
+    checkout.session.async_payment_succeeded  -> payment_succeeded
+    checkout.session.async_payment_failed     -> payment_failed
+    charge.refunded                           -> payment_refunded (after the payment's own event was processed;
+                                                 full_refund when the charge is refunded in all)
 
-The order is named in the PaymentIntent's metadata: order_number, lms_user_id, course_run_keys
-(comma-separated). A Charge's metadata may lack them: the refund then takes them from the payment.
+The order is named in the object's metadata: order_number, lms_user_id (or lms_username), course_run_keys
+(comma-separated). An event without them (another payment on the same Stripe account) is acknowledged and
+stored as unroutable with the missing field as its reason. A Charge's metadata may lack them: the refund
+then takes the order and the learner from the payment. Amounts are integers in the currency's smallest
+unit: zero-decimal currencies (JPY, KRW, VND, ...) and three-decimal ones (KWD, BHD, JOD, OMR, TND) included.
 """
 
 from __future__ import annotations
@@ -28,11 +35,12 @@ from . import (
     PaymentProvider,
     SignatureError,
     StaleTimestamp,
+    Unroutable,
     as_amount,
     as_course_run_keys,
     as_currency,
+    as_lms_user,
     as_text,
-    as_user_id,
     dig,
     load_json,
     secrets_from,
@@ -63,6 +71,9 @@ SIGNALS = {
     "payment_intent.succeeded": "payment_succeeded",
     "payment_intent.payment_failed": "payment_failed",
     "charge.refunded": "payment_refunded",
+    "checkout.session.completed": "payment_succeeded",
+    "checkout.session.async_payment_succeeded": "payment_succeeded",
+    "checkout.session.async_payment_failed": "payment_failed",
 }
 
 
@@ -114,26 +125,40 @@ class StripeProvider(PaymentProvider):
         event_type = as_text(dig(payload, "type"), "type", 100)
         return IncomingEvent(event_id, event_type, payload, raw_json=body.decode("utf-8"))
 
-    def map_event(self, event_type: str, payload: dict) -> Mapped | None:
+    def map_event(self, event_type: str, payload: dict, overrides: dict | None = None) -> Mapped | None:
         signal = SIGNALS.get(event_type)
         if signal is None:
             return None
         obj = dig(payload, "data.object")
         if not isinstance(obj, dict):
             raise MissingField("data.object", "must be an object")
+        overrides = overrides or {}
         currency = as_currency(dig(obj, "currency", required=False) or "", "data.object.currency")
         if signal == "payment_refunded":
-            return self._refund(obj, currency)
-        order = self._order(obj, required=True)
+            return self._refund(payload, obj, currency, overrides)
+        if event_type.startswith("checkout.session."):
+            return self._session(signal, obj, currency, overrides)
         amount_field = "amount_received" if signal == "payment_succeeded" else "amount"
+        payment_id = as_text(dig(obj, "id", prefix="data.object."), "data.object.id", 255)
+        return self._payment(signal, obj, amount_field, payment_id, currency, overrides)
+
+    def payment_id_of(self, event_type: str, payload: dict) -> str:
+        obj = dig(payload, "data.object", required=False)
+        if not isinstance(obj, dict):
+            return ""
+        if event_type.startswith("payment_intent."):
+            return _id_of(obj.get("id"))[:255]
+        return _id_of(obj.get("payment_intent"))[:255]
+
+    def _payment(self, signal, obj, amount_field, payment_id, currency, overrides) -> Mapped:
         kwargs = {
-            **order,
+            **self._order(obj, overrides),
             "amount": major_units(
                 dig(obj, amount_field, prefix="data.object."), currency, f"data.object.{amount_field}"
             ),
             "currency": currency,
             "provider": self.key,
-            "payment_id": as_text(dig(obj, "id", prefix="data.object."), "data.object.id", 255),
+            "payment_id": payment_id,
         }
         if signal == "payment_failed":
             error = obj.get("last_payment_error") if isinstance(obj.get("last_payment_error"), dict) else {}
@@ -141,34 +166,89 @@ class StripeProvider(PaymentProvider):
             kwargs["reason"] = str(reason)[:500]
         return Mapped(signal, kwargs)
 
-    def _order(self, obj: dict, required: bool) -> dict:
-        metadata = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
-        if not required and not metadata.get("order_number"):
-            return {"order_number": None, "lms_user_id": None, "course_run_keys": None}
+    def _session(self, signal, session, currency, overrides) -> Mapped:
+        """A Checkout Session pays with its PaymentIntent: the payment id is the intent's, so a refund of its
+        charge finds it, and the order number is the same as the intent's (the LMS fulfils an order once)."""
+        payment_id = _id_of(session.get("payment_intent")) or as_text(session.get("id"), "data.object.id", 255)
+        status = session.get("payment_status")
+        if signal == "payment_succeeded" and status != "paid":
+            return Mapped("", note=f"checkout session payment_status {status!r}: waits for its payment")
+        mapped = self._payment(signal, session, "amount_total", payment_id, currency, overrides)
+        if signal == "payment_failed":
+            mapped.kwargs["reason"] = "the checkout session's delayed payment failed"
+        return mapped
+
+    def _order(self, obj: dict, overrides: dict) -> dict:
+        metadata = {**(obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}), **overrides}
         prefix = "data.object.metadata."
         keys = metadata.get("course_run_keys")
+        order_number = as_text(dig(metadata, "order_number", required=False) or "", prefix + "order_number")
+        user = as_lms_user(metadata.get("lms_user_id"), prefix + "lms_user_id", metadata.get("lms_username"))
         if keys is None:
             raise MissingField(prefix + "course_run_keys")
-        return {
-            "order_number": as_text(dig(metadata, "order_number", required=False) or "", prefix + "order_number"),
-            "lms_user_id": as_user_id(dig(metadata, "lms_user_id", required=False), prefix + "lms_user_id"),
-            "course_run_keys": as_course_run_keys(keys, prefix + "course_run_keys"),
-        }
+        course_run_keys = as_course_run_keys(keys, prefix + "course_run_keys")
+        if not course_run_keys:
+            raise MissingField(prefix + "course_run_keys", "names no course run")
+        return {"order_number": order_number, **user, "course_run_keys": course_run_keys}
 
-    def _refund(self, charge: dict, currency: str) -> Mapped:
-        payment_intent = charge.get("payment_intent")
-        if isinstance(payment_intent, dict):  # expanded
-            payment_intent = payment_intent.get("id")
+    def _refund(self, event: dict, charge: dict, currency: str, overrides: dict) -> Mapped:
+        """A refund's amount is what *this* event refunded; it is full when the charge is refunded in all.
+
+        Its order fields come from the charge's metadata, else from the payment (INHERITED_FROM_PAYMENT);
+        its course runs are those the refund (or the charge) names, else none.
+        """
+        payment_intent = _id_of(overrides.get("payment_intent", charge.get("payment_intent")))
+        if not payment_intent:
+            raise Unroutable(
+                "field 'data.object.payment_intent' is null: a charge made without a PaymentIntent "
+                "(Charges API), so it names no payment of this service"
+            )
+        metadata = {**(charge.get("metadata") if isinstance(charge.get("metadata"), dict) else {}), **overrides}
+        latest = _latest_refund(charge)
+        prefix = "data.object."
+        total_refunded = dig(charge, "amount_refunded", prefix=prefix)
+        refunded_now = total_refunded
+        previous = dig(event, "data.previous_attributes.amount_refunded", required=False)
+        if isinstance(previous, int) and not isinstance(previous, bool):
+            refunded_now = total_refunded - previous if isinstance(total_refunded, int) else total_refunded
+        elif latest is not None and isinstance(latest.get("amount"), int):
+            refunded_now = latest["amount"]
+        amount = charge.get("amount")
+        full = charge.get("refunded") is True or (isinstance(amount, int) and total_refunded == amount)
+        keys = (latest or {}).get("metadata", {}).get("course_run_keys") or metadata.get("course_run_keys")
+        order = {"order_number": None, "lms_user_id": None, "lms_username": None}
+        if metadata.get("order_number"):
+            order["order_number"] = as_text(metadata["order_number"], prefix + "metadata.order_number")
+        if metadata.get("lms_user_id") or metadata.get("lms_username"):
+            order.update(
+                as_lms_user(metadata.get("lms_user_id"), prefix + "metadata.lms_user_id", metadata.get("lms_username"))
+            )
         kwargs = {
-            **self._order(charge, required=False),
-            "amount": major_units(
-                dig(charge, "amount_refunded", prefix="data.object."), currency, "data.object.amount_refunded"
-            ),
+            **order,
+            "course_run_keys": as_course_run_keys(keys, prefix + "metadata.course_run_keys") if keys else [],
+            "amount": major_units(refunded_now, currency, prefix + "amount_refunded"),
             "currency": currency,
             "provider": self.key,
-            "payment_id": as_text(payment_intent or "", "data.object.payment_intent", 255),
+            "payment_id": as_text(payment_intent, prefix + "payment_intent", 255),
+            "full_refund": full,
         }
         return Mapped("payment_refunded", kwargs, requires_payment=True)
+
+
+def _id_of(value) -> str:
+    """An id, or the id of an expanded object."""
+    if isinstance(value, dict):
+        value = value.get("id")
+    return value if isinstance(value, str) else ""
+
+
+def _latest_refund(charge: dict) -> dict | None:
+    """The newest refund of a charge when the event carries them (charge.refunds.data, newest first)."""
+    refunds = charge.get("refunds")
+    data = refunds.get("data") if isinstance(refunds, dict) else None
+    if isinstance(data, list) and data and isinstance(data[0], dict):
+        return data[0]
+    return None
 
 
 def _timestamp(header: str) -> int:

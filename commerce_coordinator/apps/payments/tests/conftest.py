@@ -13,6 +13,9 @@ RECORDERS = {
     "commerce_coordinator.apps.payments.signals.payment_refunded": [
         "commerce_coordinator.apps.payments.tests.receivers.record_refunded"
     ],
+    "commerce_coordinator.apps.payments.signals.subscription_changed": [
+        "commerce_coordinator.apps.payments.tests.receivers.record_subscription"
+    ],
 }
 
 

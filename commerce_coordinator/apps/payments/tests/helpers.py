@@ -5,7 +5,12 @@ import hmac
 import json
 import time
 import uuid
+from contextlib import contextmanager
 from urllib.parse import urlencode
+
+from django.conf import settings
+
+from commerce_coordinator.apps.core import testing
 
 from ..providers.cloudpayments import sign as cp_sign
 
@@ -114,3 +119,30 @@ def post_cp(client, kind, fields, secret=CP_SECRET, as_json=False, header="HTTP_
     sig = signature if signature is not None else cp_sign(body, secret)
     headers = {header: sig} if sig else {}
     return client.post(cp_url(kind), data=body, content_type=content_type, **headers)
+
+
+@contextmanager
+def payments_tasks_routed_to(queue: str):
+    """Route this process's payments tasks to a test worker's queue (the shipped routes send them to
+    PAYMENTS_CELERY_QUEUE, which a test worker, on a queue of its own, does not consume)."""
+    from commerce_coordinator.celery import app
+
+    def use(routes):
+        app.conf.task_routes = routes
+        app.amqp.flush_routes()
+        app.amqp.__dict__.pop("router", None)  # the cached Router keeps the routes it was made with
+
+    saved = app.conf.task_routes
+    use({name: {"queue": queue} for name in settings.PAYMENTS_TASK_ROUTES})
+    try:
+        yield
+    finally:
+        use(saved)
+
+
+@contextmanager
+def payments_worker(pool: str = "solo", extra_args=()):
+    """A real Celery worker on Redis that receives the payments tasks this process publishes."""
+    with testing.celery_worker(pool=pool, extra_args=extra_args) as worker:
+        with payments_tasks_routed_to(worker.queue):
+            yield worker

@@ -2,7 +2,7 @@
 
 import time
 
-from ..exceptions import RetryableError
+from commerce_coordinator.apps.core.retries import RetryableError
 
 CALLS: list[tuple[str, dict]] = []
 FAILURES = {"remaining": 0, "retryable": True}
@@ -23,6 +23,10 @@ def record_failed(sender, **kwargs):
 
 def record_refunded(sender, **kwargs):
     return _record("payment_refunded", kwargs)
+
+
+def record_subscription(sender, **kwargs):
+    return _record("subscription_changed", kwargs)
 
 
 def flaky(sender, **kwargs):

@@ -17,7 +17,7 @@ from .helpers import CP_SECRET, STRIPE_URL, cp_url, stripe_signature
 
 pytestmark = pytest.mark.django_db(databases=ALL_DATABASES)
 
-URLS = [STRIPE_URL, cp_url("pay"), cp_url("fail"), cp_url("refund")]
+URLS = [STRIPE_URL, *(cp_url(kind) for kind in ("check", "pay", "confirm", "fail", "refund", "cancel", "recurrent"))]
 CONTENT_TYPES = [
     "application/json",
     "application/x-www-form-urlencoded",
@@ -125,4 +125,6 @@ def test_validly_signed_arbitrary_bodies_never_give_a_500(client, url, body, con
     assert response.status_code in (200, 400, 413)
     json.loads(response.content)
     stored = WebhookEvent.objects.count() - before
-    assert stored == (1 if response.status_code == 200 and b"duplicate" not in response.content else 0)
+    # A 200 stored it, or it was a repeat (examples may repeat an event id; CloudPayments' answer is just a code).
+    assert stored == 0 if response.status_code != 200 else stored in (0, 1)
+    assert stored == 0 or b"duplicate" not in response.content

@@ -1,5 +1,5 @@
 """The publish relay: batching, flush at exit, fork safety; the batch task; recovery by the sweep when the relay
-never published; the embedded (eager) mode unchanged."""
+never published; a redelivered batch retakes its event; the embedded (eager) mode publishes at once."""
 
 import os
 import threading
@@ -9,6 +9,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from commerce_coordinator.apps.core import durable
 from commerce_coordinator.apps.core.models import TraceNode
 from commerce_coordinator.apps.core.testing import ALL_DATABASES
 
@@ -134,21 +135,39 @@ def test_with_a_broker_the_view_hands_events_to_the_relay_after_commit(client, c
     assert _wait(lambda: len(with_broker.items) == 3)
     events = list(WebhookEvent.objects.order_by("pk").values_list("pk", "trace_id", "status"))
     assert [item[:2] for item in with_broker.items] == [(pk, trace_id) for pk, trace_id, _ in events]
-    assert {status for _, _, status in events} == {"received"} and calls == []  # processing is the worker's
+    assert {status for _, _, status in events} == {"pending"} and calls == []  # processing is the worker's
 
     # The worker runs the batch task: each event processed once, under its own trace.
     result = process_webhook_events.apply(args=[[list(item) for item in with_broker.items]], task_id="batch-1")
-    assert sorted(result.get().values()) == ["processed"] * 3
+    assert [outcome["status"] for outcome in result.get().values()] == ["done"] * 3
     assert sorted(k["payment_id"] for _, k in calls) == ["pi_r0", "pi_r1", "pi_r2"]
     for _, trace_id, _ in events:
         task = TraceNode.objects.get(trace_id=trace_id, kind="task")
         assert task.name.endswith("process_webhook_events") and task.status == "ok" and task.task_id == "batch-1"
-        assert TraceNode.objects.filter(trace_id=trace_id, kind="send", name=SUCCEEDED, parent_id=task.id).exists()
+        work = TraceNode.objects.get(trace_id=trace_id, kind="work", parent_id=task.id)
+        assert TraceNode.objects.filter(trace_id=trace_id, kind="send", name=SUCCEEDED, parent_id=work.id).exists()
+        assert TraceNode.objects.get(trace_id=trace_id, parent_id=None).subject == "payment_intent.succeeded"
 
     # A redelivered batch (same task id) or a duplicate message claims nothing that is finished.
-    again = process_webhook_events.apply(args=[[list(item) for item in with_broker.items]], task_id="batch-2")
-    assert all(outcome.startswith("not claimed") for outcome in again.get().values())
+    for task_id in ("batch-1", "batch-2"):
+        again = process_webhook_events.apply(args=[[list(item) for item in with_broker.items]], task_id=task_id)
+        assert all("skipped" in outcome for outcome in again.get().values())
     assert len(calls) == 3
+
+
+@pytest.mark.django_db(databases=ALL_DATABASES)
+def test_a_redelivered_batch_retakes_the_event_it_was_in_at_once(client, calls, with_broker):
+    """Core's claim rule through the relay's batch task: the event its killed run held is running under the
+    batch's id; the same message, redelivered, retakes it (no timeout) and goes on with the rest."""
+    for n in range(2):
+        post_stripe(client, stripe_event(obj=payment_intent(pi_id=f"pi_k{n}"), event_id=f"evt_k{n}"))
+    first, second = WebhookEvent.objects.order_by("pk")
+    assert WebhookEvent.claim(first.pk, "batch-killed") is not None  # the killed run was in the first event
+    batch = [[first.pk, first.trace_id, True], [second.pk, second.trace_id, True]]
+    outcomes = process_webhook_events.apply(args=[batch], task_id="batch-killed").get()
+    assert [outcome["status"] for outcome in outcomes.values()] == ["done", "done"]
+    first.refresh_from_db()
+    assert first.attempts == 2 and sorted(k["payment_id"] for _, k in calls) == ["pi_k0", "pi_k1"]
 
 
 @pytest.mark.django_db(databases=ALL_DATABASES)
@@ -161,14 +180,13 @@ def test_events_the_relay_never_published_are_processed_by_the_sweep(client, cal
         on_commit(post_stripe, client, stripe_event(obj=payment_intent(pi_id=f"pi_lost{n}"), event_id=f"evt_lost{n}"))
     r._stopped = True  # the process is gone: no flush
     r._items.clear()
-    assert dead.items == [] and set(WebhookEvent.objects.values_list("status", flat=True)) == {"received"}
+    assert dead.items == [] and set(WebhookEvent.objects.values_list("status", flat=True)) == {"pending"}
 
-    assert on_commit(inbox.sweep) == []  # not yet: younger than PAYMENTS_SWEEP_AFTER
-    WebhookEvent.objects.update(updated_at=timezone.now() - timedelta(seconds=settings.PAYMENTS_SWEEP_AFTER + 1))
+    assert on_commit(durable.sweep) == {}  # not yet: younger than CC_DURABLE_STALLED_AFTER
+    WebhookEvent.objects.update(updated_at=timezone.now() - timedelta(seconds=settings.CC_DURABLE_STALLED_AFTER + 1))
     monkeypatch.undo()  # the sweep runs in the embedded (eager) mode here
-    swept = on_commit(inbox.sweep)
-    assert len(swept) == 2
-    assert set(WebhookEvent.objects.values_list("status", flat=True)) == {"processed"}
+    assert on_commit(durable.sweep) == {"payments.webhookevent": 2}
+    assert set(WebhookEvent.objects.values_list("status", flat=True)) == {"done"}
     assert sorted(k["payment_id"] for _, k in calls) == ["pi_lost0", "pi_lost1"]
 
 
@@ -180,18 +198,20 @@ def test_a_retryable_failure_in_a_batch_is_retried_alone_and_the_batch_goes_on(c
         post_stripe(client, stripe_event(obj=payment_intent(pi_id=f"pi_b{n}"), event_id=f"evt_b{n}"))
     first, second = WebhookEvent.objects.order_by("pk")
     sent = []
-    monkeypatch.setattr(process_webhook_event, "apply_async", lambda *a, **kw: sent.append(kw))
+    monkeypatch.setattr(durable, "publish", lambda *args: sent.append(args))
     result = process_webhook_events.apply(args=[[[first.pk, first.trace_id, True], [second.pk, second.trace_id, True]]])
     outcomes = result.get()
-    assert outcomes[first.pk].startswith("retry in") and outcomes[second.pk] == "processed"
-    [retry] = sent
-    assert retry["args"] == [first.pk] and retry["retries"] == 1 and retry["headers"]["cc_trace_id"] == first.trace_id
+    assert outcomes[first.pk].startswith("retry in") and outcomes[second.pk]["status"] == "done"
+    [(model, pk, token, headers, countdown)] = sent  # handed to the event's own task, with a countdown
+    assert model is WebhookEvent and pk == first.pk and countdown > 0 and headers["cc_trace_id"] == first.trace_id
     first.refresh_from_db()
-    assert first.status == "failed" and first.next_attempt_at is not None  # the sweep would retry it too
+    assert first.status == "retry" and first.claim_token == token and first.next_attempt_at is not None
+    task = TraceNode.objects.get(trace_id=first.trace_id, kind="task")
+    assert task.status == "retry"  # the trace says what happened: a retry is scheduled
     monkeypatch.undo()
-    process_webhook_event.apply(args=[first.pk], retries=1)
+    process_webhook_event.apply(args=[first.pk], task_id=token)
     first.refresh_from_db()
-    assert first.status == "processed" and first.attempts == 2
+    assert first.status == "done" and first.attempts == 2
 
 
 @pytest.mark.django_db(databases=ALL_DATABASES)
@@ -202,7 +222,7 @@ def test_the_embedded_eager_mode_processes_at_once_without_the_relay(client, cal
     monkeypatch.setattr(relay, "get_relay", no_relay)
     response = on_commit(post_stripe, client, stripe_event(obj=payment_intent(pi_id="pi_eager"), event_id="evt_eager"))
     assert response.status_code == 200
-    assert WebhookEvent.objects.get().status == "processed" and [k["payment_id"] for _, k in calls] == ["pi_eager"]
+    assert WebhookEvent.objects.get().status == "done" and [k["payment_id"] for _, k in calls] == ["pi_eager"]
 
 
 @pytest.mark.django_db(databases=ALL_DATABASES)
@@ -211,4 +231,4 @@ def test_the_stored_payload_is_the_verified_body(client):
     post_stripe(client, body_event)
     event = WebhookEvent.objects.get()
     assert event.payload["data"]["object"]["id"] == "pi_raw" and event.payload["id"] == "evt_raw"
-    assert event.received_at == event.updated_at and event.attempts == 0 and event.task_id == ""
+    assert event.created_at == event.updated_at and event.attempts == 0 and event.claim_token == ""

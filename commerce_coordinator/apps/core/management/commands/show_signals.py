@@ -30,6 +30,8 @@ def render_text(plan) -> str:
             if receiver["queue"]:
                 options.append(f"queue={receiver['queue']}")
             lines.append(f"  -> {receiver['receiver']} [{', '.join(options)}] {receiver['status']}")
+            if receiver.get("description"):
+                lines.append(f"     {receiver['description']}")
             lines += [f"     !! {p['id']}: {p['message']}" for p in receiver["problems"]]
     for warning in routing.unrouted_warnings(plan):
         lines.append(f"{warning['id']}: {warning['message']}")

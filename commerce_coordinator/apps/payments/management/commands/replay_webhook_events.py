@@ -1,5 +1,10 @@
-"""Re-process stored webhook events: ``manage.py replay_webhook_events --status failed``."""
+"""Re-process stored webhook events: ``manage.py replay_webhook_events --status failed``.
 
+Each replay is core's requeue with a ``core.WorkAudit`` row (who, when, --reason). An unroutable event is
+replayed with the metadata an operator supplies: ``--id evt_1 --set-metadata order_number=O-1 ...``.
+"""
+
+import getpass
 from datetime import datetime, time
 
 from django.core.management.base import BaseCommand, CommandError
@@ -8,7 +13,9 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
 from ... import inbox
-from ...models import WebhookEvent
+from ...models import LEGACY_STATUS, WebhookEvent
+
+STATUSES = [s.value for s in WebhookEvent.Status] + list(LEGACY_STATUS)
 
 
 def _since(value: str):
@@ -43,8 +50,9 @@ class Command(BaseCommand):
         parser.add_argument(
             "--status",
             action="append",
-            choices=[s.value for s in WebhookEvent.Status],
-            help="Events in this status (repeatable). Default: failed, unless --id is given.",
+            choices=STATUSES,
+            help="Events in this status (repeatable; received, processing and processed are the old names of "
+            "pending, running and done). Default: failed, unless --id is given.",
         )
         parser.add_argument("--since", help="Events received at or after this date/time (ISO 8601).")
         parser.add_argument("--type", action="append", help="Events of this provider event type (repeatable).")
@@ -61,31 +69,74 @@ class Command(BaseCommand):
             help="Replay processed, ignored and processing events too (receivers run again).",
         )
         parser.add_argument("--dry-run", action="store_true", help="Print what would be replayed; change nothing.")
+        parser.add_argument(
+            "--set-metadata",
+            action="append",
+            dest="metadata",
+            metavar="KEY=VALUE",
+            help="Order metadata to store on the events and read over their payload's (repeatable), e.g. "
+            "order_number=O-1, lms_user_id=42, course_run_keys=course-v1:A+B+C (Stripe metadata names; "
+            "CloudPayments fields such as InvoiceId, AccountId).",
+        )
+        parser.add_argument("--reason", default="", help="Why (kept in the audit row, core.WorkAudit).")
 
     def handle(
-        self, *args, status=None, since=None, type=None, provider=None, ids=None, force=False, dry_run=False, **options
+        self,
+        *args,
+        status=None,
+        since=None,
+        type=None,
+        provider=None,
+        ids=None,
+        force=False,
+        dry_run=False,
+        metadata=None,
+        reason="",
+        **options,
     ):
+        corrections = _metadata(metadata or [])
+        if corrections and not ids:
+            raise CommandError("--set-metadata names one order: give the event with --id")
         events = WebhookEvent.objects.all()
         if ids:
             events = events.filter(_by_ids(ids))
         if status or not ids:
-            events = events.filter(status__in=status or [WebhookEvent.Status.FAILED])
+            wanted = [LEGACY_STATUS.get(s, s) for s in status or [WebhookEvent.Status.FAILED]]
+            if "failed" in (status or ["failed"]):
+                wanted.append(WebhookEvent.Status.RETRY)  # "failed" covered both before (ADR 0015)
+            events = events.filter(status__in=wanted)
         if since:
-            events = events.filter(received_at__gte=_since(since))
+            events = events.filter(created_at__gte=_since(since))
         if type:
             events = events.filter(type__in=type)
         if provider:
             events = events.filter(provider__in=provider)
-        events = list(events.order_by("received_at"))
+        events = list(events.order_by("created_at"))
         if dry_run:
             for event in events:
-                self.stdout.write(
-                    f"would replay {event.pk} {event.provider}:{event.event_id} {event.type} ({event.status})"
-                )
+                word = inbox.operator_word(event.status)
+                self.stdout.write(f"would replay {event.pk} {event.provider}:{event.event_id} {event.type} ({word})")
             self.stdout.write(f"{len(events)} event(s) match (dry run).")
             return
-        done = inbox.replay(events, force=force)
+        done = inbox.replay(events, force=force, actor=_actor(), reason=reason, metadata=corrections)
         for event, what in done:
             self.stdout.write(f"{event.pk} {event.provider}:{event.event_id} {event.type}: {what}")
         replayed = sum(1 for _, what in done if what.startswith("replayed"))
         self.stdout.write(self.style.SUCCESS(f"Replayed {replayed} of {len(done)} matching event(s)."))
+
+
+def _metadata(pairs: list[str]) -> dict:
+    corrections = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise CommandError(f"--set-metadata {pair!r}: give KEY=VALUE, e.g. order_number=O-1")
+        corrections[key.strip()] = value.strip()
+    return corrections
+
+
+def _actor() -> str:
+    try:
+        return f"{getpass.getuser()} (manage.py replay_webhook_events)"
+    except (KeyError, OSError):
+        return "manage.py replay_webhook_events"

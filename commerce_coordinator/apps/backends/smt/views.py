@@ -1,0 +1,1 @@
+"""Inbound HTTP of the SMT backend: none yet."""

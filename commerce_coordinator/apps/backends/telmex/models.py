@@ -1,0 +1,1 @@
+"""Models of the TELMEX backend: none; what it keeps per contract is the contract's backend_data."""

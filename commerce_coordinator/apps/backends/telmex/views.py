@@ -1,0 +1,1 @@
+"""Inbound HTTP of the TELMEX backend: none yet."""
