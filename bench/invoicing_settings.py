@@ -10,8 +10,14 @@ for _alias, _db in DATABASES.items():
         raise RuntimeError(f"refusing to benchmark on a database not named cc_inv_bench*: {_db['NAME']}")
 
 DEBUG = False
-CELERY_BROKER_URL = "memory://"
-CELERY_TASK_ALWAYS_EAGER = True
+# In process by default; the end-to-end phase gives the dispatch and its Celery worker a Redis broker.
+CELERY_BROKER_URL = os.environ.get("CC_BENCH_BROKER_URL", "memory://")
+CELERY_TASK_ALWAYS_EAGER = CELERY_BROKER_URL == "memory://"
+CELERY_TASK_DEFAULT_QUEUE = "cc-inv-bench"
+CC_DEMO_ENDPOINTS_ENABLED = True  # the demo gateway, served by the bench's gunicorn
+STRIPE_API_KEY = "sk_test_demo_gateway"
+STRIPE_API_BASE = os.environ.get("STRIPE_API_BASE", "http://127.0.0.1:9/demo_gateway/stripe")
+ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
 # Traces as in production by default (every dispatch page and charge attempt is a trace); override to compare.
 CC_TRACE_SAMPLE_RATE = float(os.environ.get("CC_TRACE_SAMPLE_RATE", "1.0"))
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"

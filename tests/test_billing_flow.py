@@ -76,3 +76,28 @@ def test_a_declined_card_climbs_the_ladder_until_the_owner_pays_and_the_account_
     assert Account.objects.get(pk=account.pk).dunning_level == ""
     assert json.loads(call_command("audit_invoices", "--json"))["problems"] == []
     assert gateway.calls() == 6
+
+
+def test_stripes_webhook_for_a_charge_confirms_that_same_attempt(gateway, client):
+    from django.test import override_settings
+
+    from commerce_coordinator.apps.payments.tests.helpers import STRIPE_SECRET, post_stripe, stripe_event
+
+    factories.start_clock_in_period()
+    account = factories.account("down", lms_user_id=9005)  # every call fails: the attempt is dead-lettered
+    call_command("create_invoices", "--period", "2026-12")
+    call_command("dispatch_invoices", "--json")
+    invoice = Invoice.objects.get(account=account)
+    key = f"inv-{invoice.pk}-a1"
+    assert invoice.charges.get().result == "error" and invoice.state == "open"
+    intent = {"id": "pi_late", "object": "payment_intent", "status": "succeeded", "amount_received": 1000,
+              "currency": "usd", "metadata": {"invoice_number": invoice.number, "charge_key": key}}  # fmt: skip
+    stranger = {**intent, "id": "pi_other", "metadata": {"charge_key": "inv-0-a9"}}
+    with override_settings(STRIPE_WEBHOOK_SECRETS=[STRIPE_SECRET]):
+        # ...yet the provider charged it (a timeout after the charge): its webhook says so.
+        assert post_stripe(client, stripe_event(obj=intent, event_id="evt_late")).status_code == 200
+        assert post_stripe(client, stripe_event(obj=stranger, event_id="evt_stranger")).json()["status"] == "ignored"
+    invoice.refresh_from_db()
+    charge = invoice.charges.get()
+    assert (invoice.state, charge.status, charge.charge_id) == ("paid", "succeeded", "pi_late")
+    assert invoice.events.last().reason.startswith(f"{key} succeeded")

@@ -221,9 +221,11 @@ CC_SIGNALS: dict = {
             "switch": "invoicing.email_invoice_sent",
         },
     ],
+    # Dunning suspends (at CONTRACTS_SUSPEND_AT_LEVELS) and resumes the account's contracts.
     "commerce_coordinator.apps.invoicing.signals.account_overdue": [
         "commerce_coordinator.apps.subscriptions.receivers.suspend_on_overdue",
         "commerce_coordinator.apps.invoicing.receivers.log_account_overdue",
+        "commerce_coordinator.apps.contracts.receivers.suspend_overdue_account",
         {
             "receiver": "commerce_coordinator.apps.invoicing.receivers.email_account_overdue",
             "switch": "invoicing.email_account_overdue",
@@ -232,6 +234,7 @@ CC_SIGNALS: dict = {
     "commerce_coordinator.apps.invoicing.signals.account_cleared": [
         "commerce_coordinator.apps.subscriptions.receivers.resume_on_cleared",
         "commerce_coordinator.apps.invoicing.receivers.log_account_cleared",
+        "commerce_coordinator.apps.contracts.receivers.resume_cleared_account",
     ],
     # Subscriptions (ADR 0061): periods billed through invoicing (subscription_periods_due -> the create/dispatch
     # machinery), invoicing's payment outcomes and dunning move the subscriptions, lifecycle signals are logged

@@ -112,6 +112,10 @@ def record_answer(idempotency_key: str, succeeded: bool, decline: str = "", **an
         won = InvoiceCharge.objects.filter(pk=charge.pk, status=InvoiceCharge.Status.REQUESTED).update(
             status=status, **fields
         )
+        if not won and succeeded:  # the provider's webhook: an attempt whose calls all failed did go through
+            won = InvoiceCharge.objects.filter(pk=charge.pk, status=InvoiceCharge.Status.FAILED, result="error").update(
+                status=status, **fields
+            )
         if not won:
             return {"duplicate": idempotency_key}  # this attempt's answer was recorded already
         charge.refresh_from_db()

@@ -108,7 +108,6 @@ class ProductPeriodMark(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["product", "period_start", "kind"], name="invoicing_mark_once_per_period")
         ]
-        indexes = [models.Index(fields=["run_token"])]
 
     def __str__(self):
         return f"{self.product_id} {self.kind} {self.period_start:%Y-%m}"
@@ -155,7 +154,9 @@ class Invoice(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["account", "period_start"], name="invoicing_one_invoice_per_period")
         ]
-        indexes = [models.Index(fields=["period_start", "state"]), models.Index(fields=["created_run"])]
+        # No index on created_run: a run finds its rows through the unique (account, period) instead
+        # (an index on the token alone made each page scan every row the run had inserted so far).
+        indexes = [models.Index(fields=["period_start", "state"])]
 
     def __str__(self):
         return self.number or f"draft {self.pk} ({self.account_id}, {self.period_start:%Y-%m})"

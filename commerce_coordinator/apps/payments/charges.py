@@ -13,6 +13,7 @@ import logging
 from decimal import Decimal
 
 from celery import shared_task
+from django.conf import settings
 from django.db import models
 
 from commerce_coordinator.apps.core import durable
@@ -127,7 +128,48 @@ def charge(attempt: ChargeAttempt) -> dict:
     return {"result": answer.result, "decline": answer.decline, "charge_id": answer.charge_id}
 
 
-@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, name="payments.run_charge_attempt")
+@shared_task(
+    bind=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    name="payments.run_charge_attempt",
+    rate_limit=settings.PAYMENTS_CHARGE_RATE_LIMIT,  # per worker; a 429 is retried after its Retry-After
+)
 def run_charge_attempt(self, attempt_pk: int):
     """One charge attempt's task (durable: claimed, retried on the policy, dead-lettered)."""
     return durable.run(ChargeAttempt, attempt_pk, self, charge)
+
+
+STRIPE_CHARGE_EVENTS = {
+    "payment_intent.succeeded": "charge_succeeded",
+    "payment_intent.payment_failed": "charge_failed",
+}
+
+
+def stripe_webhook_answer(event_type: str, intent: dict):
+    """A Stripe webhook about one of our charges (its metadata names `charge_key`): the answer of that same
+    attempt, sent again as charge_succeeded / charge_failed (invoicing records an attempt's answer once,
+    and lets a success confirm an attempt whose calls all timed out). None: not an event to act on."""
+    from .providers import Mapped
+
+    signal = STRIPE_CHARGE_EVENTS.get(event_type)
+    metadata = intent.get("metadata") if isinstance(intent.get("metadata"), dict) else {}
+    attempt = ChargeAttempt.objects.filter(idempotency_key=str(metadata.get("charge_key", ""))[:64]).first()
+    if signal is None or attempt is None:
+        return None
+    error = intent.get("last_payment_error") if isinstance(intent.get("last_payment_error"), dict) else {}
+    code = str(error.get("decline_code") or error.get("code") or "")
+    answer = clients.ChargeAnswer(
+        result="succeeded" if signal == "charge_succeeded" else "declined",
+        status=str(intent.get("status", "")),
+        response_code=code,
+        response_text=str(error.get("message", ""))[:255],
+        reject_reason=str(error.get("code", "")),
+        message=str(error.get("message", "")),
+        charge_id=str(intent.get("id", "")),
+        decline="" if signal == "charge_succeeded" else ("hard" if code in clients.STRIPE_HARD_DECLINES else "soft"),
+    )
+    kwargs = attempt.answer_arguments(answer)
+    if signal == "charge_failed":
+        kwargs["decline"] = answer.decline
+    return Mapped(signal, kwargs)

@@ -88,3 +88,4 @@ charge_failed = CoordinatorSignal(
     doc="A charge failed: decline is 'soft' (try again later), 'hard' (do not retry this method) or "
     "'error' (the provider could not be reached or refused the request; retries were spent).",
 )
+SIGNALS.update(charge_succeeded=charge_succeeded, charge_failed=charge_failed)  # a charge's webhook answers too

@@ -15,3 +15,6 @@ STRIPE_API_BASE = os.environ.get("STRIPE_API_BASE", "https://api.stripe.com")
 # CloudPayments: HTTP Basic with the site's Public ID and API secret.
 CLOUDPAYMENTS_PUBLIC_ID = os.environ.get("CLOUDPAYMENTS_PUBLIC_ID", "")
 CLOUDPAYMENTS_API_BASE = os.environ.get("CLOUDPAYMENTS_API_BASE", "https://api.cloudpayments.ru")
+# Celery rate limit of the charge task per worker (e.g. "100/s"); unset: none. A provider's 429 is retried on
+# the schedule above, after its Retry-After when that is longer.
+PAYMENTS_CHARGE_RATE_LIMIT = os.environ.get("PAYMENTS_CHARGE_RATE_LIMIT") or None

@@ -213,3 +213,32 @@ def test_a_page_whose_bulk_write_fails_is_finalized_one_invoice_at_a_time(monkey
     assert {i.state for i in Invoice.objects.filter(account__in=accounts)} == {"open"}
     assert json.loads(call_command("audit_invoices", "--json"))["problems"] == []
     assert summary["charges"] == 0 and not InvoiceEvent.objects.filter(action="charge_failed").exists()
+
+
+def test_a_terminal_gets_a_progress_bar_and_a_readable_summary(monkeypatch, capsys):
+    import sys
+
+    factories.account("none")
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True, raising=False)
+    call_command("create_invoices", "--period", "2026-12")
+    out = capsys.readouterr().out
+    assert "created=1" in out and "already_present=0" in out
+
+
+def test_beat_runs_each_billing_job_daily_and_each_task_runs_its_command():
+    from celery import current_app
+    from django.conf import settings
+
+    from commerce_coordinator.apps.invoicing import tasks
+
+    current_app.loader.import_default_modules()
+    scheduled = {entry["task"] for name, entry in settings.CELERY_BEAT_SCHEDULE.items() if name.startswith("invoicing")}
+    assert scheduled == {f"invoicing.{job}" for job in settings.INVOICING_BEAT_TIMES}
+    assert scheduled <= set(current_app.tasks)
+    factories.account("none")
+    with factories.in_period():
+        assert json.loads(tasks.create_invoices())["created"] == 1  # the next period's
+        assert json.loads(tasks.restore_products())["restored"] == 1
+        assert json.loads(tasks.dispatch_invoices())["dispatched"] == 0
+        assert json.loads(tasks.reset_products())["reset"] == 0
+        assert tasks.evaluate_dunning() == {"evaluated": 0, "entered": 0}

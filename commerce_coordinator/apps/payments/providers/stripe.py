@@ -132,6 +132,10 @@ class StripeProvider(PaymentProvider):
         obj = dig(payload, "data.object")
         if not isinstance(obj, dict):
             raise MissingField("data.object", "must be an object")
+        if isinstance(obj.get("metadata"), dict) and obj["metadata"].get("charge_key"):
+            from ..charges import stripe_webhook_answer  # a charge of a saved method (payments/charges.py)
+
+            return stripe_webhook_answer(event_type, obj)
         overrides = overrides or {}
         currency = as_currency(dig(obj, "currency", required=False) or "", "data.object.currency")
         if signal == "payment_refunded":

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('payments', '0002_case_sensitive_ids_on_mysql'),
+        ('payments', '0003_webhookevent_durable_work_item'),
     ]
 
     operations = [

@@ -1,0 +1,64 @@
+"""The demo gateway's own rules: both providers' authentication and input errors, replay by key, its address."""
+
+import base64
+
+import pytest
+
+from commerce_coordinator.apps.core.testing import ALL_DATABASES
+from commerce_coordinator.apps.demo_gateway.address import remember_dev_server_address, runserver_url
+from commerce_coordinator.apps.demo_gateway.models import DemoCharge
+
+pytestmark = pytest.mark.django_db(databases=ALL_DATABASES)
+STRIPE = "/demo_gateway/stripe/v1/payment_intents"
+CP = "/demo_gateway/cloudpayments/payments/tokens/charge"
+BEARER = {"HTTP_AUTHORIZATION": "Bearer sk_test_x"}
+BASIC = {"HTTP_AUTHORIZATION": "Basic " + base64.b64encode(b"pk_x:secret").decode()}
+
+
+def test_stripe_answers_in_its_shapes_and_replays_a_repeated_key(client):
+    assert client.post(STRIPE, {"amount": "100"}).status_code == 401
+    assert client.post(STRIPE, {"amount": "x", "currency": "usd"}, **BEARER).status_code == 400
+    unknown = client.post(STRIPE, {"amount": "100", "currency": "usd", "payment_method": "pm_nope"}, **BEARER)
+    assert unknown.status_code == 400 and unknown.json()["error"]["code"] == "resource_missing"
+    body = {"amount": "100", "currency": "usd", "payment_method": "pm_card_visa_chargeDeclinedLostCard"}
+    first = client.post(STRIPE, body, HTTP_IDEMPOTENCY_KEY="k1", **BEARER)
+    assert first.status_code == 402 and first.json()["error"]["decline_code"] == "lost_card"
+    again = client.post(STRIPE, {**body, "payment_method": "pm_card_visa"}, HTTP_IDEMPOTENCY_KEY="k1", **BEARER)
+    assert (again.status_code, again.json()) == (402, first.json())
+    assert DemoCharge.objects.get(idempotency_key="k1").calls == 2
+
+
+def test_cloudpayments_answers_in_its_shapes(client):
+    charge = {"Amount": 10.5, "Currency": "RUB", "Token": "tk_demo_insufficient_funds", "InvoiceId": "INV-1"}
+    assert client.post(CP, charge, content_type="application/json").status_code == 401
+    assert client.post(CP, "not json", content_type="application/json", **BASIC).status_code == 400
+    declined = client.post(CP, charge, content_type="application/json", HTTP_X_REQUEST_ID="r1", **BASIC).json()
+    assert (declined["Success"], declined["Model"]["ReasonCode"]) == (False, 5051)
+    ok = client.post(CP, {**charge, "Token": "tk_demo_success"}, content_type="application/json", **BASIC).json()
+    assert ok["Success"] and ok["Model"]["Status"] == "Completed"
+    down = client.post(CP, {**charge, "Token": "tk_demo_gateway_error"}, content_type="application/json", **BASIC)
+    assert down.status_code == 500
+    assert DemoCharge.objects.get(idempotency_key="r1").response["Model"]["Reason"] == "InsufficientFunds"
+
+
+@pytest.mark.parametrize(
+    "argv, url",
+    [
+        (["manage.py", "runserver"], "http://127.0.0.1:8000"),
+        (["manage.py", "runserver", "8153"], "http://localhost:8153"),
+        (["manage.py", "runserver", "0.0.0.0:8140"], "http://localhost:8140"),
+        (["manage.py", "runserver", "--noreload", "localhost:9000"], "http://localhost:9000"),
+        (["manage.py", "migrate"], None),
+    ],
+)
+def test_the_dev_server_address_comes_from_its_command_line(argv, url):
+    assert runserver_url(argv) == url
+
+
+def test_the_dev_server_writes_its_address_for_a_shell_beside_it(settings, tmp_path):
+    from commerce_coordinator.settings.components.demo_gateway import dev_server_url
+
+    settings.VAR_DIR, settings.DEBUG = tmp_path, True
+    assert dev_server_url(tmp_path) == "http://localhost:8140"
+    remember_dev_server_address(["manage.py", "runserver", "8153"])
+    assert dev_server_url(tmp_path) == "http://localhost:8153"
