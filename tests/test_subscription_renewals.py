@@ -159,3 +159,42 @@ def test_an_unknown_account_is_refused(billing_clock, plan):
     with pytest.raises(operations.SubscribeRefused, match="no billing account 4242"):
         operations.subscribe(4242, "monthly", "test")
     assert not Subscription.objects.exists()
+
+
+def test_invoicings_own_beat_billing_the_boundary_first_still_moves_the_subscription(gateway, billing_clock, plan):
+    """Invoicing's create/dispatch beat may reach the month before the renewal sweep: the charge outcome
+    renews the account's due subscriptions first, so the failure still makes it past due (once)."""
+    from django.core.management import call_command
+
+    from commerce_coordinator.apps.invoicing.models import Account
+
+    account = factories.account("ok", products=0)
+    sub = operations.subscribe(account.pk, "monthly", "test")
+    Account.objects.filter(pk=account.pk).update(payment_token=factories.CARDS["soft"][1])
+    billing_clock.move(days=30)
+    call_command("create_invoices", "--period", "2027-01", "--json")
+    call_command("dispatch_invoices", "--json")
+    sub = fresh(sub)
+    assert (sub.status, sub.current_period_start) == ("past_due", dt.date(2027, 1, 1))
+    assert Renewal.objects.get(subscription=sub, period_start="2027-01-01").payment == "failed"
+    assert tasks.renew_due()["renewed"] == 0
+    assert Invoice.objects.get(account=account, period_start="2027-01-01").lines.count() == 1
+
+
+def test_a_subscription_ending_at_period_end_is_not_billed_by_invoicings_own_beat(gateway, billing_clock, plan):
+    from django.core.management import call_command
+
+    flagged_account = factories.account("ok", products=0)
+    flagged = fresh(operations.subscribe(flagged_account.pk, "monthly", "test"))
+    operations.cancel(flagged, immediately=False, actor="test")
+    retired_account = factories.account("ok", lms_user_id=9002, products=0)
+    retired = operations.subscribe(retired_account.pk, "monthly", "test")
+    assert operations.retire_plan(plan, "manager") == 2
+    assert not Product.objects.filter(active=True).exists()  # invoicing bills neither again
+    billing_clock.move(days=30)
+    call_command("create_invoices", "--period", "2027-01", "--json")
+    call_command("dispatch_invoices", "--json")
+    assert not Invoice.objects.filter(period_start="2027-01-01", total__gt=0).exists()
+    counters = tasks.renew_due()
+    assert (counters["canceled"], counters["expired"]) == (1, 1)
+    assert (fresh(flagged).status, fresh(retired).status) == ("canceled", "expired")

@@ -247,11 +247,11 @@ CC_SIGNALS: dict = {
             "commerce_coordinator.apps.subscriptions.receivers.log_lifecycle",
             *(
                 ["commerce_coordinator.apps.invoicing.subscription_billing.stop_subscription_product"]
-                if name in ("canceled", "expired")
+                if name in ("ending", "canceled", "expired")
                 else []
             ),
         ]
-        for name in ("activated", "past_due", "suspended", "resumed", "canceled", "expired")
+        for name in ("activated", "past_due", "suspended", "resumed", "ending", "canceled", "expired")
     },
     "commerce_coordinator.apps.subscriptions.signals.renewal_reminder_due": [
         {

@@ -69,5 +69,6 @@ class WebhookEvent(durable.DurableWorkItem):
     def work_label(self) -> str:
         return f"webhook {self.provider}:{self.event_id} ({self.type})"
 
+
 # Charges of saved payment methods (durable work items answering invoicing's charge_requested).
 from .charges import ChargeAttempt  # noqa: E402,F401

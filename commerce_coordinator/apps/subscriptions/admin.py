@@ -2,14 +2,24 @@
 
 from django.contrib import admin
 
+from . import operations
 from .models import Plan, ProviderMismatch, ReminderSent, Renewal, Subscription, SubscriptionEvent
 
 
 @admin.register(Plan)
 class PlanAdmin(admin.ModelAdmin):
+    """The managers' price setting. Retiring a plan (unticking `active`) ends its subscriptions at period end."""
+
     list_display = ["code", "name", "price", "currency", "period_months", "trial_days", "active"]
     list_filter = ["active", "period_months", "currency"]
     search_fields = ["code", "name"]
+
+    def save_model(self, request, obj, form, change):
+        retiring = change and "active" in form.changed_data and not obj.active
+        super().save_model(request, obj, form, change)
+        if retiring:
+            ended = operations.retire_plan(obj, f"admin:{request.user.get_username()}")
+            self.message_user(request, f"Plan {obj.code} retired: {ended} subscription(s) end at their period end.")
 
 
 class ReadOnlyInline(admin.TabularInline):

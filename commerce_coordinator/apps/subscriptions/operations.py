@@ -13,7 +13,7 @@ from django.db import transaction
 
 from commerce_coordinator.apps.core import tracing
 
-from . import billing, clock, states
+from . import billing, clock, renewals, states
 from .models import Plan, Renewal, Subscription, SubscriptionStatus
 from .states import InvalidTransition, Step, transition, transition_many
 
@@ -92,6 +92,17 @@ def cancel(subscription: Subscription, immediately: bool, actor: str, reason: st
     return subscription
 
 
+def retire_plan(plan: Plan, actor: str) -> int:
+    """A manager retired a plan: no new subscribers; its live subscriptions expire at their period end and
+    invoicing bills them no more (subscription_ending, sent on commit)."""
+    live = Subscription.objects.select_related("plan").filter(plan=plan).exclude(status__in=states.ENDED)
+    with transaction.atomic():
+        Plan.objects.filter(pk=plan.pk).update(active=False)
+        for subscription in live:
+            states.send_on_commit("subscription_ending", subscription, f"plan {plan.code} retired by {actor}")
+    return len(live)
+
+
 def keys(subscription: Subscription) -> dict:
     return {"subscription_id": subscription.pk, "account_id": subscription.account_id}
 
@@ -100,7 +111,12 @@ def keys(subscription: Subscription) -> dict:
 
 
 def _renewals(account_id: int, period: str):
+    """The account's billed periods of `period`, after renewing its subscriptions due for it: invoicing's own
+    beat may bill (and charge) the month's invoice before the renewal sweep reaches them (ADR 0062)."""
     start = clock.parse_period(period)
+    due = renewals.due().filter(account_id=account_id, renews_on=start)
+    if due.exists():
+        renewals.renew_page(list(due.select_related("plan").order_by("pk")), "invoicing", renewals.new_counters())
     return Renewal.objects.filter(account_id=account_id, period_start=start, outcome=Renewal.Outcome.BILLED)
 
 

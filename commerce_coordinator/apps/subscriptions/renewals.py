@@ -43,9 +43,13 @@ def _pages(queryset, size: int, limit: int | None):
         last = page[-1].pk
 
 
+def new_counters() -> dict:
+    return {"renewed": 0, "canceled": 0, "expired": 0, "refused": 0, "skipped": 0}
+
+
 def renew_due(limit: int | None = None, actor: str = "renewals") -> dict:
     """Renew (or end) every due subscription; returns counters."""
-    counters = {"renewed": 0, "canceled": 0, "expired": 0, "refused": 0, "skipped": 0}
+    counters = new_counters()
     for page in _pages(due(), settings.SUBSCRIPTIONS_BATCH_SIZE, limit):
         with tracing.span("work", f"subscriptions.renew {len(page)} subscription(s)", actor):
             renew_page(page, actor, counters)

@@ -19,6 +19,10 @@ subscription_past_due = CoordinatorSignal(LIFECYCLE, doc="A renewal charge faile
 subscription_suspended = CoordinatorSignal(LIFECYCLE, doc="The dunning ladder reached a suspending level.")
 subscription_resumed = CoordinatorSignal(LIFECYCLE, doc="A past-due or suspended subscription was paid: active again.")
 subscription_canceled = CoordinatorSignal(LIFECYCLE, doc="Canceled (at once, or at its period end): not billed again.")
+subscription_ending = CoordinatorSignal(
+    LIFECYCLE,
+    doc="Active to the end of its period, then not renewed (cancel at period end, plan retired): bill it no more.",
+)
 subscription_expired = CoordinatorSignal(
     LIFECYCLE, doc="Ended without a cancel: its first payment never came (incomplete_expired) or its plan was retired."
 )

@@ -43,7 +43,7 @@ RULES: tuple[Rule, ...] = (
     Rule("activate", S.INCOMPLETE, S.ACTIVE, "subscription_activated", "the first period paid late"),
     Rule("expire", S.INCOMPLETE, S.INCOMPLETE_EXPIRED, "subscription_expired", "unpaid too long"),
     Rule("renew", S.ACTIVE, S.ACTIVE, doc="the next period begins (billed on the account's invoice)"),
-    Rule("schedule_cancel", S.ACTIVE, S.ACTIVE, doc="cancel at period end"),
+    Rule("schedule_cancel", S.ACTIVE, S.ACTIVE, "subscription_ending", "cancel at period end"),
     Rule("fail_renewal", S.ACTIVE, S.PAST_DUE, "subscription_past_due", "a renewal charge failed"),
     Rule("pay", S.PAST_DUE, S.ACTIVE, "subscription_resumed", "the renewal was paid"),
     Rule("suspend", S.PAST_DUE, S.SUSPENDED, "subscription_suspended", "the dunning ladder's blocking level"),
@@ -112,11 +112,11 @@ def transition_many(steps: list[Step], actor: str = "system") -> list[Subscripti
         for name, value in values.items():
             setattr(step.subscription, name, value)
         if rule.signal:
-            _send_on_commit(rule.signal, step.subscription, step.reason)
+            send_on_commit(rule.signal, step.subscription, step.reason)
     return [event for *_, event in written]
 
 
-def _send_on_commit(name: str, subscription: Subscription, reason: str) -> None:
+def send_on_commit(name: str, subscription: Subscription, reason: str) -> None:
     data = subscription.as_data()
     transaction.on_commit(partial(_send, name, data, str(reason)), robust=True)
 
