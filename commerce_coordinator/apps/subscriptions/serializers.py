@@ -11,7 +11,7 @@ class SubscribeRequestSerializer(serializers.Serializer):
     provider_subscription_id = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
 
 
-class EventSerializer(serializers.ModelSerializer):
+class SubscriptionEventSerializer(serializers.ModelSerializer):
     class Meta:
         model = SubscriptionEvent
         fields = ["seq", "action", "from_status", "to_status", "reason", "actor", "trace_id", "created"]
@@ -30,7 +30,7 @@ class SubscriptionSerializer(serializers.ModelSerializer):
 
 
 class SubscriptionDetailSerializer(SubscriptionSerializer):
-    events = EventSerializer(many=True, read_only=True)
+    events = SubscriptionEventSerializer(many=True, read_only=True)
 
     class Meta(SubscriptionSerializer.Meta):
         fields = SubscriptionSerializer.Meta.fields + ["events"]

@@ -10,15 +10,13 @@ from collections.abc import Callable
 
 from django.db import IntegrityError, transaction
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
-from edx_rest_framework_extensions.auth.jwt.authentication import JwtAuthentication
 from rest_framework import serializers, status
-from rest_framework.authentication import BasicAuthentication, SessionAuthentication
 from rest_framework.exceptions import NotFound, ValidationError
-from rest_framework.permissions import IsAdminUser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from commerce_coordinator.apps.core import tracing
+from commerce_coordinator.apps.core.api_auth import AUTHENTICATION_CLASSES, PERMISSION_CLASSES
 
 from . import operations
 from .billing import BillingFailed
@@ -36,8 +34,10 @@ IDEMPOTENCY_KEY = OpenApiParameter(
 
 
 class SubscriptionsApiView(APIView):
-    authentication_classes = [JwtAuthentication, SessionAuthentication, BasicAuthentication]
-    permission_classes = [IsAdminUser]
+    """Staff session, throttled Basic or a service JWT: core's API authentication (ADR 0021)."""
+
+    authentication_classes = AUTHENTICATION_CLASSES
+    permission_classes = PERMISSION_CLASSES
 
 
 def idempotent(request, write: Callable[[str], tuple[int, dict]]) -> Response:
