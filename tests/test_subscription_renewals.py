@@ -55,8 +55,7 @@ def test_a_subscription_is_billed_once_per_period_whatever_the_scheduler_does(
     billing_clock.move(days=31)  # 2027-02-01
     monkeypatch.setattr(invoicing_billing, "dispatch_invoices", lambda scope: 1 / 0)
     assert renewals.due().count() == 1
-    with pytest.raises(Exception, match="subscription_periods_due failed"):
-        renewals.renew_due()
+    assert renewals.renew_due()["failed"] == 1
     assert fresh(sub).renews_on == dt.date(2027, 2, 1) and not Renewal.objects.filter(period_start="2027-02-01")
     assert not Invoice.objects.filter(account=account, period_start="2027-02-01").exists()
     monkeypatch.undo()
@@ -81,7 +80,7 @@ def test_cancel_at_period_end_bills_no_further_period(gateway, billing_clock, pl
     operations.cancel(sub, immediately=False, actor="test")
     assert fresh(sub).cancel_at_period_end and fresh(sub).status == "active"
     billing_clock.move(days=30)
-    assert tasks.renew_due() == {"renewed": 0, "canceled": 1, "expired": 0, "refused": 0, "skipped": 0,
+    assert tasks.renew_due() == {"renewed": 0, "canceled": 1, "expired": 0, "refused": 0, "skipped": 0, "failed": 0,
                                  "incomplete_expired": 0}  # fmt: skip
     assert fresh(sub).status == "canceled" and not Product.objects.get(account=account).active
     assert periods_billed(account) == [("2026-12", "paid")]
@@ -198,3 +197,18 @@ def test_a_subscription_ending_at_period_end_is_not_billed_by_invoicings_own_bea
     counters = tasks.renew_due()
     assert (counters["canceled"], counters["expired"]) == (1, 1)
     assert (fresh(flagged).status, fresh(retired).status) == ("canceled", "expired")
+
+
+def test_a_failing_page_does_not_stop_the_pages_after_it(gateway, billing_clock, plan, monkeypatch, settings):
+    settings.SUBSCRIPTIONS_BATCH_SIZE = 1
+    broken, fine = factories.account("ok", products=0), factories.account("ok", lms_user_id=9002, products=0)
+    first, second = (operations.subscribe(a.pk, "monthly", "test") for a in (broken, fine))
+    real = invoicing_billing.dispatch_invoices
+    monkeypatch.setattr(invoicing_billing, "dispatch_invoices",
+                        lambda scope: 1 / 0 if broken.pk in scope.account_ids else real(scope))  # fmt: skip
+    billing_clock.move(days=30)
+    counters = tasks.renew_due()
+    assert (counters["failed"], counters["renewed"]) == (1, 1)
+    assert fresh(first).renews_on == dt.date(2027, 1, 1) and fresh(second).renews_on == dt.date(2027, 2, 1)
+    monkeypatch.undo()
+    assert tasks.renew_due()["renewed"] == 1 and fresh(first).renews_on == dt.date(2027, 2, 1)

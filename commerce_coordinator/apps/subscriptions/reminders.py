@@ -17,7 +17,7 @@ from django.db import transaction
 
 from commerce_coordinator.apps.core import tracing
 
-from . import clock
+from . import clock, renewals
 from .models import ReminderSent, Subscription, SubscriptionStatus
 from .signals import renewal_reminder_due
 
@@ -26,7 +26,7 @@ def _due(today):
     horizon = today + timedelta(days=max(settings.SUBSCRIPTIONS_REMINDER_DAYS, default=0))
     return Subscription.objects.filter(
         status=SubscriptionStatus.ACTIVE, cancel_at_period_end=False, renews_on__gt=today, renews_on__lte=horizon
-    ).select_related("plan")
+    )
 
 
 def send_due(actor: str = "reminders") -> dict:
@@ -34,9 +34,7 @@ def send_due(actor: str = "reminders") -> dict:
     today, token = clock.today(), uuid.uuid4().hex
     days = sorted(set(settings.SUBSCRIPTIONS_REMINDER_DAYS))
     counters = {"sent": 0, "skipped": 0}
-    subscriptions = list(_due(today).order_by("pk"))
-    for start in range(0, len(subscriptions), 1000):
-        page = subscriptions[start : start + 1000]
+    for page in renewals.pages(_due(today), 1000):
         rows = []
         for sub in page:
             opened = [n for n in days if (sub.renews_on - today).days <= n]

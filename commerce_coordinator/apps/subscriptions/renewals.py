@@ -31,7 +31,8 @@ def due():
     return Subscription.objects.filter(status=S.ACTIVE, renews_on__lte=clock.today())
 
 
-def _pages(queryset, size: int, limit: int | None):
+def pages(queryset, size: int, limit: int | None = None):
+    """Keyset pages by pk (with each subscription's plan), re-queried each time."""
     last, seen = 0, 0
     while limit is None or seen < limit:
         take = size if limit is None else min(size, limit - seen)
@@ -44,15 +45,21 @@ def _pages(queryset, size: int, limit: int | None):
 
 
 def new_counters() -> dict:
-    return {"renewed": 0, "canceled": 0, "expired": 0, "refused": 0, "skipped": 0}
+    return {"renewed": 0, "canceled": 0, "expired": 0, "refused": 0, "skipped": 0, "failed": 0}
 
 
 def renew_due(limit: int | None = None, actor: str = "renewals") -> dict:
     """Renew (or end) every due subscription; returns counters."""
     counters = new_counters()
-    for page in _pages(due(), settings.SUBSCRIPTIONS_BATCH_SIZE, limit):
-        with tracing.span("work", f"subscriptions.renew {len(page)} subscription(s)", actor):
-            renew_page(page, actor, counters)
+    for page in pages(due(), settings.SUBSCRIPTIONS_BATCH_SIZE, limit):
+        with tracing.span("work", f"subscriptions.renew {len(page)} subscription(s)", actor) as node:
+            try:
+                renew_page(page, actor, counters)
+            except Exception as exc:  # rolled back whole; the next run takes these again, this one goes on
+                logger.exception("Renewing subscriptions %s-%s failed", page[0].pk, page[-1].pk)
+                counters["failed"] += len(page)
+                if node is not None:
+                    node.outcome(tracing.ERROR, f"{type(exc).__name__}: {exc}"[:2000])
     return counters
 
 

@@ -25,7 +25,7 @@ def test_provisioning_is_one_of_the_demo_data_commands(settings):
 
 def test_the_commands_with_nothing_due_change_nothing():
     assert json.loads(call_command("renew_subscriptions", "--json")) == {
-        "renewed": 0, "canceled": 0, "expired": 0, "refused": 0, "skipped": 0, "incomplete_expired": 0
+        "renewed": 0, "canceled": 0, "expired": 0, "refused": 0, "skipped": 0, "failed": 0, "incomplete_expired": 0
     }  # fmt: skip
     assert json.loads(call_command("send_renewal_reminders", "--json")) == {"sent": 0, "skipped": 0}
 
