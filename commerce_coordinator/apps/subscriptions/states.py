@@ -85,9 +85,9 @@ def transition(subscription: Subscription, action: str, *, reason: str = "", act
 
 def transition_many(steps: list[Step], actor: str = "system") -> list[SubscriptionEvent]:
     """The one place statuses change: each step checked against the table (InvalidTransition for any
-    unlisted one, nothing written), then one conditional UPDATE per subscription and one INSERT of all
-    event rows. A subscription that changed meanwhile is left out (no event); the others are updated in
-    place. Returns the events written."""
+    unlisted one, nothing written), then one conditional UPDATE (from the status and version each was read
+    in) per group of identical changes and one INSERT of all event rows. A subscription that changed
+    meanwhile is left out (no event); the others are updated in place. Returns the events written."""
     now, trace_id = clock.now(), tracing.current_trace_id() or ""
     planned = []
     for step in steps:
@@ -103,10 +103,9 @@ def transition_many(steps: list[Step], actor: str = "system") -> list[Subscripti
         planned.append((step, rule, values, event))
     written = []
     with transaction.atomic(savepoint=False):
-        for step, rule, values, event in planned:
-            sub = step.subscription
-            if Subscription.objects.filter(pk=sub.pk, status=sub.status, version=sub.version).update(**values):
-                written.append((step, rule, values, event))
+        for group in _same_update(planned):
+            moved = _update(group, now)
+            written += [plan for plan in group if plan[0].subscription.pk in moved]
         SubscriptionEvent.objects.bulk_create([event for *_, event in written])
     for step, rule, values, _ in written:
         for name, value in values.items():
@@ -114,6 +113,31 @@ def transition_many(steps: list[Step], actor: str = "system") -> list[Subscripti
         if rule.signal:
             send_on_commit(rule.signal, step.subscription, step.reason)
     return [event for *_, event in written]
+
+
+def _same_update(planned: list) -> list[list]:
+    """Steps whose conditional UPDATE is the same statement (same from status and version, same values):
+    a page of renewals to one period is one UPDATE, not one per subscription."""
+    groups: dict = {}
+    for plan in planned:
+        step, _, values, _ = plan
+        key = (step.subscription.status, step.subscription.version, tuple(sorted(values.items(), key=str)))
+        groups.setdefault(repr(key), []).append(plan)
+    return list(groups.values())
+
+
+def _update(group: list, now) -> set[int]:
+    """One conditional UPDATE for the group; the pks it moved (all, or those now carrying this very write)."""
+    first = group[0][0].subscription
+    pks = [plan[0].subscription.pk for plan in group]
+    values = group[0][2]
+    count = Subscription.objects.filter(pk__in=pks, status=first.status, version=first.version).update(**values)
+    if count == len(pks):
+        return set(pks)
+    if not count:
+        return set()
+    marked = Subscription.objects.filter(pk__in=pks, status=values["status"], version=values["version"], updated=now)
+    return set(marked.values_list("pk", flat=True))
 
 
 def send_on_commit(name: str, subscription: Subscription, reason: str) -> None:

@@ -90,3 +90,14 @@ def test_every_lifecycle_signal_of_the_table_is_declared():
 def test_the_diagram_shows_every_rule():
     diagram = states.mermaid()
     assert all(f"{r.source} --> {r.target}: {r.action}" in diagram for r in states.RULES)
+
+
+def test_one_update_for_a_group_moves_only_the_members_that_did_not_change(make_subscription, sent):
+    subs = [make_subscription("active", account_id=n) for n in range(3)]
+    Subscription.objects.filter(pk=subs[1].pk).update(version=7)  # moved by someone else since it was read
+    events = states.transition_many([states.Step(sub, "fail_renewal", "declined") for sub in subs], "tester")
+    assert sorted(e.subscription_id for e in events) == [subs[0].pk, subs[2].pk]
+    assert dict(Subscription.objects.values_list("pk", "status")) == {
+        subs[0].pk: "past_due", subs[1].pk: "active", subs[2].pk: "past_due"
+    }  # fmt: skip
+    assert SubscriptionEvent.objects.filter(subscription=subs[1]).count() == 0
