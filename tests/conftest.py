@@ -1,10 +1,11 @@
-"""Fixtures for the cross-app tests: the LMS fake of the lms app's tests, invoicing's demo gateway and clock,
+"""Fixtures for the cross-app tests: the LMS fake, invoicing's demo gateway and clock, contracts' test backends,
 and one billing clock moving invoicing's and subscriptions' clocks together."""
 
 import datetime as _dt
 
 import pytest
 
+from commerce_coordinator.apps.contracts.tests.conftest import backends  # noqa: F401
 from commerce_coordinator.apps.invoicing import clock as _invoicing_clock
 from commerce_coordinator.apps.invoicing.tests.conftest import _clock, gateway  # noqa: F401
 from commerce_coordinator.apps.lms.tests.conftest import fake_lms  # noqa: F401

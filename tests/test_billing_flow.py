@@ -101,3 +101,28 @@ def test_stripes_webhook_for_a_charge_confirms_that_same_attempt(gateway, client
     charge = invoice.charges.get()
     assert (invoice.state, charge.status, charge.charge_id) == ("paid", "succeeded", "pi_late")
     assert invoice.events.last().reason.startswith(f"{key} succeeded")
+
+
+def test_dunning_suspends_the_owners_contracts_at_blocked_and_payment_resumes_them(gateway, backends, staff_client):
+    from commerce_coordinator.apps.contracts.tests.test_lifecycle import new
+
+    factories.start_clock_in_period()
+    account = factories.account("soft", lms_user_id=9002)
+    contract = new("alpha", user=9002, name="hosting for 9002")
+    call_command("create_invoices", "--period", "2026-12")
+    call_command("dispatch_invoices", "--json")
+    invoice = Invoice.objects.get(account=account)
+    clock.move(days=15)  # past the 14 days of `blocked`
+    tasks.evaluate_dunning()
+    contract.refresh_from_db()
+    assert (Account.objects.get(pk=account.pk).dunning_level, contract.state) == ("blocked", "suspended")
+    assert contract.suspension_reasons == ["overdue"] and invoice.number in contract.events.last().why
+    paid = staff_client.post(
+        f"/api/v1/billing/invoices/{invoice.number}/pay/",
+        {"provider": "stripe", "payment_token": "pm_card_visa"},
+        content_type="application/json",
+        HTTP_IDEMPOTENCY_KEY="pay-9002",
+    )
+    assert paid.status_code == 202
+    contract.refresh_from_db()
+    assert contract.state == "active" and contract.suspension_reasons == []

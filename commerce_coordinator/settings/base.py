@@ -128,6 +128,11 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "PREPROCESSING_HOOKS": ["commerce_coordinator.apps.core.api_auth.public_api_only"],
+    # apps/invoicing: the invoice's states have a name of their own (other APIs have a "state" too).
+    "ENUM_NAME_OVERRIDES": {
+        "InvoiceStateEnum": "commerce_coordinator.apps.invoicing.models.InvoiceState",
+        "SubscriptionStatusEnum": "commerce_coordinator.apps.subscriptions.models.SubscriptionStatus",
+    },
 }
 
 # --- Per-app settings -----------------------------------------------------------

@@ -6,15 +6,13 @@ Errors are JSON {"error", "detail"} (core's exception handler).
 
 from django.db import IntegrityError, transaction
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
-from edx_rest_framework_extensions.auth.jwt.authentication import JwtAuthentication
 from rest_framework import serializers, status
-from rest_framework.authentication import BasicAuthentication, SessionAuthentication
 from rest_framework.exceptions import NotFound, ParseError, ValidationError
-from rest_framework.permissions import IsAdminUser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from commerce_coordinator.apps.core import tracing
+from commerce_coordinator.apps.core.api_auth import AUTHENTICATION_CLASSES, PERMISSION_CLASSES
 
 from . import operations
 from .models import Account, ApiWrite, Invoice
@@ -29,8 +27,8 @@ PAY_ANSWER = inline_serializer(
 
 
 class BillingApiView(APIView):
-    authentication_classes = [JwtAuthentication, SessionAuthentication, BasicAuthentication]
-    permission_classes = [IsAdminUser]
+    authentication_classes = AUTHENTICATION_CLASSES  # core's: a service JWT, a staff session or Basic
+    permission_classes = PERMISSION_CLASSES
 
 
 def _account(account_id: int) -> Account:

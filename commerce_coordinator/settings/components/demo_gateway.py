@@ -8,13 +8,14 @@ DEMO_GATEWAY_HANG_SECONDS = float(os.environ.get("DEMO_GATEWAY_HANG_SECONDS", "3
 
 
 def dev_server_url(var_dir) -> str:
-    """Where this service's own dev server listens, so that a shell beside it reaches its demo gateway.
+    """Where this service's own dev server listens, so that a shell or worker beside it reaches its demo gateway.
 
-    DEMO_GATEWAY_URL wins; else the address the running `runserver` wrote to var/dev_server_url
-    (apps/demo_gateway does, at start-up, on whatever port); else the documented localhost:8140.
+    DEMO_GATEWAY_URL wins; then CC_DEV_SERVER_URL (the dev server gives it to its embedded worker); then
+    the address the running `runserver` wrote to var/dev_server_url once bound (any port); else :8140.
     """
-    if os.environ.get("DEMO_GATEWAY_URL"):
-        return os.environ["DEMO_GATEWAY_URL"].rstrip("/")
+    for name in ("DEMO_GATEWAY_URL", "CC_DEV_SERVER_URL"):
+        if os.environ.get(name):
+            return os.environ[name].rstrip("/")
     try:
         return (var_dir / "dev_server_url").read_text().strip().rstrip("/") or "http://localhost:8140"
     except OSError:

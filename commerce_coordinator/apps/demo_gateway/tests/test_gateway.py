@@ -5,7 +5,6 @@ import base64
 import pytest
 
 from commerce_coordinator.apps.core.testing import ALL_DATABASES
-from commerce_coordinator.apps.demo_gateway.address import remember_dev_server_address, runserver_url
 from commerce_coordinator.apps.demo_gateway.models import DemoCharge
 
 pytestmark = pytest.mark.django_db(databases=ALL_DATABASES)
@@ -41,24 +40,15 @@ def test_cloudpayments_answers_in_its_shapes(client):
     assert DemoCharge.objects.get(idempotency_key="r1").response["Model"]["Reason"] == "InsufficientFunds"
 
 
-@pytest.mark.parametrize(
-    "argv, url",
-    [
-        (["manage.py", "runserver"], "http://127.0.0.1:8000"),
-        (["manage.py", "runserver", "8153"], "http://localhost:8153"),
-        (["manage.py", "runserver", "0.0.0.0:8140"], "http://localhost:8140"),
-        (["manage.py", "runserver", "--noreload", "localhost:9000"], "http://localhost:9000"),
-        (["manage.py", "migrate"], None),
-    ],
-)
-def test_the_dev_server_address_comes_from_its_command_line(argv, url):
-    assert runserver_url(argv) == url
-
-
-def test_the_dev_server_writes_its_address_for_a_shell_beside_it(settings, tmp_path):
+def test_a_shell_beside_the_dev_server_finds_its_address(tmp_path, monkeypatch):
     from commerce_coordinator.settings.components.demo_gateway import dev_server_url
 
-    settings.VAR_DIR, settings.DEBUG = tmp_path, True
+    for name in ("DEMO_GATEWAY_URL", "CC_DEV_SERVER_URL"):
+        monkeypatch.delenv(name, raising=False)
     assert dev_server_url(tmp_path) == "http://localhost:8140"
-    remember_dev_server_address(["manage.py", "runserver", "8153"])
-    assert dev_server_url(tmp_path) == "http://localhost:8153"
+    (tmp_path / "dev_server_url").write_text("http://127.0.0.1:8153\n")  # what runserver writes once bound
+    assert dev_server_url(tmp_path) == "http://127.0.0.1:8153"
+    monkeypatch.setenv("CC_DEV_SERVER_URL", "http://127.0.0.1:9000")  # the embedded worker's
+    assert dev_server_url(tmp_path) == "http://127.0.0.1:9000"
+    monkeypatch.setenv("DEMO_GATEWAY_URL", "http://gateway.invalid/")
+    assert dev_server_url(tmp_path) == "http://gateway.invalid"

@@ -64,6 +64,10 @@ class Command(StaticfilesRunserver):
     def announce_address(self, url: str) -> None:
         """This server's address, for the demo LMS client here and in the worker it starts."""
         os.environ["CC_DEV_SERVER_URL"] = url
+        try:  # and for a shell beside it (settings.local reads it: e.g. the demo payment gateway's address)
+            (settings.VAR_DIR / "dev_server_url").write_text(url + "\n")
+        except OSError:
+            pass
         if getattr(settings, "CC_DEMO_LMS_ON_DEV_SERVER", False):
             settings.LMS_URL_ROOT = f"{url}/demo_lms"
 
