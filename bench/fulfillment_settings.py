@@ -29,7 +29,8 @@ CC_DEMO_ENDPOINTS_ENABLED = True
 CELERY_BROKER_URL = os.environ.get("CC_BENCH_BROKER_URL", "redis://127.0.0.1:6379/13")
 CELERY_TASK_ALWAYS_EAGER = False
 CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CC_BENCH_QUEUE", "cc-bench-fulfillment")
-# ONE worker runs every task of the run (webhook processing too): no per-app queues (production has them).
+# ONE worker runs every task of the run (webhook processing and the lms line tasks too): no per-app
+# queues (production has them: PAYMENTS_CELERY_QUEUE, LMS_CELERY_QUEUE).
 CELERY_TASK_ROUTES: dict = {}
 CELERY_TASK_QUEUES = None
 

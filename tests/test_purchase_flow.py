@@ -6,7 +6,7 @@ Integration tests live outside the apps, so that no plugin app's tests import an
 import pytest
 from django.test import override_settings
 
-from commerce_coordinator.apps.core.models import TraceNode
+from commerce_coordinator.apps.core.models import Trace, TraceNode
 from commerce_coordinator.apps.core.testing import ALL_DATABASES, wait_until
 from commerce_coordinator.apps.lms.models import Order
 from commerce_coordinator.apps.payments.tests.helpers import (
@@ -33,6 +33,9 @@ def test_signed_webhook_ends_in_one_enrollment_per_line_in_process(client, fake_
     kinds = set(TraceNode.objects.filter(trace_id=trace_id).values_list("kind", "name"))
     assert ("task", "lms.process_line") in kinds
     assert ("send", "commerce_coordinator.apps.lms.signals.fulfillment_completed") in kinds
+    # The lines' work spans carry the order's business keys: the trace is found by order and user.
+    assert trace_id in Trace.objects.with_key("order_number", "T-1").values_list("trace_id", flat=True)
+    assert trace_id in Trace.objects.with_key("lms_user_id", "42").values_list("trace_id", flat=True)
 
 
 @pytest.mark.redis

@@ -332,8 +332,7 @@ CELERY_BEAT_SCHEDULE = {
     "prune-traces": {"task": "commerce_coordinator.apps.core.tasks.prune_traces", "schedule": 24 * 3600},
     # apps/core: re-enqueue durable work items of every app whose task was lost (ADR 11).
     "core-sweep-durable-work": {"task": "core.sweep_durable_work", "schedule": CC_DURABLE_SWEEP_INTERVAL},
-    # apps/lms: re-queue order lines whose task was lost (ADR 6).
-    "lms-sweep-stalled-lines": {"task": "lms.sweep_stalled_lines", "schedule": 300.0},
+    # apps/lms: order lines are durable work items: core-sweep-durable-work finds their lost tasks (ADR 13).
     # apps/payments: webhook events are durable work items, recovered by core-sweep-durable-work (the old
     # payments-sweep-webhook-events entry is gone; its task still exists, ADR 0015). Retention, like traces':
     "payments-prune-webhook-events": {
@@ -360,12 +359,16 @@ CC_DEMO_ENDPOINTS_ENABLED = False
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"trace_id": {"()": "commerce_coordinator.apps.core.trace_logging.TraceIdFilter"}},
+    "filters": {
+        "trace_id": {"()": "commerce_coordinator.apps.core.trace_logging.TraceIdFilter"},
+        # No e-mail address, card number or secret in clear in any app's logs (issue 9, item 9).
+        "redact": {"()": "commerce_coordinator.apps.core.redaction.RedactingFilter"},
+    },
     "formatters": {
         "standard": {"format": "%(asctime)s %(levelname)s [trace=%(trace_id)s] %(name)s: %(message)s"},
     },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "standard", "filters": ["trace_id"]},
+        "console": {"class": "logging.StreamHandler", "formatter": "standard", "filters": ["trace_id", "redact"]},
     },
     "root": {"handlers": ["console"], "level": "INFO"},
     "loggers": {

@@ -21,6 +21,10 @@ for _alias, _db in DATABASES.items():
 # (and the test databases' names) in its environment by core.testing.CeleryWorker.
 CELERY_BROKER_URL = os.environ.get("CC_WORKER_BROKER_URL", "memory://")
 CELERY_TASK_ALWAYS_EAGER = CELERY_BROKER_URL == "memory://"
+# A test's worker consumes one fresh queue (core.testing.celery_worker): the lms line task stays on the
+# default queue here so that it reaches that worker (payments' tests re-route theirs to it). The shipped
+# route of lms.process_line is checked by lms's tests (test_durable_lines).
+CELERY_TASK_ROUTES = {name: route for name, route in CELERY_TASK_ROUTES.items() if name not in LMS_TASK_ROUTES}  # noqa: F405
 CC_TEST_REDIS_URL = os.environ.get("CC_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 # Task receivers used by the core's own tests, so a test worker knows them.
 CELERY_IMPORTS = ("commerce_coordinator.apps.core.tests.fixtures", "commerce_coordinator.apps.core.tests.workapp.tasks")

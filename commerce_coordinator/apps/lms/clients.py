@@ -2,8 +2,8 @@
 
 The token is fetched and cached by edx-rest-api-client (TieredCache); on a 401
 the cached token is dropped and the call is made once more with a fresh one.
-Every error is classified for the caller: retryable (connection error, timeout,
-5xx, 429 with its Retry-After) or not (any other 4xx).
+Every error is an LmsError that core.retries classifies: retryable (connection error,
+timeout, 5xx, 429 with its Retry-After) or permanent (any other 4xx).
 """
 
 from __future__ import annotations
@@ -18,19 +18,31 @@ from django.utils import timezone
 from edx_django_utils.cache import TieredCache
 from edx_rest_api_client.client import OAuthAPIClient, _get_oauth_url
 
+from commerce_coordinator.apps.core import retries
+
 logger = logging.getLogger(__name__)
 
 ENROLLMENT_PATH = "/api/enrollment/v1/enrollment"
 
 
-class LmsError(Exception):
-    """An LMS call did not succeed. `retryable` says whether trying again later may help."""
+class LmsError(retries.WorkError):
+    """An LMS call did not succeed, classified by core.retries: 5xx, 429, connection errors and timeouts
+    are retryable, any other 4xx is permanent. `possibly_applied`: the LMS may have acted on the call
+    anyway (the answer was lost, e.g. a read timeout), so whoever undoes it must assume it did."""
 
-    def __init__(self, message: str, *, retryable: bool, status_code: int | None = None, retry_after=None):
-        super().__init__(message)
-        self.retryable = retryable
-        self.status_code = status_code
-        self.retry_after = retry_after  # seconds, from a 429/503 Retry-After header
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        retry_after: float | None = None,
+        retryable: bool | None = None,
+        possibly_applied: bool = False,
+    ):
+        super().__init__(message, status_code=status_code, retry_after=retry_after)
+        if retryable is not None:
+            self.retryable = retryable
+        self.possibly_applied = possibly_applied
 
 
 @dataclass
@@ -96,19 +108,24 @@ class LmsApiClient:
                 logger.info("LMS answered 401 for %s: fetching a new access token and trying once more", path)
                 self.forget_token()
                 response = self.session.post(url, json=body, timeout=self.timeout)
-        except requests.Timeout as exc:
-            raise LmsError(f"LMS timed out: {type(exc).__name__}", retryable=True) from exc
+        except requests.ConnectTimeout as exc:  # never reached the LMS
+            raise LmsError(f"LMS connection timed out: {type(exc).__name__}", retryable=True) from exc
+        except requests.Timeout as exc:  # sent, but the answer did not come in time: the LMS may act on it
+            raise LmsError(f"LMS timed out: {type(exc).__name__}", retryable=True, possibly_applied=True) from exc
         except requests.ConnectionError as exc:
             raise LmsError(f"LMS connection error: {type(exc).__name__}", retryable=True) from exc
         except requests.HTTPError as exc:
             # raised by the token request (raise_for_status) of edx-rest-api-client
-            status = exc.response.status_code if exc.response is not None else None
-            retryable = status is None or status >= 500 or status == 429
+            status = retries.status_code_of(exc)
             raise LmsError(
-                f"LMS token request failed with HTTP {status}", retryable=retryable, status_code=status
+                f"LMS token request failed with HTTP {status}",
+                status_code=status,
+                retryable=True if status is None else None,
             ) from exc
         except requests.RequestException as exc:
-            raise LmsError(f"LMS request failed: {type(exc).__name__}: {exc}", retryable=True) from exc
+            raise LmsError(
+                f"LMS request failed: {type(exc).__name__}: {exc}", retryable=True, possibly_applied=True
+            ) from exc
         return response
 
     def set_enrollment(
@@ -131,15 +148,12 @@ class LmsApiClient:
             except ValueError:
                 data = {}
             return EnrollmentResult(status, data if isinstance(data, dict) else {"data": data})
-        text = f"LMS answered HTTP {status}: {_error_text(response)}"
-        if status == 429 or status >= 500:
-            raise LmsError(
-                text,
-                retryable=True,
-                status_code=status,
-                retry_after=parse_retry_after(response.headers.get("Retry-After")),
-            )
-        raise LmsError(text, retryable=False, status_code=status)
+        raise LmsError(
+            f"LMS answered {status}: {_error_text(response)}",
+            status_code=status,
+            retry_after=parse_retry_after(response.headers.get("Retry-After")),
+            possibly_applied=status >= 500,  # a gateway error may hide an applied call
+        )
 
 
 _client: LmsApiClient | None = None

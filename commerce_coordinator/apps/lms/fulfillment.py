@@ -1,38 +1,45 @@
-"""Fulfillment: recording orders, queuing one task per line, running a line, and settling the order.
+"""Fulfillment: recording orders and refunds, running one line's LMS call, and settling the order.
 
-Receivers, views and commands call these functions; the Celery task in tasks.py
-runs `run_line`. Everything is keyed so that a second delivery changes nothing:
-unique order numbers, one line per course run, and a per-line task token that
-lets exactly one task run act on a line at a time.
+Receivers, views and commands call these functions; the Celery task in tasks.py runs
+`run_line`, which hands the line to core's durable work machinery (claim, retry, dead
+letter: core.durable). Everything is keyed so that a second delivery changes nothing:
+unique order numbers, one line per course run, and the line's claim token.
+
+The last instruction wins (issue 9, item 1): a refund turns a line into an unenrollment
+under a fresh claim token at once, even while an enrollment call is in flight. The run
+of that enrollment then loses its claim; since its call may still land at the LMS after
+the unenrollment (a slow LMS, a read timeout), it queues the unenrollment once more.
 """
 
 from __future__ import annotations
 
 import logging
-import random
 import uuid
-from datetime import timedelta
-from functools import partial
+from decimal import Decimal
 
 from django.conf import settings
 from django.db import IntegrityError, connections, transaction
-from django.db.models import F, Q
 from django.utils import timezone
 
-from commerce_coordinator.apps.core import tracing
+from commerce_coordinator.apps.core import durable, retries, tracing, validation
+from commerce_coordinator.apps.core.redaction import redact
 
 from .clients import LmsError, get_client
-from .models import Order, OrderLine
-from .signals import fulfillment_completed, fulfillment_failed
+from .models import SENDER, Order, OrderLine
+from .signals import fulfillment_failed
 
 logger = logging.getLogger(__name__)
 
-SENDER = "commerce_coordinator.apps.lms"
-Status = OrderLine.Status
+Action, State, Work = OrderLine.Action, OrderLine.State, durable.WorkStatus
+
+
+class OrderRefused(retries.PermanentError):
+    """An order this app will not fulfil as sent (another buyer's order number, too many course runs, a
+    malformed number). Permanent: the sender should record the event as unroutable with this reason."""
 
 
 def clean_keys(course_run_keys) -> list[str]:
-    """Course run keys without blanks or duplicates, in their order."""
+    """Course run keys without blanks or exact duplicates, in their order (keys are case-sensitive)."""
     seen: dict[str, None] = {}
     for key in course_run_keys or []:
         key = str(key).strip()
@@ -41,34 +48,19 @@ def clean_keys(course_run_keys) -> list[str]:
     return list(seen)
 
 
-# --- queuing -----------------------------------------------------------------------------------
-
-
-def enqueue_line(line: OrderLine, save: bool = True) -> str:
-    """Give the line a fresh task token and publish its task when the transaction commits.
-
-    A fresh token supersedes any retry of an earlier task still waiting in the broker.
-    With save=False the caller saves the line (e.g. creates it) in the same transaction.
-    """
-    task_id = uuid.uuid4().hex
-    line.task_token = f"{task_id}:0"
-    line.next_attempt_at = timezone.now()
-    if save:
-        line.save(update_fields=["task_token", "next_attempt_at", "status", "modified"])
-    ctx = tracing.current()
-    headers = ctx.headers(ctx.parent_id) if ctx is not None else {}
-    transaction.on_commit(partial(_publish, line, task_id, headers))
-    return task_id
-
-
-def _publish(line: OrderLine, task_id: str, headers: dict) -> None:
-    from .tasks import process_line
-
-    try:
-        process_line.apply_async(kwargs={"line_id": line.pk}, task_id=task_id, headers=headers)
-    except Exception:
-        # The line stays pending with its token: `manage.py retry_fulfillment` re-queues it.
-        logger.exception("Could not queue LMS task for order line %s (task %s)", line.pk, task_id)
+def refuse(order_number: str, lms_user_id: int | None, reason: str) -> OrderRefused:
+    """Tell the routed receivers (fulfillment_failed) and return the exception for the caller to raise."""
+    reason = redact(reason)
+    fulfillment_failed.send(
+        SENDER,
+        order_number=redact(order_number)[:128],
+        lms_user_id=lms_user_id,
+        course_run_key="",
+        action=str(Action.ENROLL),
+        attempts=0,
+        error=reason,
+    )
+    return OrderRefused(reason)
 
 
 # --- recording ---------------------------------------------------------------------------------
@@ -77,8 +69,9 @@ def _publish(line: OrderLine, task_id: str, headers: dict) -> None:
 def record_order(
     *,
     order_number: str,
-    lms_user_id: int,
     course_run_keys,
+    lms_user_id: int | None = None,
+    lms_username: str = "",
     source: str = Order.Source.PAYMENT,
     mode: str | None = None,
     provider: str = "",
@@ -86,17 +79,34 @@ def record_order(
     amount=None,
     currency: str = "",
 ) -> dict:
-    """Store a paid (or granted) order and queue one enrollment task per line; a second call changes nothing."""
+    """Store a paid (or granted) order and queue one enrollment per line; a second call changes nothing.
+
+    Raises OrderRefused (after sending fulfillment_failed) for an order number that breaks the one rule
+    (core.validation), more course runs than LMS_MAX_COURSE_RUNS_PER_ORDER, no LMS user, or an order
+    number already recorded for another user.
+    """
     keys = clean_keys(course_run_keys)
-    mode = mode or settings.LMS_ENROLLMENT_MODE
+    lms_username = (lms_username or "").strip()
+    if not validation.is_order_number(order_number):
+        raise refuse(str(order_number), lms_user_id, f"not an order number ({validation.ORDER_NUMBER_RULE})")
+    if len(keys) > settings.LMS_MAX_COURSE_RUNS_PER_ORDER:
+        raise refuse(
+            order_number,
+            lms_user_id,
+            f"{len(keys)} course runs in one order; at most {settings.LMS_MAX_COURSE_RUNS_PER_ORDER} "
+            "(LMS_MAX_COURSE_RUNS_PER_ORDER)",
+        )
+    if lms_user_id is None and not lms_username:
+        raise refuse(order_number, None, "the order names no LMS user (neither lms_user_id nor lms_username)")
     trace_id = tracing.current_trace_id() or ""
     try:
         # Insert first (the common case: a new order), and treat the unique order number as "already
-        # recorded": no read before the write, and no savepoint (ADR 4).
+        # recorded": no read before the write (ADR 4).
         with transaction.atomic():
             order = Order.objects.create(
                 order_number=order_number,
                 lms_user_id=lms_user_id,
+                lms_username=lms_username,
                 source=source,
                 provider=provider,
                 payment_id=payment_id,
@@ -105,253 +115,193 @@ def record_order(
                 trace_ids=[trace_id] if trace_id else [],
                 status=Order.Status.FULFILLING if keys else Order.Status.FULFILLED,
             )
-            lines = [OrderLine(order=order, course_run_key=key, mode=mode) for key in keys]
-            for line in lines:
-                enqueue_line(line, save=False)  # publishes line.pk on commit: set by the INSERT below
-            if connections[OrderLine.objects.db].features.can_return_rows_from_bulk_insert:
-                OrderLine.objects.bulk_create(lines)  # one INSERT ... RETURNING for every line (MariaDB, SQLite)
-            else:
-                for line in lines:
-                    line.save(force_insert=True)
+            create_lines(order, keys, mode or settings.LMS_ENROLLMENT_MODE)
     except IntegrityError:
         with transaction.atomic():
             order = Order.objects.select_for_update().filter(order_number=order_number).first()
             if order is None:
                 raise  # not a duplicate: a value the database refuses
-            if order.lms_user_id != lms_user_id:
-                logger.warning("Order %s was recorded for another LMS user; this delivery is ignored", order_number)
             if order.add_trace_id(trace_id):
                 order.save(update_fields=["trace_ids", "modified"])
+        if (order.lms_user_id, order.lms_username) != (lms_user_id, lms_username):
+            raise refuse(order_number, lms_user_id, "this order number is already recorded for another LMS user")
         return {"order_number": order_number, "created": False, "queued": []}
     logger.info("Order %s recorded with %d line(s); enrollment queued", order_number, len(keys))
     return {"order_number": order_number, "created": True, "queued": keys}
 
 
-def record_refund(
-    *, order_number: str, course_run_keys, lms_user_id: int | None = None, provider: str = "", payment_id: str = ""
-) -> dict:
-    """Mark the order refunded and queue an unenrollment for each refunded line (all lines if none named).
+def create_lines(order: Order, keys: list[str], mode: str) -> None:
+    """One enrollment line per course run, each published on commit under its own claim token."""
+    now = timezone.now()
+    lines = [
+        OrderLine(order=order, course_run_key=key, mode=mode, claim_token=uuid.uuid4().hex, next_attempt_at=now)
+        for key in keys
+    ]
+    if connections[OrderLine.objects.db].features.can_return_rows_from_bulk_insert:
+        OrderLine.objects.bulk_create(lines)  # one INSERT ... RETURNING for every line (MariaDB, SQLite)
+    else:
+        for line in lines:
+            line.save(force_insert=True)
+    for line in lines:
+        line.publish_on_commit()
 
-    A refund that arrives before its payment records the order as refunded with no lines, so that the
-    late payment_succeeded finds it and enrolls nobody.
+
+def record_refund(
+    *,
+    order_number: str,
+    course_run_keys,
+    full_refund: bool | None = None,
+    amount: Decimal | None = None,
+    lms_user_id: int | None = None,
+    lms_username: str = "",
+    provider: str = "",
+    payment_id: str = "",
+) -> dict:
+    """Record a refund: a full one unenrolls every line; a partial one unenrolls the runs it names, or
+    (naming none) records the refunded amount and leaves the enrollments. `full_refund` None (an older
+    sender): full when no run is named.
+
+    A full refund that arrives before its payment records the order as refunded with no lines, so that
+    the late payment_succeeded finds it and enrolls nobody.
     """
     keys = clean_keys(course_run_keys)
+    full = not keys if full_refund is None else bool(full_refund)
     trace_id = tracing.current_trace_id() or ""
-    queued = []
     with transaction.atomic():
         order = Order.objects.select_for_update().filter(order_number=order_number).first()
         if order is None:
-            if lms_user_id is None:
-                return {"order_number": order_number, "refunded": False, "reason": "unknown order"}
-            try:
-                with transaction.atomic():
-                    Order.objects.create(
-                        order_number=order_number,
-                        lms_user_id=lms_user_id,
-                        status=Order.Status.REFUNDED,
-                        provider=provider,
-                        payment_id=payment_id,
-                        refunded_at=timezone.now(),
-                        trace_ids=[trace_id] if trace_id else [],
-                    )
-            except IntegrityError:  # the payment was recorded meanwhile: refund it the normal way
-                return record_refund(order_number=order_number, course_run_keys=course_run_keys)
-            logger.warning(
-                "Refund for order %s before its payment: recorded as refunded, nothing to unenroll", order_number
+            return refund_before_payment(order_number, full, amount, lms_user_id, lms_username, provider, payment_id)
+        lines = list(order.lines.all())
+        if not full:
+            lines = [line for line in lines if line.course_run_key in keys]
+        queued = [line.course_run_key for line in lines if unenroll(line, order)]
+        if amount and order.status != Order.Status.REFUNDED:  # a refund of a refunded order changes nothing
+            order.refunded_amount = (order.refunded_amount or Decimal(0)) + amount
+        every_line = all(action == Action.UNENROLL for action in order.lines.values_list("action", flat=True))
+        refunded = full or (bool(keys) and every_line) or order.status == Order.Status.REFUNDED
+        order.status = Order.Status.REFUNDED if refunded else Order.Status.PARTIALLY_REFUNDED
+        order.refunded_at = order.refunded_at or timezone.now()
+        order.add_trace_id(trace_id)
+        order.save(update_fields=["status", "refunded_at", "refunded_amount", "trace_ids", "modified"])
+    logger.info("Order %s %s; unenrollment queued for %d line(s)", order_number, order.status, len(queued))
+    return {"order_number": order_number, "refunded": True, "status": order.status, "queued": queued}
+
+
+def refund_before_payment(order_number, full, amount, lms_user_id, lms_username, provider, payment_id) -> dict:
+    """A full refund of an order not recorded yet: record it refunded, so that its payment enrolls nobody."""
+    if not full or (lms_user_id is None and not lms_username) or not validation.is_order_number(order_number):
+        return {"order_number": order_number, "refunded": False, "reason": "unknown order"}
+    try:
+        with transaction.atomic():
+            Order.objects.create(
+                order_number=order_number,
+                lms_user_id=lms_user_id,
+                lms_username=(lms_username or "").strip(),
+                status=Order.Status.REFUNDED,
+                provider=provider,
+                payment_id=payment_id,
+                refunded_amount=amount or None,
+                refunded_at=timezone.now(),
+                trace_ids=[t for t in [tracing.current_trace_id()] if t],
             )
-            return {"order_number": order_number, "refunded": True, "queued": [], "before_payment": True}
-        lines = order.lines.all()
-        if keys:
-            lines = lines.filter(course_run_key__in=keys)
-        for line in lines:
-            if line.status in (Status.PENDING, Status.FULFILLED, Status.FAILED):
-                line.status = Status.REFUND_PENDING
-                enqueue_line(line)
-                queued.append(line.course_run_key)
-        changed = order.add_trace_id(trace_id)
-        if order.status != Order.Status.REFUNDED:
-            order.status, order.refunded_at, changed = Order.Status.REFUNDED, timezone.now(), True
-        if changed:
-            order.save(update_fields=["status", "refunded_at", "trace_ids", "modified"])
-    logger.info("Order %s refunded; unenrollment queued for %d line(s)", order_number, len(queued))
-    return {"order_number": order_number, "refunded": True, "queued": queued}
+    except IntegrityError:  # the payment was recorded meanwhile: refund it the normal way
+        return record_refund(order_number=order_number, course_run_keys=[], full_refund=True, amount=amount)
+    logger.warning("Refund for order %s before its payment: recorded as refunded, nothing to unenroll", order_number)
+    return {"order_number": order_number, "refunded": True, "queued": [], "before_payment": True}
 
 
-def requeue_lines(lines) -> list[tuple[OrderLine, str]]:
-    """Re-queue failed (and stuck pending) lines; returns (line, what was done) for each line looked at."""
+def unenroll(line: OrderLine, order: Order) -> bool:
+    """Turn a line into its unenrollment (the order is locked by the caller); True when a call is queued.
+
+    A line whose enrollment was never sent is simply marked unenrolled; any other is unenrolled at the
+    LMS, under a fresh claim token, even while its enrollment call is in flight (see run_line).
+    """
+    if line.action == Action.UNENROLL:
+        return False  # refunded already
+    now = timezone.now()
+    never_sent = OrderLine.objects.filter(pk=line.pk, status=Work.PENDING, attempts=0).update(
+        action=Action.UNENROLL, status=Work.DONE, claim_token="", refunded_at=now, finished_at=now, updated_at=now
+    )
+    if never_sent:
+        line.action = Action.UNENROLL
+        return False
+    line.order = order
+    line.enqueue(action=Action.UNENROLL, last_error="", last_status_code=None)
+    return True
+
+
+def requeue_lines(lines, actor: str, reason: str) -> list[tuple[OrderLine, str]]:
+    """An operator's re-queue of lines that are not done (failed, stuck or still moving), each with a
+    core.WorkAudit row; returns (line, what was done) for each line looked at."""
     done = []
     for line in lines:
-        with transaction.atomic():  # the order is locked before its lines, as everywhere
-            Order.objects.select_for_update().filter(pk=line.order_id).exists()
-            line = OrderLine.objects.select_for_update().select_related("order").get(pk=line.pk)
-            before = line.status
-            if line.status in OrderLine.RETRYABLE:
-                line.status = OrderLine.RETRYABLE[line.status]
-            if line.status not in OrderLine.ACTIONS:
-                done.append((line, f"nothing to do ({before})"))
-                continue
-            enqueue_line(line)
-            order = line.order
-            changed = order.add_trace_id(tracing.current_trace_id())
-            if order.status == Order.Status.FAILED:
-                order.status, changed = Order.Status.FULFILLING, True
-            if changed:
-                order.save(update_fields=["status", "trace_ids", "modified"])
-            done.append((line, f"re-queued {line.action} (was {before})"))
+        state = line.state
+        if line.status == Work.DONE:
+            done.append((line, f"nothing to do ({state})"))
+            continue
+        line.requeue(actor, reason)
+        order = line.order
+        if Order.objects.filter(pk=order.pk, status=Order.Status.FAILED).update(status=Order.Status.FULFILLING):
+            order.status = Order.Status.FULFILLING
+        if order.add_trace_id(tracing.current_trace_id()):
+            Order.objects.filter(pk=order.pk).update(trace_ids=order.trace_ids)
+        done.append((line, f"re-queued {line.action} (was {state})"))
     return done
-
-
-def stalled_lines():
-    """Lines that should be moving and are not: a task that was never published or whose message was
-    lost (next attempt long past), or a run that died mid-call (claimed long ago, never finished)."""
-    cutoff = timezone.now() - timedelta(seconds=settings.LMS_STALLED_AFTER)
-    return OrderLine.objects.filter(status__in=list(OrderLine.ACTIONS)).filter(
-        Q(next_attempt_at__lt=cutoff) | Q(next_attempt_at__isnull=True, last_attempt_at__lt=cutoff)
-    )
 
 
 # --- running one line --------------------------------------------------------------------------
 
 
-def retry_countdown(retries: int, retry_after: float | None = None) -> float:
-    """Seconds before retry number `retries` (0-based): the schedule's delay with jitter, or Retry-After if later."""
-    schedule = settings.LMS_RETRY_SCHEDULE
-    base = float(schedule[min(retries, len(schedule) - 1)])
-    jitter = settings.LMS_RETRY_JITTER
-    delay = base * random.uniform(1 - jitter, 1 + jitter)
-    if retry_after is not None:
-        delay = max(delay, min(float(retry_after), settings.LMS_RETRY_AFTER_MAX))
-    return delay
+def call_lms(line: OrderLine) -> dict:
+    """The line's one LMS call: enroll (or unenroll) its order's learner in its course run."""
+    order = line.order
+    result = get_client().set_enrollment(
+        user=order.lms_user,
+        course_run_key=line.course_run_key,
+        mode=line.mode,
+        is_active=line.action == Action.ENROLL,
+        order_number=order.order_number,
+    )
+    return {"action": line.action, "status_code": result.status_code}
 
 
 def run_line(task, line_id: int) -> dict:
-    """One task run for one line: call the LMS once, then settle, retry later, or dead-letter the line."""
-    task_id, retries = task.request.id, task.request.retries or 0
-    token = f"{task_id}:{retries}"
-    running = f"{token}:run"
-    line = OrderLine.objects.select_related("order").filter(pk=line_id).first()
-    if line is None:
-        return {"line": line_id, "skipped": "no such line"}
-    action = line.action
-    if action is None:
-        return {"line": line_id, "skipped": f"line is {line.status}"}
-    now = timezone.now()
-    claimed = OrderLine.objects.filter(pk=line_id, task_token=token, status=line.status).update(
-        task_token=running,
-        attempts=F("attempts") + 1,
-        last_attempt_at=now,
-        next_attempt_at=None,
-        last_trace_id=tracing.current_trace_id() or "",
-        modified=now,
-    )
-    if not claimed:
-        return {"line": line_id, "skipped": "superseded by another task run (or a duplicate delivery)"}
-    order, status_at_start = line.order, line.status
-    mine = OrderLine.objects.filter(pk=line_id, task_token=running, status=status_at_start)
+    """One task run for one line (core.durable.run), then settle the order, or, when a refund took the
+    line while this run's enrollment was in flight, queue its unenrollment again."""
+    ran: dict = {}
+
+    def work(line: OrderLine):
+        ran["line"] = line
+        try:
+            return call_lms(line)
+        except LmsError as exc:
+            ran["not_applied"] = line.action == Action.ENROLL and not exc.possibly_applied
+            raise
+
     try:
-        get_client().set_enrollment(
-            user=str(order.lms_user_id),
-            course_run_key=line.course_run_key,
-            mode=line.mode,
-            is_active=(action == "enroll"),
-            order_number=order.order_number,
-        )
-    except LmsError as exc:
-        max_retries = len(settings.LMS_RETRY_SCHEDULE)
-        if exc.retryable and retries < max_retries:
-            countdown = retry_countdown(retries, exc.retry_after)
-            mine.update(
-                task_token=f"{task_id}:{retries + 1}",
-                last_error=str(exc),
-                last_status_code=exc.status_code,
-                next_attempt_at=timezone.now() + timedelta(seconds=countdown),
-                modified=timezone.now(),
-            )
-            logger.warning(
-                "LMS %s of %s for order %s failed (%s); retry %d/%d in %.0fs",
-                action,
-                line.course_run_key,
-                order.order_number,
-                exc,
-                retries + 1,
-                max_retries,
-                countdown,
-            )
-            raise task.retry(countdown=countdown, max_retries=max_retries, exc=exc) from None
-        dead = OrderLine.DEAD[status_at_start]
-        mine.update(
-            status=dead, task_token="", last_error=str(exc), last_status_code=exc.status_code, modified=timezone.now()
-        )
-        why = "retries exhausted" if exc.retryable else "not retryable"
-        logger.error(
-            "LMS %s of %s for order %s failed for good (%s): %s",
-            action,
-            line.course_run_key,
-            order.order_number,
-            why,
-            exc,
-        )
-        settle_order(order.pk)
-        fulfillment_failed.send(
-            SENDER,
-            order_number=order.order_number,
-            lms_user_id=order.lms_user_id,
-            course_run_key=line.course_run_key,
-            action=action,
-            attempts=line.attempts + 1,
-            error=str(exc),
-        )
-        return {"line": line_id, "status": str(dead), "error": str(exc)}
-    done = OrderLine.DONE[status_at_start]
-    stamp = {"fulfilled_at": timezone.now()} if done == Status.FULFILLED else {"refunded_at": timezone.now()}
-    completed = False
-    with transaction.atomic():  # one commit for the line and its order; the order is locked first, as everywhere
-        order_status = Order.objects.select_for_update().filter(pk=order.pk).values_list("status", flat=True)[0]
-        mine.update(status=done, task_token="", last_error="", last_status_code=None, modified=timezone.now(), **stamp)
-        if done == Status.FULFILLED and order_status == Order.Status.FULFILLING:
-            lines = list(order.lines.values_list("course_run_key", "status"))
-            unfinished = {status for _, status in lines if status != Status.FULFILLED}
-            if not unfinished:
-                now = timezone.now()
-                Order.objects.filter(pk=order.pk).update(status=Order.Status.FULFILLED, fulfilled_at=now, modified=now)
-                completed = True
-            elif Status.PENDING not in unfinished:
-                settle_order(order.pk, send=False)  # the last line is done, but some line failed
-    if completed:
-        send_completed(order, [key for key, _ in lines])
-    return {"line": line_id, "status": str(done), "course_run_key": line.course_run_key}
+        return durable.run(OrderLine, line_id, task, work)
+    finally:
+        line = ran.get("line")
+        if line is not None and line.action == Action.ENROLL:
+            after_enroll(line, possibly_applied=not ran.get("not_applied"))
 
 
-def settle_order(order_id: int, send: bool = True) -> bool:
-    """Recompute an order's status from its lines; True (and fulfillment_completed sent, if `send`) on the
-    move to fulfilled, which happens once: under the order's row lock."""
-    completed = False
+def after_enroll(line: OrderLine, possibly_applied: bool) -> None:
+    if line.status == Work.DONE:  # this run finished the line: the order may be complete
+        if line.order.settle():
+            line.order.send_completed()
+        return
+    if line.status != Work.RUNNING or not possibly_applied:
+        return  # this run still held the line when it failed (retry, failed), or its call cannot have landed
     with transaction.atomic():
-        order = Order.objects.select_for_update().get(pk=order_id)
-        if order.status == Order.Status.REFUNDED:
-            return False
-        statuses = set(order.lines.values_list("status", flat=True))
-        if Status.PENDING in statuses:
-            new = Order.Status.FULFILLING
-        elif statuses <= {Status.FULFILLED}:
-            new = Order.Status.FULFILLED
-        else:
-            new = Order.Status.FAILED
-        if new != order.status:
-            order.status = new
-            fields = ["status", "modified"]
-            if new == Order.Status.FULFILLED:
-                order.fulfilled_at, completed = timezone.now(), True
-                fields.append("fulfilled_at")
-            order.save(update_fields=fields)
-    if completed and send:
-        send_completed(order)
-    return completed
-
-
-def send_completed(order: Order, course_run_keys: list[str] | None = None) -> None:
-    if course_run_keys is None:
-        course_run_keys = list(order.lines.values_list("course_run_key", flat=True))
-    fulfillment_completed.send(
-        SENDER, order_number=order.order_number, lms_user_id=order.lms_user_id, course_run_keys=course_run_keys
-    )
+        Order.objects.select_for_update().filter(pk=line.order_id).exists()  # the order first, as everywhere
+        now = OrderLine.objects.select_for_update().filter(pk=line.pk).first()
+        if now is None or now.action != Action.UNENROLL:
+            return
+        logger.warning(
+            "Order %s: %s was refunded while its enrollment was in flight; unenrolling it again",
+            line.order.order_number,
+            line.course_run_key,
+        )
+        now.order = line.order
+        now.enqueue(last_error="refunded during an enrollment call: unenrolled again")

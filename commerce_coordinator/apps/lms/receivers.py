@@ -1,8 +1,12 @@
-"""Receivers that CC_SIGNALS may name. They take the signals' declared arguments as keywords.
+"""Receivers that CC_SIGNALS may name. They take the signals' declared arguments as keywords (and keep
+**kwargs, so that an argument a sender adds later never breaks them).
 
 The payment signals come from the payments app, which this app never imports:
-    payment_succeeded / payment_refunded(order_number: str, lms_user_id: int, course_run_keys: list,
-                                         amount: Decimal, currency: str, provider: str, payment_id: str)
+    payment_succeeded(order_number: str, lms_user_id: int | None, lms_username: str, course_run_keys: list,
+                      amount: Decimal, currency: str, provider: str, payment_id: str)
+    payment_refunded(the same, + full_refund: bool): `amount` is the amount refunded now, `course_run_keys`
+                      the runs the refund names ([] when it names none).
+The enrollment call names the learner by lms_username when given, else by str(lms_user_id).
 """
 
 import logging
@@ -14,12 +18,26 @@ logger = logging.getLogger(__name__)
 
 
 def fulfill_paid_order(
-    sender, order_number, lms_user_id, course_run_keys, amount, currency, provider, payment_id, **kwargs
+    sender,
+    order_number,
+    lms_user_id,
+    course_run_keys,
+    amount,
+    currency,
+    provider,
+    payment_id,
+    lms_username="",
+    **kwargs,
 ):
-    """payment_succeeded: record the order (once) and queue one enrollment task per course run."""
+    """payment_succeeded: record the order (once) and queue one enrollment per course run.
+
+    Raises fulfillment.OrderRefused (retryable = False) for an order this app refuses; the sender records
+    the event as unroutable with that reason.
+    """
     return fulfillment.record_order(
         order_number=order_number,
         lms_user_id=lms_user_id,
+        lms_username=lms_username,
         course_run_keys=course_run_keys,
         source=Order.Source.PAYMENT,
         provider=provider,
@@ -30,13 +48,27 @@ def fulfill_paid_order(
 
 
 def unenroll_refunded_order(
-    sender, order_number, lms_user_id, course_run_keys, amount, currency, provider, payment_id, **kwargs
+    sender,
+    order_number,
+    lms_user_id,
+    course_run_keys,
+    amount,
+    currency,
+    provider,
+    payment_id,
+    lms_username="",
+    full_refund=None,
+    **kwargs,
 ):
-    """payment_refunded: mark the order refunded and queue an unenrollment per refunded course run."""
+    """payment_refunded: a full refund unenrolls every line; a partial one the runs it names, or else
+    records the refunded amount on the order (status partially_refunded) and leaves the enrollments."""
     return fulfillment.record_refund(
         order_number=order_number,
         course_run_keys=course_run_keys,
+        full_refund=full_refund,
+        amount=amount,
         lms_user_id=lms_user_id,
+        lms_username=lms_username,
         provider=provider,
         payment_id=payment_id,
     )
@@ -48,13 +80,17 @@ def log_fulfillment_completed(sender, order_number, lms_user_id, course_run_keys
 
 
 def log_fulfillment_failed(sender, order_number, lms_user_id, course_run_key, action, attempts, error, **kwargs):
-    logger.error(
-        "Order %s: %s of %s failed after %d attempt(s): %s. Fix the cause, then run `manage.py retry_fulfillment %s`.",
-        order_number,
-        action,
-        course_run_key,
-        attempts,
-        error,
-        order_number,
-    )
+    if not course_run_key:  # the whole order was refused (fulfillment.OrderRefused): nothing to re-queue
+        logger.error("Order %s refused: %s", order_number, error)
+    else:
+        logger.error(
+            "Order %s: %s of %s failed after %d attempt(s): %s. Fix the cause, then run "
+            "`manage.py retry_fulfillment %s`.",
+            order_number,
+            action,
+            course_run_key,
+            attempts,
+            error,
+            order_number,
+        )
     return {"order_number": order_number, "logged": "failed"}

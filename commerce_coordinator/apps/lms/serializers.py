@@ -2,16 +2,43 @@ import re
 
 from rest_framework import serializers
 
+from commerce_coordinator.apps.core.validation import ORDER_NUMBER, ORDER_NUMBER_RULE
+
 from .models import Order, OrderLine
 
-ORDER_NUMBER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 COURSE_RUN_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:+~%-]{0,254}$")
 
 
 class OrderLineSerializer(serializers.ModelSerializer):
+    """A line as operators read it: `status` is the line's state (pending, fulfilled, failed,
+    refund_pending, refunded, refund_failed), `work_status` the durable work item's own status."""
+
+    status = serializers.CharField(source="state", read_only=True)
+    work_status = serializers.CharField(source="status", read_only=True)
+    last_attempt_at = serializers.DateTimeField(source="claimed_at", read_only=True)
+    last_trace_id = serializers.CharField(source="trace_id", read_only=True)
+    created = serializers.DateTimeField(source="created_at", read_only=True)
+    modified = serializers.DateTimeField(source="updated_at", read_only=True)
+
     class Meta:
         model = OrderLine
-        fields = [*OrderLine.OPERATOR_FIELDS, "created", "modified"]
+        fields = [
+            "course_run_key",
+            "mode",
+            "status",
+            "action",
+            "work_status",
+            "attempts",
+            "last_error",
+            "last_status_code",
+            "last_attempt_at",
+            "next_attempt_at",
+            "fulfilled_at",
+            "refunded_at",
+            "last_trace_id",
+            "created",
+            "modified",
+        ]
 
 
 class OrderSerializer(serializers.ModelSerializer):
@@ -22,11 +49,13 @@ class OrderSerializer(serializers.ModelSerializer):
         fields = [
             "order_number",
             "lms_user_id",
+            "lms_username",
             "status",
             "source",
             "provider",
             "payment_id",
             "amount",
+            "refunded_amount",
             "currency",
             "trace_ids",
             "created",
@@ -57,7 +86,7 @@ class FulfillmentRequestSerializer(serializers.Serializer):
 
     def validate_order_number(self, value):
         if not ORDER_NUMBER.match(value):
-            raise serializers.ValidationError("Letters, digits and . _ : - only (at most 128).")
+            raise serializers.ValidationError(ORDER_NUMBER_RULE[:1].upper() + ORDER_NUMBER_RULE[1:] + ".")
         return value
 
     def validate_lines(self, value):

@@ -7,12 +7,12 @@ from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from commerce_coordinator.apps.core import tracing
+from commerce_coordinator.apps.core import tracing, validation
 
 from . import fulfillment
 from .auth import AUTHENTICATION_CLASSES, PERMISSION_CLASSES
 from .models import Order
-from .serializers import ORDER_NUMBER, FulfillmentRequestSerializer, OrderSerializer
+from .serializers import FulfillmentRequestSerializer, OrderSerializer
 
 ERROR = inline_serializer("Error", fields={"error": serializers.CharField(), "detail": serializers.JSONField()})
 
@@ -24,7 +24,7 @@ class LmsApiView(APIView):
 
 def _order_or_404(order_number: str) -> Order:
     order = None
-    if ORDER_NUMBER.match(order_number):
+    if validation.is_order_number(order_number):
         order = Order.objects.prefetch_related("lines").filter(order_number=order_number).first()
     if order is None:
         raise NotFound(f"No order {order_number!r}.")
@@ -52,6 +52,7 @@ class FulfillmentView(LmsApiView):
             400: ERROR,
             401: ERROR,
             403: ERROR,
+            409: OpenApiResponse(ERROR, description="Refused: the number is another user's order, or too many runs."),
         },
     )
     def post(self, request):
@@ -59,22 +60,23 @@ class FulfillmentView(LmsApiView):
         data.is_valid(raise_exception=True)
         values = data.validated_data
         mode = values["lines"][0].get("mode") or values.get("mode")
-        with tracing.trace() as ctx:  # the order's tasks join this request's trace
-            node = None
-            if ctx.sampled:
-                node = ctx.open_node("request", "POST /api/v1/fulfillments/", request.user.get_username())
-                ctx.parent_id = node.id
-            with transaction.atomic():
-                result = fulfillment.record_order(
-                    order_number=values["order_number"],
-                    lms_user_id=values["lms_user_id"],
-                    course_run_keys=[line["course_run_key"] for line in values["lines"]],
-                    source=Order.Source.API,
-                    mode=mode,
-                )
+        # The order's tasks join this request's trace.
+        with tracing.span("request", "POST /api/v1/fulfillments/", request.user.get_username()) as node:
+            try:
+                with transaction.atomic():
+                    result = fulfillment.record_order(
+                        order_number=values["order_number"],
+                        lms_user_id=values["lms_user_id"],
+                        course_run_keys=[line["course_run_key"] for line in values["lines"]],
+                        source=Order.Source.API,
+                        mode=mode,
+                    )
+            except fulfillment.OrderRefused as exc:
+                if node is not None:
+                    node.outcome(tracing.ERROR, str(exc))
+                return Response({"error": "refused", "detail": str(exc)}, status=status.HTTP_409_CONFLICT)
             if node is not None:
                 node.result = tracing.short_repr(result)
-                node.finish("ok")
         order = _order_or_404(values["order_number"])
         return Response(
             OrderSerializer(order).data, status=status.HTTP_201_CREATED if result["created"] else status.HTTP_200_OK

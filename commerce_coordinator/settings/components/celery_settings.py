@@ -1,9 +1,10 @@
-"""Celery: broker, serialisation and acknowledgement (the beat schedule is in base.py, beside CC_SIGNALS)."""
+"""Celery: broker, serialisation, acknowledgement and queues (the beat schedule is in base.py, beside CC_SIGNALS)."""
 
 import os
 
 from kombu import Queue
 
+from .lms import LMS_CELERY_QUEUE, LMS_TASK_ROUTES
 from .payments import PAYMENTS_CELERY_QUEUE, PAYMENTS_TASK_ROUTES
 
 # --- Celery ------------------------------------------------------------------
@@ -23,7 +24,6 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False  # keep Django LOGGING: every line carries its trace id
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
-
 # A worker keeps its database connections across tasks (Celery's Django fixup otherwise closes and
 # reopens both on every task: ~17 % of the worker's CPU in bench/fulfillment, ADR 6). A connection that
 # broke is not kept: core closes connections that had an error or outlived CONN_MAX_AGE around every task
@@ -37,5 +37,6 @@ CELERY_DB_REUSE_MAX = int(os.environ.get("CELERY_DB_REUSE_MAX", "100")) or None
 # run one worker per queue (README, "Workers and queues").
 CELERY_TASK_ROUTES = {
     **PAYMENTS_TASK_ROUTES,  # apps/payments: webhook processing on PAYMENTS_CELERY_QUEUE
+    **LMS_TASK_ROUTES,  # apps/lms: one task per order line (LMS enrollment calls) on LMS_CELERY_QUEUE
 }
-CELERY_TASK_QUEUES = [Queue(CELERY_TASK_DEFAULT_QUEUE), Queue(PAYMENTS_CELERY_QUEUE)]
+CELERY_TASK_QUEUES = [Queue(CELERY_TASK_DEFAULT_QUEUE), Queue(PAYMENTS_CELERY_QUEUE), Queue(LMS_CELERY_QUEUE)]

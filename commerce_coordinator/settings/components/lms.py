@@ -1,4 +1,4 @@
-"""Settings of apps/lms: the LMS API client, its retry schedule and the stalled-line sweep; service JWTs."""
+"""Settings of apps/lms: the LMS API client, its retry schedule, its queue and the per-order cap; service JWTs."""
 
 import os
 
@@ -35,13 +35,16 @@ LMS_CONNECT_TIMEOUT = float(os.environ.get("LMS_CONNECT_TIMEOUT", "3.05"))
 LMS_READ_TIMEOUT = float(os.environ.get("LMS_READ_TIMEOUT", "10"))
 LMS_ENROLLMENT_MODE = "verified"
 # Seconds before each retry of an LMS call (connection error, timeout, 5xx, 429): exponential, about
-# 13.5 hours in all; each delay gets +/- LMS_RETRY_JITTER of random jitter, and a later Retry-After
-# (capped at LMS_RETRY_AFTER_MAX) wins. After the last one the line is failed (docs/decisions/0004).
+# 13.5 hours in all; each delay gets +/- CC_RETRY_JITTER of random jitter, and a later Retry-After
+# (capped at CC_RETRY_AFTER_MAX) wins. After the last one the line is failed (ADRs 0006, 0013).
+# Lines are core durable work items: lost tasks are found by core's sweep (CC_DURABLE_* settings).
 LMS_RETRY_SCHEDULE = [
     float(s) for s in os.environ.get("LMS_RETRY_SCHEDULE", "30,120,480,1800,3600,7200,14400,21600").split(",")
 ]
-LMS_RETRY_JITTER = 0.25
-# A pending line whose next attempt is this many seconds overdue (a lost publish or message), or whose
-# run started this long ago and never finished (a killed worker), is re-queued by lms.sweep_stalled_lines.
-LMS_STALLED_AFTER = int(os.environ.get("LMS_STALLED_AFTER", "900"))
-LMS_RETRY_AFTER_MAX = 6 * 3600
+# The Celery queue of lms.process_line (merged into CELERY_TASK_ROUTES by celery_settings.py): fulfillment never
+# delays webhook processing. Run a worker for it: `celery -A commerce_coordinator worker -Q lms_fulfillment`.
+LMS_CELERY_QUEUE = os.environ.get("LMS_CELERY_QUEUE", "lms_fulfillment")
+LMS_TASK_ROUTES = {"lms.process_line": {"queue": LMS_CELERY_QUEUE}}
+# At most this many course runs in one order; past it record_order refuses the order (OrderRefused,
+# fulfillment_failed) and the payment event is recorded as unroutable with the reason.
+LMS_MAX_COURSE_RUNS_PER_ORDER = int(os.environ.get("LMS_MAX_COURSE_RUNS_PER_ORDER", "100"))

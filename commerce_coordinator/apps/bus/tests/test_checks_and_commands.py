@@ -179,3 +179,15 @@ def test_an_operator_replays_a_dead_letter_after_the_fix_and_it_is_audited(bus_q
 def test_a_replay_needs_a_reason():
     with pytest.raises(CommandError, match="--reason is required"):
         call_command("replay_billing_dead_letters")
+
+
+@pytest.mark.django_db(databases=ALL_DATABASES)
+def test_operators_see_processed_messages_in_the_admin_with_a_link_to_the_trace(staff_client, django_user_model):
+    django_user_model.objects.filter(username="staff").update(is_superuser=True)
+    ProcessedMessage.objects.create(
+        message_id="adm-1", command="subscribe", arguments={"plan": "p"}, trace_id="ab" * 16
+    )
+    listing = staff_client.get("/admin/bus/processedmessage/")
+    assert listing.status_code == 200
+    assert b"adm-1" in listing.content and b'href="/core/traces/' + b"ab" * 16 + b'/"' in listing.content
+    assert staff_client.get("/admin/bus/processedmessage/add/").status_code == 403  # a ledger: nobody writes it

@@ -27,6 +27,10 @@ class FakeLms:
         self.token_calls: list[dict] = []
         self.tokens_issued = 0
         self.rejected_tokens: set[str] = set()
+        # The LMS's own state, changed when an answered-200 call completes (after its delay), as a real
+        # LMS applies a call whether or not its caller is still waiting: (user, course) -> is_active.
+        self.enrollments: dict[tuple[str, str], bool] = {}
+        self.enrollments_created = 0
         self.lock = threading.Lock()
 
     def then(self, status: int, times: int = 1, headers: dict | None = None, delay: float = 0.0) -> FakeLms:
@@ -49,6 +53,7 @@ class FakeLms:
         if delay:
             time.sleep(delay)
         if status == 200:
+            self.apply(body)
             answer = {
                 "created": "2026-01-01T00:00:00Z",
                 "mode": body.get("mode"),
@@ -59,6 +64,14 @@ class FakeLms:
         else:
             answer = {"message": f"scripted {status}"}
         return Response(json.dumps(answer), status=status, headers=headers, content_type="application/json")
+
+    def apply(self, body: dict) -> None:
+        key = (str(body.get("user")), (body.get("course_details") or {}).get("course_id"))
+        active = bool(body.get("is_active", True))
+        with self.lock:
+            if active and key not in self.enrollments:
+                self.enrollments_created += 1
+            self.enrollments[key] = active
 
     def enroll_calls(self, key: str | None = None, active: bool | None = None) -> list[dict]:
         return [
@@ -88,7 +101,7 @@ def fake_lms(httpserver):
         LMS_CONNECT_TIMEOUT=1.0,
         LMS_READ_TIMEOUT=0.5,
         LMS_RETRY_SCHEDULE=[0.01, 0.01, 0.01, 0.01],
-        LMS_RETRY_JITTER=0.1,
+        CC_RETRY_JITTER=0.1,
     ):
         yield lms
     clear_token_cache()

@@ -46,7 +46,7 @@ def test_order_api_with_a_service_jwt(client, fake_lms, routed):
     assert body["trace_ids"] == [result.trace_id]
     assert body["amount"] == "49.00" and body["provider"] == "stripe"
     lines = {line["course_run_key"]: line for line in body["lines"]}
-    assert lines[A]["status"] == "failed" and lines[A]["attempts"] == 1 and "HTTP 400" in lines[A]["last_error"]
+    assert lines[A]["status"] == "failed" and lines[A]["attempts"] == 1 and "LMS answered 400" in lines[A]["last_error"]
     assert lines[B]["status"] == "fulfilled" and lines[B]["last_error"] == ""
     assert lines[A]["last_trace_id"] == result.trace_id
 

@@ -15,7 +15,7 @@ from commerce_coordinator.apps.lms.clients import LmsApiClient
 from commerce_coordinator.apps.lms.models import Order
 
 from .conftest import clear_token_cache
-from .fake_payments import CC_SIGNALS, pay
+from .fake_payments import CC_SIGNALS, pay, refund
 
 pytestmark = pytest.mark.django_db(transaction=True, databases=ALL_DATABASES)
 
@@ -52,9 +52,7 @@ def test_paid_order_ends_in_demo_enrollments_and_a_refund_unenrolls(demo_lms):
     assert demo_enrollments(demo_lms, "3") == [(KEYS[0], "verified", True), (KEYS[1], "verified", True)]
     assert TraceNode.objects.filter(trace_id=result.trace_id, kind="task", status="ok").count() == 2
 
-    from .fake_payments import payment_refunded
-
-    pay(payment_refunded, order_number="LIVE-1", keys=KEYS, user=3)
+    refund(order_number="LIVE-1", keys=KEYS, user=3)
     assert demo_enrollments(demo_lms, "3") == [(KEYS[0], "verified", False), (KEYS[1], "verified", False)]
     assert Order.objects.get(order_number="LIVE-1").status == "refunded"
 
@@ -63,8 +61,8 @@ def test_a_course_key_the_demo_lms_refuses_fails_the_line_with_its_message(demo_
     pay(order_number="LIVE-2", keys=["course-v1:edX+DemoX+Demo_Course", "not-a-course"], user=4)
     order = Order.objects.get(order_number="LIVE-2")
     good, bad = order.lines.all()
-    assert good.status == "fulfilled"
-    assert (bad.status, bad.last_status_code, bad.attempts) == ("failed", 400, 1)
+    assert good.state == "fulfilled"
+    assert (bad.state, bad.last_status_code, bad.attempts) == ("failed", 400, 1)
     assert "Course ID must be specified" in bad.last_error
     assert order.status == "failed"
 
@@ -74,5 +72,5 @@ def test_the_demo_lms_refuses_a_wrong_client_secret_without_retrying(demo_lms):
         clear_token_cache()
         pay(order_number="LIVE-3", keys=KEYS[:1], user=5)
     line = Order.objects.get(order_number="LIVE-3").lines.get()
-    assert (line.status, line.last_status_code, line.attempts) == ("failed", 401, 1)
+    assert (line.state, line.last_status_code, line.attempts) == ("failed", 401, 1)
     assert requests.get(demo_lms + "/api/enrollment/v1/enrollment", timeout=5).status_code == 401

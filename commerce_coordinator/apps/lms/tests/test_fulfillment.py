@@ -7,13 +7,13 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from commerce_coordinator.apps.core import routing
-from commerce_coordinator.apps.core.models import TraceNode
+from commerce_coordinator.apps.core.models import TraceNode, WorkAudit
 from commerce_coordinator.apps.core.testing import ALL_DATABASES
 from commerce_coordinator.apps.lms import fulfillment
 from commerce_coordinator.apps.lms.models import Order, OrderLine
 
 from . import fake_payments
-from .fake_payments import pay
+from .fake_payments import pay, refund
 
 # Transactional: the tasks are queued on commit, as in production.
 pytestmark = pytest.mark.django_db(transaction=True, databases=ALL_DATABASES)
@@ -47,12 +47,12 @@ def test_payment_succeeded_records_the_order_and_enrolls_every_line(fake_lms, ro
     )
     assert order.trace_ids == [result.trace_id]
     lines = list(order.lines.all())
-    assert [(ln.course_run_key, ln.status, ln.attempts) for ln in lines] == [
+    assert [(ln.course_run_key, ln.state, ln.attempts) for ln in lines] == [
         (A, "fulfilled", 1),
         (B, "fulfilled", 1),
         (C, "fulfilled", 1),
     ]
-    assert all(ln.last_trace_id == result.trace_id for ln in lines)
+    assert all(ln.trace_id == result.trace_id for ln in lines)
     assert sorted(c["body"]["course_details"]["course_id"] for c in fake_lms.calls) == [A, B, C]
     assert [kind for kind, _ in routed] == ["completed"]
     assert routed[0][1]["course_run_keys"] == [A, B, C]
@@ -78,7 +78,7 @@ def test_an_lms_answering_503_for_a_while_is_retried_until_it_recovers(fake_lms,
     fake_lms.then(503, times=3)
     pay(keys=[A])
     line = OrderLine.objects.get()
-    assert line.status == "fulfilled"
+    assert line.state == "fulfilled"
     assert line.attempts == 4
     assert line.last_error == ""
     assert len(fake_lms.calls) == 4
@@ -89,7 +89,7 @@ def test_timeouts_and_429_are_retried_too(fake_lms, routed):
     fake_lms.then(429, headers={"Retry-After": "0"}).then(200, delay=0.8)
     pay(keys=[A])
     line = OrderLine.objects.get()
-    assert (line.status, line.attempts) == ("fulfilled", 3)
+    assert (line.state, line.attempts) == ("fulfilled", 3)
 
 
 def test_retries_exhausted_dead_letter_the_line(fake_lms, routed):
@@ -97,9 +97,9 @@ def test_retries_exhausted_dead_letter_the_line(fake_lms, routed):
     pay(keys=[A, B])  # A takes the 5 scripted 503s (1 + 4 retries); B then finds the LMS answering
     order = Order.objects.get()
     a, b = order.lines.all()
-    assert (a.status, a.attempts, a.last_status_code) == ("failed", 5, 503)
-    assert "HTTP 503" in a.last_error
-    assert (b.status, b.attempts) == ("fulfilled", 1)
+    assert (a.state, a.attempts, a.last_status_code) == ("failed", 5, 503)
+    assert "LMS answered 503" in a.last_error and "retries exhausted after 5 attempts" in a.last_error
+    assert (b.state, b.attempts) == ("fulfilled", 1)
     assert order.status == "failed"
     assert [(kind, kw["course_run_key"], kw["attempts"]) for kind, kw in routed] == [("failed", A, 5)]
 
@@ -109,8 +109,9 @@ def test_a_400_fails_the_line_at_once_and_retry_fulfillment_recovers_it(fake_lms
     pay(keys=[A, B])
     order = Order.objects.get()
     a, b = order.lines.all()
-    assert (a.status, a.attempts, a.last_status_code) == ("failed", 1, 400)
-    assert b.status == "fulfilled"
+    assert (a.state, a.attempts, a.last_status_code) == ("failed", 1, 400)
+    assert a.last_error.startswith("LMS answered 400: ")
+    assert b.state == "fulfilled"
     assert order.status == "failed"
     assert [kind for kind, _ in routed] == ["failed"]
     assert routed[0][1] == {
@@ -130,9 +131,12 @@ def test_a_400_fails_the_line_at_once_and_retry_fulfillment_recovers_it(fake_lms
     assert "Re-queued 1 line(s)" in text
     order.refresh_from_db()
     a.refresh_from_db()
-    assert (a.status, a.attempts) == ("fulfilled", 2)
+    assert (a.state, a.attempts) == ("fulfilled", 2)
     assert order.status == "fulfilled"
     assert len(order.trace_ids) == 2
+    [audit] = WorkAudit.objects.filter(item_type="lms.orderline", item_id=str(a.pk))
+    assert audit.reason == "operator re-queue with manage.py retry_fulfillment" and audit.actor
+    assert audit.outcome == "re-queued (was failed)" and audit.trace_id in order.trace_ids
     assert [kind for kind, _ in routed] == ["failed", "completed"]
     assert len(fake_lms.enroll_calls(B)) == 1
 
@@ -144,7 +148,8 @@ def test_retry_fulfillment_failed_requeues_every_failed_line(fake_lms, routed):
     pay(order_number="ORD-3", keys=[C])
     assert OrderLine.objects.filter(status="failed").count() == 2
     out = io.StringIO()
-    call_command("retry_fulfillment", "--failed", stdout=out)
+    call_command("retry_fulfillment", "--failed", "--reason", "the LMS is fixed", stdout=out)
+    assert set(WorkAudit.objects.values_list("reason", flat=True)) == {"the LMS is fixed"}
     assert "ORD-1" in out.getvalue() and "ORD-2" in out.getvalue() and "ORD-3" not in out.getvalue()
     assert set(Order.objects.values_list("status", flat=True)) == {"fulfilled"}
 
@@ -154,46 +159,54 @@ def test_retry_fulfillment_refuses_bad_arguments(db):
         call_command("retry_fulfillment")
     with pytest.raises(CommandError, match="No such order: NOPE"):
         call_command("retry_fulfillment", "NOPE")
+    with pytest.raises(CommandError, match="--reason"):
+        call_command("retry_fulfillment", "--failed", "--reason", " ")
 
 
 def test_payment_refunded_unenrolls_and_marks_the_order_refunded(fake_lms, routed):
     pay(keys=[A, B])
-    result = pay(fake_payments.payment_refunded, keys=[A, B])
+    result = refund(keys=[A, B])
     assert result.ok
     order = Order.objects.get()
-    assert order.status == "refunded" and order.refunded_at
-    assert set(order.lines.values_list("status", flat=True)) == {"refunded"}
+    assert order.status == "refunded" and order.refunded_at and str(order.refunded_amount) == "49.00"
+    assert {line.state for line in order.lines.all()} == {"refunded"}
     assert len(fake_lms.enroll_calls(active=False)) == 2
     # A second refund changes nothing.
-    pay(fake_payments.payment_refunded, keys=[A, B])
+    refund(keys=[A, B])
     assert len(fake_lms.enroll_calls(active=False)) == 2
+    order.refresh_from_db()
+    assert str(order.refunded_amount) == "49.00"
 
 
 def test_a_partial_refund_unenrolls_only_its_lines_with_the_same_retry_rules(fake_lms, routed):
     pay(keys=[A, B])
     fake_lms.then(503, times=2)
-    pay(fake_payments.payment_refunded, keys=[B])
-    a, b = Order.objects.get().lines.all()
-    assert a.status == "fulfilled"
-    assert (b.status, b.attempts) == ("refunded", 4)  # 1 enroll + 3 unenroll attempts
+    refund(keys=[B], amount="20.00", full=False)
+    order = Order.objects.get()
+    a, b = order.lines.all()
+    assert a.state == "fulfilled"
+    assert (b.state, b.attempts) == ("refunded", 4)  # 1 enroll + 3 unenroll attempts
     assert len(fake_lms.enroll_calls(B, active=False)) == 3
+    assert (order.status, str(order.refunded_amount)) == ("partially_refunded", "20.00")
 
 
 def test_unenroll_failure_is_dead_lettered_and_retryable(fake_lms, routed):
     pay(keys=[A])
     fake_lms.then(404)
-    pay(fake_payments.payment_refunded, keys=[])
+    refund(keys=[])
     line = OrderLine.objects.get()
-    assert line.status == "refund_failed"
+    assert line.state == "refund_failed"
     assert routed[-1][0] == "failed" and routed[-1][1]["action"] == "unenroll"
-    call_command("retry_fulfillment", "ORD-1", stdout=io.StringIO())
+    out = io.StringIO()
+    call_command("retry_fulfillment", "ORD-1", stdout=out)
+    assert f"ORD-1 {A}: re-queued unenroll (was refund_failed)" in out.getvalue()
     line.refresh_from_db()
-    assert line.status == "refunded"
+    assert line.state == "refunded"
 
 
 def test_a_refund_for_an_unknown_order_calls_the_lms_for_nothing(fake_lms, routed):
-    result = pay(fake_payments.payment_refunded, order_number="NOPE")
-    assert result.ok and result.results[0].value["queued"] == []
+    result = refund(order_number="NOPE", full=False)  # a partial refund of an order never paid: nothing to undo
+    assert result.ok and result.results[0].value["refunded"] is False
     assert fake_lms.calls == []
     assert fulfillment.record_refund(order_number="NOPE2", course_run_keys=[]) == {
         "order_number": "NOPE2",
@@ -207,25 +220,20 @@ def test_a_duplicate_or_superseded_task_run_does_nothing(fake_lms, routed):
 
     pay(keys=[A])
     line = OrderLine.objects.get()
-    # A redelivered message of the finished task: its token no longer matches.
-    result = process_line.apply(kwargs={"line_id": line.pk}, task_id="old-task").get()
-    assert "skipped" in result
+    # A redelivered message of the finished task: the line is done.
+    result = process_line.apply(args=[line.pk], task_id=line.claim_token).get()
+    assert "not claimed: done" in result["skipped"]
     # A pending line whose token belongs to another task run: this run does not call the LMS.
-    OrderLine.objects.filter(pk=line.pk).update(status="pending", task_token="other:0")
-    result = process_line.apply(kwargs={"line_id": line.pk}, task_id="stale").get()
-    assert "superseded" in result["skipped"]
+    OrderLine.objects.filter(pk=line.pk).update(status="pending", claim_token="other")
+    result = process_line.apply(args=[line.pk], task_id="stale").get()
+    assert "held by another task run" in result["skipped"]
     assert len(fake_lms.calls) == 1
 
 
-def test_retry_countdown_follows_the_schedule_with_jitter_and_honours_retry_after(settings):
+def test_lines_retry_on_the_lms_schedule(settings):
     settings.LMS_RETRY_SCHEDULE = [60, 600, 3600]
-    settings.LMS_RETRY_JITTER = 0.25
-    settings.LMS_RETRY_AFTER_MAX = 7200
-    delays = [fulfillment.retry_countdown(1) for _ in range(50)]
-    assert all(450 <= d <= 750 for d in delays) and len(set(delays)) > 1
-    assert fulfillment.retry_countdown(0, retry_after=300) == 300
-    assert 45 <= fulfillment.retry_countdown(0, retry_after=1) <= 75
-    assert fulfillment.retry_countdown(2, retry_after=10**6) == 7200
+    policy = OrderLine.retry_policy()
+    assert policy.schedule == (60, 600, 3600) and policy.max_attempts == 4
 
 
 def test_the_default_schedule_spans_hours(settings):
@@ -240,29 +248,31 @@ def test_a_broker_failure_leaves_the_line_pending_for_retry_fulfillment(fake_lms
     with mock.patch.object(process_line, "apply_async", side_effect=ConnectionError("broker down")):
         pay(keys=[A])
     line = OrderLine.objects.get()
-    assert line.status == "pending" and fake_lms.calls == []
+    assert line.state == "pending" and fake_lms.calls == []
     out = io.StringIO()
     call_command("retry_fulfillment", "ORD-1", stdout=out)
     assert "re-queued enroll (was pending)" in out.getvalue()
     line.refresh_from_db()
-    assert line.status == "fulfilled"
+    assert line.state == "fulfilled"
 
 
 def test_a_refund_before_its_payment_means_the_payment_enrolls_nobody(fake_lms, routed):
-    refund = pay(fake_payments.payment_refunded, order_number="ORD-9", keys=[A])
-    assert refund.results[0].value["before_payment"] is True
+    refunded = refund(order_number="ORD-9", keys=[A])
+    assert refunded.results[0].value["before_payment"] is True
     pay(order_number="ORD-9", keys=[A])
     order = Order.objects.get(order_number="ORD-9")
     assert order.status == "refunded" and not order.lines.exists()
     assert fake_lms.calls == []
 
 
-def test_stalled_lines_are_found_and_requeued(fake_lms, routed, settings):
+def test_stalled_lines_are_found_by_cores_sweep_and_by_retry_fulfillment_stalled(fake_lms, routed, settings):
     from django.utils import timezone
 
-    from commerce_coordinator.apps.lms.tasks import process_line, sweep_stalled_lines
+    from commerce_coordinator.apps.core import durable
+    from commerce_coordinator.apps.lms.tasks import process_line
 
-    settings.LMS_STALLED_AFTER = 60
+    settings.CC_DURABLE_STALLED_AFTER = 60
+    settings.CC_DURABLE_RUNNING_TIMEOUT = 120
     with mock.patch.object(process_line, "apply_async"):  # the publishes are lost
         pay(order_number="ORD-1", keys=[A])
         pay(order_number="ORD-2", keys=[B])
@@ -271,20 +281,20 @@ def test_stalled_lines_are_found_and_requeued(fake_lms, routed, settings):
     # ORD-1: due long ago and never run; ORD-2: a run that died mid-call; ORD-3: due recently, not stalled.
     OrderLine.objects.filter(order__order_number="ORD-1").update(next_attempt_at=long_ago)
     OrderLine.objects.filter(order__order_number="ORD-2").update(
-        next_attempt_at=None, last_attempt_at=long_ago, task_token="dead:0:run"
+        status="running", claimed_at=long_ago, claim_token="dead"
     )
-    assert sorted(fulfillment.stalled_lines().values_list("order__order_number", flat=True)) == ["ORD-1", "ORD-2"]
+    assert sorted(OrderLine.stalled().values_list("order__order_number", flat=True)) == ["ORD-1", "ORD-2"]
     out = io.StringIO()
     call_command("retry_fulfillment", "--stalled", stdout=out)
     assert "ORD-1" in out.getvalue() and "ORD-2" in out.getvalue() and "ORD-3" not in out.getvalue()
+    assert "re-queued enroll (was pending)" in out.getvalue()
     assert dict(Order.objects.values_list("order_number", "status")) == {
         "ORD-1": "fulfilled",
         "ORD-2": "fulfilled",
         "ORD-3": "fulfilling",
     }
     OrderLine.objects.filter(order__order_number="ORD-3").update(next_attempt_at=long_ago)
-    result = sweep_stalled_lines.apply().get()
-    assert result == {"requeued": [f"ORD-3 {C}"]}
+    assert durable.sweep() == {"lms.orderline": 1}  # core's generic sweep, on beat every CC_DURABLE_SWEEP_INTERVAL
     assert Order.objects.get(order_number="ORD-3").status == "fulfilled"
 
 
@@ -295,8 +305,6 @@ def test_a_value_the_database_refuses_is_an_error_not_a_silent_duplicate(fake_lm
     assert fake_lms.calls == []
 
 
-def test_the_sweep_is_scheduled_with_the_other_periodic_tasks(settings):
-    assert settings.CELERY_BEAT_SCHEDULE["lms-sweep-stalled-lines"]["task"] == "lms.sweep_stalled_lines"
-    from commerce_coordinator.celery import app
-
-    assert "lms.sweep_stalled_lines" in app.tasks
+def test_no_lms_sweep_of_its_own_is_scheduled(settings):
+    tasks = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+    assert "core.sweep_durable_work" in tasks and not any(t.startswith("lms.") for t in tasks)

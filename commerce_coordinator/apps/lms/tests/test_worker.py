@@ -11,6 +11,10 @@ settings reach the worker through the environment), and `routed` for the fulfill
 The test itself is written: test_webhook_flow.py.after-payments-merge (passed in a trial merge).
 """
 
+import os
+import signal
+import time
+
 import pytest
 from django.test import override_settings
 
@@ -27,8 +31,8 @@ A, B = "course-v1:edX+A+2026", "course-v1:edX+B+2026"
 
 
 @pytest.fixture
-def worker(fake_lms, routed, monkeypatch):
-    """The worker process reads the fake LMS's address and a short retry schedule from its environment."""
+def worker_env(fake_lms, routed, monkeypatch):
+    """A worker process reads the fake LMS's address and a short retry schedule from its environment."""
     from django.conf import settings
 
     monkeypatch.setenv("LMS_URL_ROOT", settings.LMS_URL_ROOT)
@@ -36,6 +40,10 @@ def worker(fake_lms, routed, monkeypatch):
     monkeypatch.setenv("LMS_OAUTH_CLIENT_SECRET", settings.LMS_OAUTH_CLIENT_SECRET)
     monkeypatch.setenv("LMS_READ_TIMEOUT", "2")
     monkeypatch.setenv("LMS_RETRY_SCHEDULE", "0.2,0.2,0.2")
+
+
+@pytest.fixture
+def worker(worker_env):
     with testing.celery_worker() as worker:
         yield worker
 
@@ -53,7 +61,7 @@ def test_worker_fulfils_an_order_after_503_and_429_within_one_trace(fake_lms, wo
     )
     lines = {line.course_run_key: line for line in order.lines.all()}
     assert sum(line.attempts for line in lines.values()) == 4  # 2 lines, 2 retries between them
-    assert all(line.status == "fulfilled" for line in lines.values())
+    assert all(line.state == "fulfilled" for line in lines.values())
     # The 429's Retry-After (2 s) was honoured rather than the 0.2 s schedule.
     assert len(fake_lms.calls) == 4
     first_line = fake_lms.calls[0]["body"]["course_details"]["course_id"]
@@ -89,3 +97,31 @@ def test_a_duplicate_payment_through_the_worker_calls_the_lms_once_per_line(fake
     wait_until(lambda: Order.objects.filter(order_number="W-2", status="fulfilled").exists(), timeout=30)
     assert len(fake_lms.enroll_calls(A)) == 1 and len(fake_lms.enroll_calls(B)) == 1
     assert OrderLine.objects.filter(order__order_number="W-2").count() == 2
+
+
+def test_a_killed_pool_child_mid_enrollment_is_redelivered_and_retakes_its_line_at_once(
+    fake_lms, worker_env, monkeypatch
+):
+    fake_lms.then(200, delay=3)  # the first enrollment call hangs at the LMS (then is applied there anyway)
+    monkeypatch.setenv("LMS_READ_TIMEOUT", "8")  # the one-threaded fake LMS answers the redelivery after it
+    with testing.celery_worker(pool="prefork") as worker:
+        pay(order_number="KILL-1", keys=[A])
+        line = OrderLine.objects.get()
+        wait_until(lambda: len(fake_lms.calls) == 1, timeout=30, message="the enrollment call to reach the LMS")
+        assert OrderLine.objects.get(pk=line.pk).status == "running"
+        child = wait_until(worker.pool_child_pid, message="the pool child")
+        killed_at = time.monotonic()
+        os.kill(child, signal.SIGKILL)
+        order = wait_until(
+            lambda: Order.objects.filter(order_number="KILL-1", status="fulfilled").first(),
+            timeout=60,
+            message="the redelivered task to fulfil the order",
+        )
+        recovered_in = time.monotonic() - killed_at
+        assert "WorkerLostError" in worker.log() or "worker lost" in worker.log().lower()
+    line.refresh_from_db()
+    assert (line.state, line.attempts) == ("fulfilled", 2)  # the redelivered task retook its own line
+    assert recovered_in < 30  # at once: not after CC_DURABLE_RUNNING_TIMEOUT and a sweep
+    assert len(fake_lms.calls) == 2  # the killed call and the redelivered one; no third from a sweep
+    assert fake_lms.enrollments_created == 1 and fake_lms.enrollments == {("42", A): True}
+    assert order.fulfilled_at is not None
