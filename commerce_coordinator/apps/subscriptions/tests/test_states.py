@@ -101,3 +101,9 @@ def test_one_update_for_a_group_moves_only_the_members_that_did_not_change(make_
         subs[0].pk: "past_due", subs[1].pk: "active", subs[2].pk: "past_due"
     }  # fmt: skip
     assert SubscriptionEvent.objects.filter(subscription=subs[1]).count() == 0
+
+
+def test_the_guide_shows_the_table_as_it_is():
+    from django.conf import settings
+
+    assert states.mermaid() in (settings.BASE_DIR / "docs" / "subscriptions.md").read_text()
