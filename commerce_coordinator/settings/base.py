@@ -236,6 +236,13 @@ CC_SIGNALS: dict = {
             "switch": "invoicing.email_account_overdue",
         },
     ],
+    # The admin panel's billing commands (apps/bus, CC_BUS_COMMANDS), in the consumer's transaction.
+    "commerce_coordinator.apps.invoicing.signals.invoice_issue_requested": [
+        "commerce_coordinator.apps.invoicing.receivers.issue_invoice_from_bus",
+    ],
+    "commerce_coordinator.apps.invoicing.signals.invoice_cancel_requested": [
+        "commerce_coordinator.apps.invoicing.receivers.cancel_invoice_from_bus",
+    ],
     "commerce_coordinator.apps.invoicing.signals.account_cleared": [
         "commerce_coordinator.apps.subscriptions.receivers.resume_on_cleared",
         "commerce_coordinator.apps.invoicing.receivers.log_account_cleared",
@@ -299,6 +306,9 @@ CC_SIGNALS: dict = {
 # Command name (the "command" of a bus message) -> dotted path of the CoordinatorSignal it is sent as;
 # the message's other keys are the signal's arguments (docs/bus.md). Billing apps add their entries.
 CC_BUS_COMMANDS: dict[str, str] = {
+    # apps/invoicing (docs/invoicing.md)
+    "issue_invoice": "commerce_coordinator.apps.invoicing.signals.invoice_issue_requested",
+    "cancel_invoice": "commerce_coordinator.apps.invoicing.signals.invoice_cancel_requested",
     # subscriptions: the admin panel's subscribe (docs/bus.md)
     "subscribe": "commerce_coordinator.apps.subscriptions.signals.subscribe_requested",
 }

@@ -11,7 +11,11 @@ import logging
 from django.conf import settings
 from django.core.mail import send_mail
 
-from . import charging
+from commerce_coordinator.apps.core.retries import PermanentError
+
+from . import billing, charging, clock, operations
+from .models import Account, Invoice
+from .states import InvalidTransition, StaleInvoice
 
 logger = logging.getLogger(__name__)
 
@@ -69,3 +73,31 @@ def log_account_overdue(sender, account, level, invoice, days_overdue, **kwargs)
 def log_account_cleared(sender, account, **kwargs):
     logger.info("Account %s paid what it owed: dunning cleared", account["account_id"])
     return {"account_id": account["account_id"], "cleared": True}
+
+
+def issue_invoice_from_bus(sender, account_id, period, message_id, **kwargs):
+    """invoice_issue_requested (bus "issue_invoice"): the account's invoice of the period, created once,
+    then dispatched (finalized and charged). Runs in the consumer's transaction; a refusal is permanent."""
+    try:
+        start = clock.parse_period(period)
+    except ValueError as exc:
+        raise PermanentError(str(exc))
+    if not Account.objects.filter(pk=account_id, status=Account.Status.ACTIVE).exists():
+        raise PermanentError(f"no active billing account {account_id}")
+    scope = billing.Scope(start, [account_id], actor=f"bus:{message_id}")
+    created = billing.create_invoices(scope)
+    dispatched = billing.dispatch_invoices(scope)
+    return {"account_id": account_id, "period": period, "created": created["created"],
+            "dispatched": dispatched["dispatched"], "charges": dispatched["charges"]}  # fmt: skip
+
+
+def cancel_invoice_from_bus(sender, invoice_number, reason, message_id, **kwargs):
+    """invoice_cancel_requested (bus "cancel_invoice"): void it; impossible for its state: a permanent error."""
+    invoice = Invoice.objects.select_related("account").filter(number=invoice_number[:32]).first()
+    if invoice is None:
+        raise PermanentError(f"no invoice {invoice_number!r}")
+    try:
+        operations.void(invoice, f"bus:{message_id}", reason)
+    except (InvalidTransition, StaleInvoice) as exc:
+        raise PermanentError(str(exc))
+    return {"invoice_number": invoice_number, "state": invoice.state}

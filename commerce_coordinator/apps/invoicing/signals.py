@@ -37,3 +37,13 @@ account_overdue = CoordinatorSignal(
 account_cleared = CoordinatorSignal(
     {"account": dict}, doc="An account in dunning paid everything it owed: its dunning level is reset."
 )
+
+# Admin-panel commands over the bus (apps/bus, CC_BUS_COMMANDS): "issue_invoice", "cancel_invoice".
+invoice_issue_requested = CoordinatorSignal(
+    {"account_id": int, "period": str, "message_id": str},
+    doc="The admin panel asks for an account's invoice of a period (YYYY-MM): created, finalized and charged.",
+)
+invoice_cancel_requested = CoordinatorSignal(
+    {"invoice_number": str, "reason": str, "message_id": str},
+    doc="The admin panel cancels (voids) an open or uncollectible invoice that nothing was paid on.",
+)
