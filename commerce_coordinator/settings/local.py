@@ -8,6 +8,7 @@ from .components.demo_gateway import dev_server_url
 
 DEBUG = True
 VAR_DIR.mkdir(parents=True, exist_ok=True)
+(VAR_DIR / "static").mkdir(exist_ok=True)  # STATIC_ROOT, which whitenoise expects to exist
 ALLOWED_HOSTS = ["*"]
 
 # Local-only webhook secrets (documented in README "Payments webhooks"); the environment overrides them.
