@@ -17,6 +17,7 @@ urlpatterns = [
     path("payments/", include("commerce_coordinator.apps.payments.urls")),
     path("api/v1/", include("commerce_coordinator.apps.lms.urls")),
     path("api/v1/billing/", include("commerce_coordinator.apps.invoicing.urls")),
+    path("api/v1/billing/", include("commerce_coordinator.apps.subscriptions.urls")),
     path("api/v1/", include("commerce_coordinator.apps.contracts.urls")),
     path(
         "api/schema/",

@@ -30,6 +30,7 @@ INSTALLED_APPS = [
     "commerce_coordinator.apps.invoicing",
     "commerce_coordinator.apps.demo_gateway",
     "commerce_coordinator.apps.bus",
+    "commerce_coordinator.apps.subscriptions",
     "commerce_coordinator.apps.contracts",
     "commerce_coordinator.apps.backends.smt",
     "commerce_coordinator.apps.backends.telmex",
@@ -130,7 +131,10 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "PREPROCESSING_HOOKS": ["commerce_coordinator.apps.core.api_auth.public_api_only"],
     # apps/invoicing: the invoice's states have a name of their own (other APIs have a "state" too).
-    "ENUM_NAME_OVERRIDES": {"InvoiceStateEnum": "commerce_coordinator.apps.invoicing.models.InvoiceState"},
+    "ENUM_NAME_OVERRIDES": {
+        "InvoiceStateEnum": "commerce_coordinator.apps.invoicing.models.InvoiceState",
+        "SubscriptionStatusEnum": "commerce_coordinator.apps.subscriptions.models.SubscriptionStatus",
+    },
 }
 
 # --- Per-app settings -----------------------------------------------------------
@@ -149,6 +153,8 @@ from .components.invoicing import INVOICING_BEAT_TIMES  # noqa: E402
 from .components.lms import *  # noqa: E402,F403
 from .components.payments import *  # noqa: E402,F403
 from .components.payments_charges import *  # noqa: E402,F403
+from .components.subscriptions import *  # noqa: E402,F403
+from .components.subscriptions import SUBSCRIPTIONS_SWEEP_INTERVAL  # noqa: E402
 from .components.traces import *  # noqa: E402,F403
 
 # --- Coordinator signals -----------------------------------------------------
@@ -189,6 +195,8 @@ CC_SIGNALS: dict = {
     # Payments: CloudPayments' recurrent notifications; the subscriptions app will receive them.
     "commerce_coordinator.apps.payments.signals.subscription_changed": [
         "commerce_coordinator.apps.payments.receivers.log_subscription_event",
+        # subscriptions: reconcile the local subscription with CloudPayments' recurrent status (ADR 0061).
+        "commerce_coordinator.apps.subscriptions.receivers.reconcile_provider_subscription",
     ],
     "commerce_coordinator.apps.lms.signals.fulfillment_completed": [
         "commerce_coordinator.apps.lms.receivers.log_fulfillment_completed",
@@ -208,12 +216,14 @@ CC_SIGNALS: dict = {
         "commerce_coordinator.apps.invoicing.receivers.record_charge_failed",
     ],
     "commerce_coordinator.apps.invoicing.signals.credit_card_error": [
+        "commerce_coordinator.apps.subscriptions.receivers.record_invoice_failed",
         {
             "receiver": "commerce_coordinator.apps.invoicing.receivers.email_credit_card_error",
             "switch": "invoicing.email_credit_card_error",
         },
     ],
     "commerce_coordinator.apps.invoicing.signals.invoice_sent": [
+        "commerce_coordinator.apps.subscriptions.receivers.record_invoice_paid",
         {
             "receiver": "commerce_coordinator.apps.invoicing.receivers.email_invoice_sent",
             "switch": "invoicing.email_invoice_sent",
@@ -221,6 +231,7 @@ CC_SIGNALS: dict = {
     ],
     # Dunning suspends (at CONTRACTS_SUSPEND_AT_LEVELS) and resumes the account's contracts.
     "commerce_coordinator.apps.invoicing.signals.account_overdue": [
+        "commerce_coordinator.apps.subscriptions.receivers.suspend_on_overdue",
         "commerce_coordinator.apps.invoicing.receivers.log_account_overdue",
         "commerce_coordinator.apps.contracts.receivers.suspend_overdue_account",
         {
@@ -236,8 +247,35 @@ CC_SIGNALS: dict = {
         "commerce_coordinator.apps.invoicing.receivers.cancel_invoice_from_bus",
     ],
     "commerce_coordinator.apps.invoicing.signals.account_cleared": [
+        "commerce_coordinator.apps.subscriptions.receivers.resume_on_cleared",
         "commerce_coordinator.apps.invoicing.receivers.log_account_cleared",
         "commerce_coordinator.apps.contracts.receivers.resume_cleared_account",
+    ],
+    # Subscriptions (ADR 0061): periods billed through invoicing (subscription_periods_due -> the create/dispatch
+    # machinery), invoicing's payment outcomes and dunning move the subscriptions, lifecycle signals are logged
+    # (and end the subscription's product), reminders are e-mailed by invoicing, which keeps the owner's address.
+    "commerce_coordinator.apps.subscriptions.signals.subscription_periods_due": [
+        "commerce_coordinator.apps.invoicing.subscription_billing.bill_subscription_periods",
+    ],
+    **{
+        f"commerce_coordinator.apps.subscriptions.signals.subscription_{name}": [
+            "commerce_coordinator.apps.subscriptions.receivers.log_lifecycle",
+            *(
+                ["commerce_coordinator.apps.invoicing.subscription_billing.stop_subscription_product"]
+                if name in ("ending", "canceled", "expired")
+                else []
+            ),
+        ]
+        for name in ("activated", "past_due", "suspended", "resumed", "ending", "canceled", "expired")
+    },
+    "commerce_coordinator.apps.subscriptions.signals.renewal_reminder_due": [
+        {
+            "receiver": "commerce_coordinator.apps.invoicing.subscription_billing.email_renewal_reminder",
+            "switch": "subscriptions.email_renewal_reminder",
+        },
+    ],
+    "commerce_coordinator.apps.subscriptions.signals.subscribe_requested": [
+        "commerce_coordinator.apps.subscriptions.receivers.subscribe_from_bus",
     ],
     # Contracts: the lifecycle. The four signals that ask a backend to act are routed to contracts'
     # dispatch, which calls the plugin of the contract's own backend only (CC_CONTRACT_BACKENDS, ADR 0040).
@@ -274,6 +312,8 @@ CC_BUS_COMMANDS: dict[str, str] = {
     # apps/invoicing (docs/invoicing.md)
     "issue_invoice": "commerce_coordinator.apps.invoicing.signals.invoice_issue_requested",
     "cancel_invoice": "commerce_coordinator.apps.invoicing.signals.invoice_cancel_requested",
+    # subscriptions: the admin panel's subscribe (docs/bus.md)
+    "subscribe": "commerce_coordinator.apps.subscriptions.signals.subscribe_requested",
 }
 
 # Waffle switches that CC_SIGNALS may name, with what each does; provisioning creates them.
@@ -286,6 +326,8 @@ CC_WAFFLE_SWITCHES: dict[str, dict] = {
     "invoicing.email_credit_card_error": {"active": True, "note": "E-mail the owner when charging an invoice fails."},
     "invoicing.email_invoice_sent": {"active": True, "note": "E-mail the owner a receipt when an invoice is paid."},
     "invoicing.email_account_overdue": {"active": True, "note": "E-mail the owner at each dunning level."},
+    # subscriptions: the renewal reminder e-mail (sent by invoicing, which keeps the owner's address).
+    "subscriptions.email_renewal_reminder": {"active": True, "note": "E-mail the owner before a renewal."},
 }
 
 # Management commands that `provision_local` runs last to load demo data. Each plugin
@@ -295,6 +337,7 @@ CC_DEMO_DATA_COMMANDS: list[str] = [
     "provision_demo_data",  # demo_lms
     "provision_demo_lms",  # demo_lms: the OAuth client this service uses to call the demo LMS
     "provision_demo_billing",  # invoicing: demo accounts for LMS users 9001-9004 with products
+    "provision_demo_subscriptions",  # subscriptions: the demo plans (demo-monthly, ...)
 ]
 
 # Periodic tasks of every app (Celery beat).
@@ -318,6 +361,9 @@ CELERY_BEAT_SCHEDULE = {
         }
         for job, (hour, minute) in INVOICING_BEAT_TIMES.items()
     },
+    # apps/subscriptions: renew what is due, then remind (each run catches up on a missed one).
+    "subscriptions-renew-due": {"task": "subscriptions.renew_due", "schedule": SUBSCRIPTIONS_SWEEP_INTERVAL},
+    "subscriptions-send-reminders": {"task": "subscriptions.send_reminders", "schedule": SUBSCRIPTIONS_SWEEP_INTERVAL},
 }
 
 # Demo endpoints are mounted when DEBUG is on or this is true.

@@ -318,7 +318,10 @@ def test_subscription_changed_is_routed_in_the_shipped_settings():
     from commerce_coordinator.settings import base
 
     routes = base.CC_SIGNALS["commerce_coordinator.apps.payments.signals.subscription_changed"]
-    assert routes == ["commerce_coordinator.apps.payments.receivers.log_subscription_event"]
+    assert routes == [
+        "commerce_coordinator.apps.payments.receivers.log_subscription_event",
+        "commerce_coordinator.apps.subscriptions.receivers.reconcile_provider_subscription",
+    ]
 
 
 def test_an_e_mail_account_id_is_the_lms_username_and_never_logged_in_clear(client, calls, on_commit, caplog, settings):
