@@ -24,7 +24,7 @@ PIP_COMPILE := $(VENV)/bin/pip-compile --strip-extras --no-emit-index-url --no-e
 INSTALLED := $(VENV)/.installed
 
 .PHONY: help requirements upgrade install venv system-deps run migrate provision celery test test-sqlite \
-	test-mysql coverage quality clean
+	test-mysql coverage quality screenshots clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -106,6 +106,10 @@ quality: install ## ruff (lint + format), import-linter contracts, manage.py che
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
 	$(MANAGE) check
+
+screenshots: install ## save a PNG of each console page to docs/screenshots/ (Chromium, demo data, live server)
+	CC_SCREENSHOTS_DIR=docs/screenshots DB_ENGINE=sqlite $(VENV)/bin/pytest --ds=$(TEST_SETTINGS) -q -p no:cov \
+		commerce_coordinator/apps/console/tests/screenshots.py
 
 clean: ## remove caches and coverage data (keeps .venv and var/)
 	rm -rf .coverage .coverage.* htmlcov .pytest_cache .ruff_cache

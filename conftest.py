@@ -26,3 +26,10 @@ def _fresh_cache():
 
     cache.clear()
     yield
+
+
+def pytest_collection_modifyitems(items):
+    """Browser tests run last. Playwright's sync API keeps an event loop in the main thread from its first
+    use to the end of the session; under it, Django's per-context connections change, so a later test's
+    transaction.atomic() and on_commit() would not see one another."""
+    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)  # stable: order kept otherwise

@@ -33,6 +33,17 @@ CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CC_BENCH_QUEUE", "cc-bench-fulfillme
 # queues (production has them: PAYMENTS_CELERY_QUEUE, LMS_CELERY_QUEUE).
 CELERY_TASK_ROUTES: dict = {}
 CELERY_TASK_QUEUES = None
+# --workers split (scale out): production's two queues, named after the run's queue: webhook processing on
+# <queue>-payments, the line tasks (ours and the minimal pipeline's) on <queue>-lms, one worker process each.
+if os.environ.get("CC_BENCH_SPLIT_QUEUES") == "1":
+    from commerce_coordinator.settings.components.lms import LMS_TASK_ROUTES
+    from commerce_coordinator.settings.components.payments import PAYMENTS_TASK_ROUTES
+
+    _lms_tasks = [*LMS_TASK_ROUTES, "bench.minimal.enroll_line"]
+    CELERY_TASK_ROUTES = {
+        **{name: {"queue": CELERY_TASK_DEFAULT_QUEUE + "-payments"} for name in PAYMENTS_TASK_ROUTES},
+        **{name: {"queue": CELERY_TASK_DEFAULT_QUEUE + "-lms"} for name in _lms_tasks},
+    }
 
 LMS_URL_ROOT = f"http://127.0.0.1:{os.environ.get('CC_BENCH_LMS_PORT', '8149')}/demo_lms"
 LMS_OAUTH_CLIENT_ID = "cc-bench"
@@ -56,3 +67,7 @@ LOGGING = {
 # tasks). This is a settings change for production too (settings/base.py, not owned by the lms app);
 # CC_BENCH_DB_REUSE_MAX=0 measures Celery's default (close per task).
 CELERY_DB_REUSE_MAX = int(os.environ.get("CC_BENCH_DB_REUSE_MAX", "100")) or None
+
+# The minimal pipeline the bench compares with (bench/fulfillment_support/minimal.py): its view and its task.
+ROOT_URLCONF = "fulfillment_support.urls"
+CELERY_IMPORTS = ["fulfillment_support.minimal"]

@@ -6,10 +6,14 @@ from rest_framework.permissions import AllowAny
 
 from commerce_coordinator.apps.core.views import HealthView
 
+# The admin's record lists need the full width at 1400 px (the console has the navigation operators use).
+admin.site.enable_nav_sidebar = False
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("health/", HealthView.as_view(), name="health"),
     path("core/", include("commerce_coordinator.apps.core.urls")),
+    path("console/", include("commerce_coordinator.apps.console.urls")),
     path("payments/", include("commerce_coordinator.apps.payments.urls")),
     path("api/v1/", include("commerce_coordinator.apps.lms.urls")),
     path("api/v1/", include("commerce_coordinator.apps.contracts.urls")),

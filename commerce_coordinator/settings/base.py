@@ -29,10 +29,12 @@ INSTALLED_APPS = [
     "commerce_coordinator.apps.contracts",
     "commerce_coordinator.apps.backends.smt",
     "commerce_coordinator.apps.backends.telmex",
+    "commerce_coordinator.apps.console",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",  # static files (the console's CSS/JS) in every environment
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -130,6 +132,7 @@ SPECTACULAR_SETTINGS = {
 # every app) stays here, in one visible place.
 from .components.bus import *  # noqa: E402,F403
 from .components.celery_settings import *  # noqa: E402,F403
+from .components.console import *  # noqa: E402,F403
 from .components.contracts import *  # noqa: E402,F403
 from .components.core import *  # noqa: E402,F403
 from .components.durable import *  # noqa: E402,F403

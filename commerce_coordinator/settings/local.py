@@ -7,6 +7,7 @@ from .base import VAR_DIR
 
 DEBUG = True
 VAR_DIR.mkdir(parents=True, exist_ok=True)
+(VAR_DIR / "static").mkdir(exist_ok=True)  # STATIC_ROOT, which whitenoise expects to exist
 ALLOWED_HOSTS = ["*"]
 
 # Local-only webhook secrets (documented in README "Payments webhooks"); the environment overrides them.

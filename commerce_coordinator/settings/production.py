@@ -44,6 +44,13 @@ CACHES = {
     }
 }
 
+# Static files (the console's CSS and vendored JS) served by whitenoise from STATIC_ROOT: the deploy runs
+# `manage.py collectstatic --noinput`, which writes the hashed, compressed files this storage serves.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = os.environ.get("SECURE_SSL_REDIRECT", "true").lower() == "true"
 SECURE_HSTS_SECONDS = 31536000

@@ -6,6 +6,7 @@ from .base import *  # noqa: F403
 from .base import DATABASES, VAR_DIR
 
 VAR_DIR.mkdir(parents=True, exist_ok=True)
+(VAR_DIR / "static").mkdir(exist_ok=True)  # STATIC_ROOT, which whitenoise expects to exist
 DEBUG = False
 CC_DEMO_ENDPOINTS_ENABLED = True
 CC_TRACE_SAMPLE_RATE = 1.0

@@ -1,18 +1,51 @@
-"""Traces in the admin: top-level sends with their status, and each one's tree of nodes."""
+"""Traces in the admin: one row per trace with its status, and each one's tree of nodes (read-only)."""
 
 from django.contrib import admin
+from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html, format_html_join
 
 from .errors import DatabaseUnavailableAdminMixin
-from .models import Trace, TraceNode
+from .models import Trace, TraceKey, TraceNode, WorkAudit
 
 
 class ReadOnlyAdmin(DatabaseUnavailableAdminMixin, admin.ModelAdmin):
-    def has_add_permission(self, request):
+    """Records operators read but never edit: no add, change or delete (the admin shows them read-only)."""
+
+    def has_add_permission(self, request, obj=None):
         return False
 
     def has_change_permission(self, request, obj=None):
         return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+def console_link(url_name: str, key, text=None):
+    """A link to a record's page in the operator console (by URL name: the core imports no console code)."""
+    if not key:
+        return "-"
+    try:
+        url = reverse(f"console:{url_name}", args=[key])
+    except NoReverseMatch:  # the console is not mounted
+        return text or key
+    return format_html('<a href="{}">{}</a>', url, text or key)
+
+
+def short_path(path: str) -> str:
+    return path.removeprefix("commerce_coordinator.apps.")
+
+
+class NodeColumns:
+    """List columns shared by the trace and node lists: compact duration, link to the console's waterfall."""
+
+    @admin.display(description="ms", ordering="duration_ms")
+    def ms(self, obj):
+        return f"{obj.duration_ms:.1f}"
+
+    @admin.display(description="console")
+    def console(self, obj):
+        return console_link("trace", obj.trace_id, f"{obj.trace_id[:8]}…")
 
 
 class TraceStatusFilter(admin.SimpleListFilter):
@@ -22,28 +55,40 @@ class TraceStatusFilter(admin.SimpleListFilter):
     parameter_name = "trace_status"
 
     def lookups(self, request, model_admin):
-        return [("ok", "ok"), ("error", "error")]
+        return [("ok", "ok"), ("retry", "retry"), ("error", "error")]
 
     def queryset(self, request, queryset):
-        if self.value() in ("ok", "error"):
-            return queryset.filter(has_error=self.value() == "error")
+        if self.value() in ("ok", "retry", "error"):
+            return queryset.with_trace_status(self.value())
         return queryset
 
 
 @admin.register(Trace)
-class TraceAdmin(ReadOnlyAdmin):
-    list_display = ["started_at", "name", "sender", "trace_status", "duration_ms", "trace_id"]
-    list_filter = [TraceStatusFilter, "name", "started_at"]
-    search_fields = ["trace_id", "name", "sender"]
+class TraceAdmin(NodeColumns, ReadOnlyAdmin):
+    list_display = ["started_at", "what", "trace_status", "ms", "console"]
+    list_filter = [TraceStatusFilter, "kind", "started_at"]
+    search_fields = ["trace_id", "name", "subject", "sender"]
     readonly_fields = ["trace_id", "name", "sender", "status", "started_at", "duration_ms", "tree"]
     fields = readonly_fields
 
     def get_queryset(self, request):
         return super().get_queryset(request).with_status()
 
+    def get_search_results(self, request, queryset, search_term):
+        """Also find traces by a business key's value (an order number, a payment id, an LMS user id...)."""
+        found, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        if search_term.strip():
+            keyed = TraceKey.objects.filter(value=search_term.strip()).values("trace_id")
+            found = found | queryset.filter(trace_id__in=keyed)
+        return found, may_have_duplicates
+
+    @admin.display(description="what", ordering="name")
+    def what(self, obj):
+        return short_path(obj.title)
+
     @admin.display(description="status")
     def trace_status(self, obj):
-        return "error" if obj.has_error else obj.status
+        return obj.trace_status.upper()
 
     @admin.display(description="trace tree")
     def tree(self, obj):
@@ -67,7 +112,24 @@ class TraceAdmin(ReadOnlyAdmin):
 
 
 @admin.register(TraceNode)
-class TraceNodeAdmin(ReadOnlyAdmin):
-    list_display = ["started_at", "kind", "name", "status", "duration_ms", "trace_id"]
+class TraceNodeAdmin(NodeColumns, ReadOnlyAdmin):
+    list_display = ["started_at", "kind", "short_name", "status", "ms", "console"]
     list_filter = ["kind", "status", "started_at"]
     search_fields = ["trace_id", "name", "task_id", "error_type"]
+
+    @admin.display(description="name", ordering="name")
+    def short_name(self, obj):
+        return short_path(obj.name)[:90]
+
+
+@admin.register(WorkAudit)
+class WorkAuditAdmin(ReadOnlyAdmin):
+    """What operators did to durable work (retries, replays): a record, never edited."""
+
+    list_display = ["created_at", "actor", "action", "item_label", "reason", "console"]
+    list_filter = ["action", "item_type"]
+    search_fields = ["item_label", "item_id", "actor", "reason", "trace_id"]
+
+    @admin.display(description="trace")
+    def console(self, obj):
+        return console_link("trace", obj.trace_id, f"{obj.trace_id[:8]}…" if obj.trace_id else None)

@@ -14,6 +14,7 @@ redelivered the task of a killed worker: it retakes its item at once). Any other
 from __future__ import annotations
 
 import logging
+import traceback
 import uuid
 from datetime import timedelta
 from functools import partial
@@ -319,8 +320,8 @@ def _failed(item, exc: Exception, node) -> tuple[float | None, dict]:
         if countdown is not None:
             node.outcome(tracing.RETRY, reason, attempt=item.attempts, next_attempt_at=item.next_attempt_at)
         else:
+            node.fail(exc, traceback.format_exc())  # the operator can unfold what raised
             node.outcome(tracing.ERROR, item.last_error or reason, attempt=item.attempts)
-            node.error_type = type(exc).__qualname__
     logger.warning("%s attempt %d failed: %s", item.work_label(), item.attempts, reason)
     status = WorkStatus.RETRY if countdown is not None else WorkStatus.FAILED
     return countdown, {"item": item.pk, "status": status, "error": item.last_error}

@@ -256,10 +256,13 @@ def requeue_lines(lines, actor: str, reason: str) -> list[tuple[OrderLine, str]]
         if line.status == Work.DONE:
             done.append((line, f"nothing to do ({state})"))
             continue
-        line.requeue(actor, reason)
         order = line.order
-        if Order.objects.filter(pk=order.pk, status=Order.Status.FAILED).update(status=Order.Status.FULFILLING):
-            order.status = Order.Status.FULFILLING
+        # The order first (locked before its lines, as everywhere), and the task published only when both have
+        # committed: a run that fails again at once (in process) then settles the order after this change.
+        with transaction.atomic():
+            if Order.objects.filter(pk=order.pk, status=Order.Status.FAILED).update(status=Order.Status.FULFILLING):
+                order.status = Order.Status.FULFILLING
+            line.requeue(actor, reason)
         if order.add_trace_id(tracing.current_trace_id()):
             Order.objects.filter(pk=order.pk).update(trace_ids=order.trace_ids)
         done.append((line, f"re-queued {line.action} (was {state})"))

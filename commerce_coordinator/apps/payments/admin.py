@@ -4,8 +4,9 @@ operator's metadata; open the trace; replay (core's requeue, with an audit row).
 import json
 
 from django.contrib import admin, messages
-from django.urls import reverse
 from django.utils.html import format_html
+
+from commerce_coordinator.apps.core.admin import ReadOnlyAdmin, console_link
 
 from . import inbox
 from .models import WebhookEvent
@@ -13,7 +14,7 @@ from .redaction import redact, redact_fields
 
 
 @admin.register(WebhookEvent)
-class WebhookEventAdmin(admin.ModelAdmin):
+class WebhookEventAdmin(ReadOnlyAdmin):
     list_display = [
         "created_at",
         "provider",
@@ -21,7 +22,7 @@ class WebhookEventAdmin(admin.ModelAdmin):
         "event_id",
         "status",
         "attempts",
-        "order_number",
+        "case_page",
         "reason",
         "trace_link",
     ]
@@ -38,7 +39,7 @@ class WebhookEventAdmin(admin.ModelAdmin):
         "last_error",
         "last_status_code",
         "next_attempt_at",
-        "order_number",
+        "case_page",
         "payment_id",
         "claim_token",
         "claimed_at",
@@ -52,11 +53,9 @@ class WebhookEventAdmin(admin.ModelAdmin):
     fields = readonly_fields
     actions = ["replay_events", "replay_events_force"]
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
+    @admin.display(description="order", ordering="order_number")
+    def case_page(self, obj):
+        return console_link("order", obj.order_number)
 
     @admin.display(description="reason / last error")
     def reason(self, obj):
@@ -64,9 +63,7 @@ class WebhookEventAdmin(admin.ModelAdmin):
 
     @admin.display(description="trace")
     def trace_link(self, obj):
-        if not obj.trace_id:
-            return "-"
-        return format_html('<a href="{}">{}</a>', reverse("core:trace", args=[obj.trace_id]), obj.trace_id)
+        return console_link("trace", obj.trace_id, f"{obj.trace_id[:12]}…" if obj.trace_id else None)
 
     @admin.display(description="payload")
     def payload_pretty(self, obj):

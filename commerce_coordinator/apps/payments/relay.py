@@ -31,9 +31,9 @@ Item = tuple[int, str, bool]  # (event pk, trace id, trace sampled)
 
 
 class Relay:
-    def __init__(self, publish, window: float = 0.05, max_batch: int = 100):
+    def __init__(self, publish, window: float = 0.0, max_batch: int = 100):
         self.publish = publish  # publish(list[Item]); raising means: not published (logged, the sweep recovers)
-        self.window = window
+        self.window = window  # at most one publish per window; an idle relay publishes at once
         self.max_batch = max_batch
         self._reset()
         if hasattr(os, "register_at_fork"):
@@ -48,6 +48,7 @@ class Relay:
         self._thread: threading.Thread | None = None
         self._pid = os.getpid()
         self._stopped = False
+        self._last_publish = float("-inf")  # idle: the next item is published at once
 
     def submit(self, item: Item) -> None:
         """Queue one committed event for publishing (called from the view's on-commit callback: cheap)."""
@@ -68,27 +69,36 @@ class Relay:
             with self._wake:
                 while not self._items and not self._stopped:
                     self._wake.wait()
-            if self.window > 0:
-                time.sleep(self.window)  # let more events arrive: one message for all of them
-            self.flush()
+            busy_for = self._last_publish + self.window - time.monotonic()
+            if busy_for > 0:  # published less than a window ago: let more arrive for this message
+                time.sleep(busy_for)
+            self._last_publish = time.monotonic()
+            self._publish_batch()
 
     def flush(self) -> int:
         """Publish everything queued now (batches of at most max_batch); returns how many events were handed over."""
         done = 0
-        with self._publishing:  # the thread and an atexit flush never publish the same items twice
-            while self._items:
-                batch = []
-                while self._items and len(batch) < self.max_batch:
-                    batch.append(self._items.popleft())
-                try:
-                    self.publish(batch)
-                    done += len(batch)
-                except Exception:
-                    logger.exception(
-                        "Could not publish the processing of webhook events %s; the sweep will enqueue them",
-                        [pk for pk, _, _ in batch],
-                    )
+        while self._items:
+            done += self._publish_batch()
         return done
+
+    def _publish_batch(self) -> int:
+        """Publish up to max_batch queued items as one message; what arrives meanwhile waits for the next one."""
+        with self._publishing:  # the thread and an atexit flush never publish the same items twice
+            batch = []
+            while self._items and len(batch) < self.max_batch:
+                batch.append(self._items.popleft())
+            if not batch:
+                return 0
+            try:
+                self.publish(batch)
+                return len(batch)
+            except Exception:
+                logger.exception(
+                    "Could not publish the processing of webhook events %s; the sweep will enqueue them",
+                    [pk for pk, _, _ in batch],
+                )
+                return 0
 
     def stop(self, flush: bool = True) -> None:
         self._stopped = True

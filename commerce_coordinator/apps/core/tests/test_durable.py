@@ -126,6 +126,7 @@ def test_a_permanent_failure_dead_letters_the_item_and_the_trace_says_error(http
     assert DEAD_LETTERS == [(item.pk, item.last_error)]
     work = TraceNode.objects.get(trace_id=trace_id, kind="work")
     assert work.status == "error" and "answered 400" in work.error_message
+    assert work.error_type == "WorkError" and "raise retries.WorkError" in work.traceback  # what raised, unfoldable
     client.force_login(admin_user)
     listed = client.get("/core/traces/", {"status": "error", "order": "ORD-DURABLE-2"}).json()["results"]
     assert [t["trace_id"] for t in listed] == [trace_id]

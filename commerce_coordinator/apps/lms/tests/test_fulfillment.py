@@ -141,6 +141,16 @@ def test_a_400_fails_the_line_at_once_and_retry_fulfillment_recovers_it(fake_lms
     assert len(fake_lms.enroll_calls(B)) == 1
 
 
+def test_a_retry_that_the_lms_refuses_again_leaves_the_order_failed(fake_lms, routed):
+    """In process (tasks run at once), the re-run settles the order after the re-queue changed it."""
+    fake_lms.then(400, times=2)
+    pay(keys=[A])
+    call_command("retry_fulfillment", "ORD-1", stdout=io.StringIO())
+    line = OrderLine.objects.get()
+    assert (line.state, line.attempts) == ("failed", 2)
+    assert Order.objects.get().status == "failed"
+
+
 def test_retry_fulfillment_failed_requeues_every_failed_line(fake_lms, routed):
     fake_lms.then(400, times=2)
     pay(order_number="ORD-1", keys=[A])

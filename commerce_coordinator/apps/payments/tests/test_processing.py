@@ -207,7 +207,7 @@ def test_admin_lists_filters_shows_payload_links_trace_and_replays(admin_client,
         "/admin/payments/webhookevent/?status__exact=failed&provider__exact=stripe&type__exact=payment_intent.succeeded"
     )
     assert listing.status_code == 200 and b"evt_admin" in listing.content
-    assert f"/core/traces/{event.trace_id}/".encode() in listing.content
+    assert f"/console/traces/{event.trace_id}/".encode() in listing.content  # the console's waterfall
     assert b"type__exact=payment_intent.succeeded" in listing.content  # the type filter
     assert b"status__exact=unroutable" in listing.content  # unroutable events have their filter
     detail = admin_client.get(f"/admin/payments/webhookevent/{event.pk}/change/")

@@ -1,4 +1,5 @@
-"""The publish relay: batching, flush at exit, fork safety; the batch task; recovery by the sweep when the relay
+"""The publish relay: group commit (at once when idle, batched while busy), flush at exit, fork safety; the batch
+task; recovery by the sweep when the relay
 never published; a redelivered batch retakes its event; the embedded (eager) mode publishes at once."""
 
 import os
@@ -25,17 +26,29 @@ SUCCEEDED = "commerce_coordinator.apps.payments.signals.payment_succeeded"
 
 
 class Recorder:
-    def __init__(self, fail_first: int = 0):
+    """A publish that records its batches; it can fail its first calls, take a while (a broker round trip), or
+    hold its first call until `gate` is set (a publish in flight)."""
+
+    def __init__(self, fail_first: int = 0, seconds: float = 0.0, hold_first: bool = False):
         self.batches: list[list] = []
         self.fail_first = fail_first
-        self.done = threading.Event()
+        self.seconds = seconds
+        self.calls = 0
+        self.gate = threading.Event()
+        self.in_flight = threading.Event()
+        if not hold_first:
+            self.gate.set()
 
     def __call__(self, batch):
+        self.calls += 1
+        if self.calls == 1:
+            self.in_flight.set()
+            self.gate.wait(10)
         if self.fail_first:
             self.fail_first -= 1
             raise ConnectionError("broker down")
+        time.sleep(self.seconds)
         self.batches.append(list(batch))
-        self.done.set()
 
     @property
     def items(self):
@@ -55,13 +68,54 @@ def _wait(predicate, timeout=5.0):
 
 
 def test_the_relay_publishes_a_burst_as_few_batches_each_item_once():
-    publish = Recorder()
-    r = relay.Relay(publish, window=0.05, max_batch=40)
+    publish = Recorder(seconds=0.005)  # each publish takes a broker round trip: the rest queue behind it
+    r = relay.Relay(publish, max_batch=40)
     for i in range(100):
         r.submit((i, f"t{i}", True))
     assert _wait(lambda: len(publish.items) == 100)
     assert publish.items == [(i, f"t{i}", True) for i in range(100)]  # in order, none twice
-    assert len(publish.batches) <= 4 and max(len(b) for b in publish.batches) <= 40
+    assert len(publish.batches) <= 5 and max(len(b) for b in publish.batches) <= 40
+    r.stop(flush=False)
+
+
+def test_an_item_that_finds_the_relay_idle_is_published_at_once():
+    publish = Recorder()
+    r = relay.Relay(publish, window=1.0)
+    for i in range(2):  # a window apart: the relay is idle each time, and each item goes out alone, at once
+        started = time.monotonic()
+        r.submit((i, "t", True))
+        assert _wait(lambda n=i + 1: len(publish.items) == n, timeout=5.0)
+        assert time.monotonic() - started < 0.6  # not the window
+        time.sleep(1.1)
+    assert publish.batches == [[(0, "t", True)], [(1, "t", True)]]
+    r.stop(flush=False)
+
+
+def test_items_that_arrive_while_a_publish_is_in_flight_go_out_together_when_it_returns():
+    publish = Recorder(hold_first=True)
+    r = relay.Relay(publish, max_batch=100)
+    r.submit((0, "first", True))
+    assert publish.in_flight.wait(5)  # the first item is being published (at once: the relay was idle)
+    for i in range(1, 8):
+        r.submit((i, "queued", True))
+    assert publish.batches == [] and r.pending() == 7
+    publish.gate.set()  # the broker answers: the seven queued items are ONE next message
+    assert _wait(lambda: len(publish.items) == 8)
+    assert publish.batches == [[(0, "first", True)], [(i, "queued", True) for i in range(1, 8)]]
+    r.stop(flush=False)
+
+
+def test_items_within_a_window_of_the_last_publish_wait_and_go_together():
+    publish = Recorder()
+    r = relay.Relay(publish, window=0.5)
+    r.submit((0, "a", True))
+    assert _wait(lambda: len(publish.batches) == 1)  # idle: at once
+    r.submit((1, "b", True))  # busy: the last publish began less than a window ago
+    r.submit((2, "c", True))
+    time.sleep(0.1)
+    assert len(publish.batches) == 1 and r.pending() == 2
+    assert _wait(lambda: len(publish.items) == 3)
+    assert publish.batches == [[(0, "a", True)], [(1, "b", True), (2, "c", True)]]
     r.stop(flush=False)
 
 
@@ -76,27 +130,30 @@ def test_a_refused_publish_is_logged_and_the_next_batch_still_goes(caplog):
 
 
 def test_pending_items_are_flushed_at_exit(monkeypatch):
-    publish = Recorder()
-    r = relay.Relay(publish, window=60.0)  # the thread would wait a minute
+    publish = Recorder(hold_first=True)  # the broker is slow: items queue behind a publish in flight
+    r = relay.Relay(publish)
     monkeypatch.setattr(relay, "_relay", r)
+    r.submit((6, "w", True))
+    assert publish.in_flight.wait(5)
+    r.stop(flush=False)  # the thread will publish nothing more: only the exit flush can
     r.submit((7, "x", True))
-    assert _wait(lambda: r._thread is not None and r._thread.is_alive())
-    assert publish.items == []
+    threading.Timer(0.1, publish.gate.set).start()  # the in-flight publish returns during the exit
     relay._flush_at_exit()
-    assert publish.items == [(7, "x", True)] and r.pending() == 0
+    assert publish.items == [(6, "w", True), (7, "x", True)] and r.pending() == 0
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
 def test_a_forked_child_starts_empty_with_its_own_thread():
-    publish = Recorder()
-    r = relay.Relay(publish, window=60.0)
-    r.submit((1, "parent", True))  # pending in the parent, its thread waiting
+    publish = Recorder(hold_first=True)
+    r = relay.Relay(publish)
+    r.submit((0, "parent", True))
+    assert publish.in_flight.wait(5)  # the parent's thread is publishing item 0 ...
+    r.submit((1, "parent", True))  # ... and item 1 is pending behind it
     read, write = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: the parent's pending item is not its own; a new item is published by a new thread
         try:
             ok = r.pending() == 0 and r._thread is None
-            r.window = 0.0
             r.submit((2, "child", True))
             ok = ok and _wait(lambda: publish.items == [(2, "child", True)])
             os.write(write, b"1" if ok else b"0")
@@ -107,8 +164,9 @@ def test_a_forked_child_starts_empty_with_its_own_thread():
     os.waitpid(pid, 0)
     assert answer == b"1"
     assert r.pending() == 1  # the parent's item is still the parent's
-    r.stop(flush=True)
-    assert publish.items == [(1, "parent", True)]
+    publish.gate.set()
+    assert _wait(lambda: publish.items == [(0, "parent", True), (1, "parent", True)])
+    r.stop(flush=False)
 
 
 # --- with the database ----------------------------------------------------------------------------
@@ -172,14 +230,17 @@ def test_a_redelivered_batch_retakes_the_event_it_was_in_at_once(client, calls, 
 
 @pytest.mark.django_db(databases=ALL_DATABASES)
 def test_events_the_relay_never_published_are_processed_by_the_sweep(client, calls, settings, on_commit, monkeypatch):
-    dead = Recorder()
-    r = relay.Relay(dead, window=60.0)  # the process dies before the relay's window ends: nothing is published
+    dead = Recorder(hold_first=True)
+    r = relay.Relay(dead)
     monkeypatch.setattr(inbox, "_eager", lambda: False)
     monkeypatch.setattr(relay, "get_relay", lambda: r)
     for n in range(2):
         on_commit(post_stripe, client, stripe_event(obj=payment_intent(pi_id=f"pi_lost{n}"), event_id=f"evt_lost{n}"))
-    r._stopped = True  # the process is gone: no flush
+    assert dead.in_flight.wait(5)
+    r._stopped = True  # the process dies during its first publish: nothing is published, no flush
     r._items.clear()
+    dead.fail_first = 10**6
+    dead.gate.set()
     assert dead.items == [] and set(WebhookEvent.objects.values_list("status", flat=True)) == {"pending"}
 
     assert on_commit(durable.sweep) == {}  # not yet: younger than CC_DURABLE_STALLED_AFTER
