@@ -8,13 +8,15 @@ unique order numbers, one line per course run, and the line's claim token.
 The last instruction wins (issue 9, item 1): a refund turns a line into an unenrollment
 under a fresh claim token at once, even while an enrollment call is in flight. The run
 of that enrollment then loses its claim; since its call may still land at the LMS after
-the unenrollment (a slow LMS, a read timeout), it queues the unenrollment once more.
+the unenrollment (a slow LMS, a read timeout), it queues the unenrollment once more. A run that died
+mid-call (a killed worker) queues nothing, so the refund itself waits until that call can no longer land.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
+from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
@@ -214,7 +216,8 @@ def unenroll(line: OrderLine, order: Order) -> bool:
     """Turn a line into its unenrollment (the order is locked by the caller); True when a call is queued.
 
     A line whose enrollment was never sent is simply marked unenrolled; any other is unenrolled at the
-    LMS, under a fresh claim token, even while its enrollment call is in flight (see run_line).
+    LMS, under a fresh claim token, even while its enrollment call is in flight (see run_line): then once
+    that call can no longer land (inflight_wait).
     """
     if line.action == Action.UNENROLL:
         return False  # refunded already
@@ -226,8 +229,22 @@ def unenroll(line: OrderLine, order: Order) -> bool:
         line.action = Action.UNENROLL
         return False
     line.order = order
-    line.enqueue(action=Action.UNENROLL, last_error="", last_status_code=None)
+    line.enqueue(countdown=inflight_wait(line), action=Action.UNENROLL, last_error="", last_status_code=None)
     return True
+
+
+def inflight_wait(line: OrderLine) -> float:
+    """Seconds until an enrollment call in flight for this line (or its last one, timed out) can no longer land
+    at the LMS; 0 if none can.
+
+    Its run may be dead (a killed worker: no run re-checks the line then), so the unenrollment is sent only
+    after the longest such a call may take (a token request and a call retried after a 401, each within the
+    client's timeouts) plus LMS_LATE_APPLY_WINDOW. A live run that gets its answer sooner re-queues it at once.
+    """
+    if line.status not in (Work.RUNNING, Work.RETRY) or line.action != Action.ENROLL or line.claimed_at is None:
+        return 0.0
+    longest = 3 * (settings.LMS_CONNECT_TIMEOUT + settings.LMS_READ_TIMEOUT) + settings.LMS_LATE_APPLY_WINDOW
+    return max(0.0, (line.claimed_at + timedelta(seconds=longest) - timezone.now()).total_seconds())
 
 
 def requeue_lines(lines, actor: str, reason: str) -> list[tuple[OrderLine, str]]:
@@ -279,6 +296,7 @@ def run_line(task, line_id: int) -> dict:
             return call_lms(line)
         except LmsError as exc:
             ran["not_applied"] = line.action == Action.ENROLL and not exc.possibly_applied
+            ran["unanswered"] = exc.possibly_applied and exc.status_code is None  # a timeout: it may land later
             raise
 
     try:
@@ -286,10 +304,12 @@ def run_line(task, line_id: int) -> dict:
     finally:
         line = ran.get("line")
         if line is not None and line.action == Action.ENROLL:
-            after_enroll(line, possibly_applied=not ran.get("not_applied"))
+            after_enroll(line, possibly_applied=not ran.get("not_applied"), unanswered=ran.get("unanswered", False))
 
 
-def after_enroll(line: OrderLine, possibly_applied: bool) -> None:
+def after_enroll(line: OrderLine, possibly_applied: bool, unanswered: bool = False) -> None:
+    """Settle the order, or unenroll again when a refund took the line during this run's enrollment call
+    (after LMS_LATE_APPLY_WINDOW when that call got no answer: the LMS may still apply it)."""
     if line.status == Work.DONE:  # this run finished the line: the order may be complete
         if line.order.settle():
             line.order.send_completed()
@@ -307,4 +327,7 @@ def after_enroll(line: OrderLine, possibly_applied: bool) -> None:
             line.course_run_key,
         )
         now.order = line.order
-        now.enqueue(last_error="refunded during an enrollment call: unenrolled again")
+        now.enqueue(
+            countdown=settings.LMS_LATE_APPLY_WINDOW if unanswered else None,
+            last_error="refunded during an enrollment call: unenrolled again",
+        )

@@ -41,6 +41,10 @@ LMS_ENROLLMENT_MODE = "verified"
 LMS_RETRY_SCHEDULE = [
     float(s) for s in os.environ.get("LMS_RETRY_SCHEDULE", "30,120,480,1800,3600,7200,14400,21600").split(",")
 ]
+# Seconds the LMS may still apply an enrollment call after this service stopped waiting for it (a read timeout,
+# a killed worker): about the LMS's own request timeout. A refund that takes a line during its enrollment call
+# sends the unenrollment only once that call can no longer land (issue 9: the last instruction wins).
+LMS_LATE_APPLY_WINDOW = float(os.environ.get("LMS_LATE_APPLY_WINDOW", "30"))
 # The Celery queue of lms.process_line (merged into CELERY_TASK_ROUTES by celery_settings.py): fulfillment never
 # delays webhook processing. Run a worker for it: `celery -A commerce_coordinator worker -Q lms_fulfillment`.
 LMS_CELERY_QUEUE = os.environ.get("LMS_CELERY_QUEUE", "lms_fulfillment")

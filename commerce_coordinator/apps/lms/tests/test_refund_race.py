@@ -115,3 +115,37 @@ def test_an_enrollment_refused_with_a_4xx_during_a_refund_needs_no_second_unenro
         thread.join(20)
     wait_until(lambda: OrderLine.objects.get().state == "refunded")
     assert lms.applied == [(A, False)]  # the refused enrollment never landed: one unenrollment is enough
+
+
+@pytest.mark.parametrize(("enroll_outcome", "requeued_after"), [("answered", None), ("timeout", 7.0)])
+def test_the_unenrollment_waits_until_the_inflight_enrollment_cannot_land(
+    routed, settings, enroll_outcome, requeued_after
+):
+    """The refund's unenrollment waits out the enrollment call in flight (its run may be dead: bench/faults (c));
+    the run that sees its answer re-queues it at once, the run whose call timed out after LMS_LATE_APPLY_WINDOW."""
+    settings.LMS_RETRY_SCHEDULE = [30]
+    settings.LMS_LATE_APPLY_WINDOW = 7.0
+    lms = SlowLms(enroll_outcome)
+    with mock.patch.object(process_line, "apply_async"):
+        pay(order_number="RACE-4", keys=[A])
+    line = OrderLine.objects.get()
+    countdowns: list = []
+    real_apply_async = process_line.apply_async
+
+    def spy(*args, **kwargs):
+        countdowns.append(kwargs.get("countdown"))
+        return real_apply_async(*args, **kwargs)  # eager: runs at once, whatever the countdown
+
+    errors: list = []
+    with mock.patch.object(fulfillment, "get_client", return_value=lms):
+        thread = _enroll_in_a_thread(line, errors)
+        assert lms.started.wait(10)
+        with mock.patch.object(process_line, "apply_async", side_effect=spy):
+            refund(order_number="RACE-4")
+            lms.release.set()
+            thread.join(20)
+    assert errors == []
+    longest = 3 * (settings.LMS_CONNECT_TIMEOUT + settings.LMS_READ_TIMEOUT) + 7.0
+    assert longest - 5 < countdowns[0] <= longest  # the refund's: after the call in flight can no longer land
+    assert countdowns[1:] == [requeued_after]  # the enrollment run's own re-queue
+    assert lms.active == {A: False}

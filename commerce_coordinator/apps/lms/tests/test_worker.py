@@ -14,6 +14,7 @@ The test itself is written: test_webhook_flow.py.after-payments-merge (passed in
 import os
 import signal
 import time
+from unittest import mock
 
 import pytest
 from django.test import override_settings
@@ -22,8 +23,9 @@ from commerce_coordinator.apps.core import testing
 from commerce_coordinator.apps.core.models import TraceNode
 from commerce_coordinator.apps.core.testing import ALL_DATABASES, wait_until
 from commerce_coordinator.apps.lms.models import Order, OrderLine
+from commerce_coordinator.apps.lms.tasks import process_line
 
-from .fake_payments import pay
+from .fake_payments import pay, refund
 
 pytestmark = [pytest.mark.redis, pytest.mark.django_db(transaction=True, databases=ALL_DATABASES)]
 
@@ -125,3 +127,24 @@ def test_a_killed_pool_child_mid_enrollment_is_redelivered_and_retakes_its_line_
     assert len(fake_lms.calls) == 2  # the killed call and the redelivered one; no third from a sweep
     assert fake_lms.enrollments_created == 1 and fake_lms.enrollments == {("42", A): True}
     assert order.fulfilled_at is not None
+
+
+def test_a_refund_after_a_worker_died_mid_enrollment_unenrolls_once_the_dead_call_cannot_land(fake_lms, worker):
+    """bench/faults (c): a worker killed mid-enrollment leaves its line running and its call at the LMS, which
+    applies it late; a refund before any redelivery must unenroll after that, not before (the last word wins)."""
+    with override_settings(LMS_LATE_APPLY_WINDOW=1.0):  # with fake_lms' timeouts: 3 x 1.5 + 1 = 5.5 s after the claim
+        with mock.patch.object(process_line, "apply_async"):  # the enrollment task, taken by the worker that dies
+            pay(order_number="DEAD-1", keys=[A])
+        line = OrderLine.objects.get()
+        dead = OrderLine.claim(line.pk, line.claim_token)  # what the killed run left: running, its call sent
+        assert dead.status == "running"
+        refund(order_number="DEAD-1")  # before any redelivery; the unenrollment goes to the real worker
+        process_line.apply_async(args=[line.pk], task_id=dead.claim_token)  # the redelivery, refused: no call
+        time.sleep(2)
+        landed_at = time.time()
+        fake_lms.apply({"user": "42", "course_details": {"course_id": A}, "is_active": True})  # the dead call lands
+        wait_until(lambda: OrderLine.objects.get().state == "refunded", timeout=30, message="the unenrollment")
+    assert fake_lms.enrollments == {("42", A): False}  # unenrolled at the end
+    [unenrolled] = fake_lms.enroll_calls(A, active=False)
+    assert unenrolled["at"] > landed_at
+    assert fake_lms.enroll_calls(A, active=True) == []  # the redelivered enrollment was refused
