@@ -115,6 +115,21 @@ class Trace(TraceNode):
         return self.status
 
 
+class AppendOnly(models.Model):
+    """Abstract: a row that is written once and never changed or deleted (an event chain, an audit)."""
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise ValueError(f"{type(self).__name__} rows are append-only")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ValueError(f"{type(self).__name__} rows are append-only")
+
+
 class WorkAudit(models.Model):
     """What an operator did to a durable work item (retry, replay, void...): who, when, why, and its trace."""
 

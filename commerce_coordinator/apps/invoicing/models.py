@@ -11,6 +11,8 @@ from decimal import Decimal
 from django.db import models
 from django.utils import timezone
 
+from commerce_coordinator.apps.core.models import AppendOnly
+
 
 class Account(models.Model):
     """The billable party: an LMS user, where to write to, and the saved payment method (or none)."""
@@ -201,21 +203,6 @@ class InvoiceLine(models.Model):
 
     def __str__(self):
         return f"{self.description}: {self.amount}"
-
-
-class AppendOnly(models.Model):
-    """A row that is written once and never changed or deleted (an audit chain)."""
-
-    class Meta:
-        abstract = True
-
-    def save(self, *args, **kwargs):
-        if not self._state.adding:
-            raise ValueError(f"{type(self).__name__} rows are append-only")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args, **kwargs):
-        raise ValueError(f"{type(self).__name__} rows are append-only")
 
 
 class InvoiceEvent(AppendOnly):

@@ -11,6 +11,8 @@ from django.core.validators import MinValueValidator
 from django.db import models
 from django.utils import timezone
 
+from commerce_coordinator.apps.core.models import AppendOnly
+
 
 class Plan(models.Model):
     """What a customer subscribes to: a price per period (1, 3 or 12 months), optionally a free trial."""
@@ -95,21 +97,6 @@ class Subscription(models.Model):
             "current_period_end": self.current_period_end.isoformat(),
             "cancel_at_period_end": self.cancel_at_period_end,
         }
-
-
-class AppendOnly(models.Model):
-    """A row written once and never changed or deleted (an audit chain)."""
-
-    class Meta:
-        abstract = True
-
-    def save(self, *args, **kwargs):
-        if not self._state.adding:
-            raise ValueError(f"{type(self).__name__} rows are append-only")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args, **kwargs):
-        raise ValueError(f"{type(self).__name__} rows are append-only")
 
 
 class SubscriptionEvent(AppendOnly):
