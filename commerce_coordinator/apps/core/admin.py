@@ -21,6 +21,19 @@ class ReadOnlyAdmin(DatabaseUnavailableAdminMixin, admin.ModelAdmin):
         return False
 
 
+class ReadOnlyInline(admin.TabularInline):
+    """Rows shown inside their parent's page (lines, event chains) that operators never add, edit or delete."""
+
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
 def console_link(url_name: str, key, text=None):
     """A link to a record's page in the operator console (by URL name: the core imports no console code)."""
     if not key:

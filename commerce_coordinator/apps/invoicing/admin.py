@@ -9,6 +9,8 @@ from django.contrib import admin, messages
 from django.template.response import TemplateResponse
 from django.utils.html import format_html, format_html_join
 
+from commerce_coordinator.apps.core.admin import ReadOnlyAdmin, ReadOnlyInline
+
 from . import operations
 from .models import Account, BillingRun, Invoice, InvoiceCharge, InvoiceEvent, InvoiceLine, Product
 from .states import InvalidTransition, StaleInvoice
@@ -36,17 +38,6 @@ class ProductAdmin(admin.ModelAdmin):
     list_filter = ["period_months", "active"]
     search_fields = ["name", "=account__id", "=account__lms_user_id"]
     raw_id_fields = ["account"]
-
-
-class ReadOnlyInline(admin.TabularInline):
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 class LineInline(ReadOnlyInline):
@@ -147,19 +138,10 @@ class InvoiceAdmin(admin.ModelAdmin):
 
 
 @admin.register(InvoiceEvent)
-class InvoiceEventAdmin(admin.ModelAdmin):
+class InvoiceEventAdmin(ReadOnlyAdmin):
     list_display = ["invoice", "seq", "action", "from_state", "to_state", "actor", "created"]
     list_filter = ["action", "to_state"]
     search_fields = ["invoice__number", "trace_id"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(BillingRun)

@@ -3,22 +3,14 @@
 from django.contrib import admin
 from django.utils.html import format_html_join
 
-from commerce_coordinator.apps.core.admin import ReadOnlyAdmin, console_link
+from commerce_coordinator.apps.core.admin import ReadOnlyAdmin, ReadOnlyInline, console_link
 
 from .models import Order, OrderLine
 
 
-class OrderLineInline(admin.TabularInline):
+class OrderLineInline(ReadOnlyInline):
     model = OrderLine
-    extra = 0
     fields = readonly_fields = OrderLine.OPERATOR_FIELDS
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Order)

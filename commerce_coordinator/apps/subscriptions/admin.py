@@ -2,6 +2,8 @@
 
 from django.contrib import admin
 
+from commerce_coordinator.apps.core.admin import ReadOnlyInline
+
 from . import operations
 from .models import Plan, ProviderMismatch, ReminderSent, Renewal, Subscription, SubscriptionEvent
 
@@ -20,17 +22,6 @@ class PlanAdmin(admin.ModelAdmin):
         if retiring:
             ended = operations.retire_plan(obj, f"admin:{request.user.get_username()}")
             self.message_user(request, f"Plan {obj.code} retired: {ended} subscription(s) end at their period end.")
-
-
-class ReadOnlyInline(admin.TabularInline):
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 class EventInline(ReadOnlyInline):
