@@ -122,8 +122,13 @@ def signals(request):
 # --- actions -----------------------------------------------------------------------------------
 
 
-def _done(request, audit_rows, where):
-    for row in audit_rows:
+def _act(request, action, where: str, **target):
+    """Run an operator action with the request's actor and reason; report its audit rows, or refuse (400)."""
+    try:
+        rows = action(**target, actor=actor(request), reason=_reason(request))
+    except ValueError as exc:
+        return _refuse(request, str(exc))
+    for row in rows:
         messages.success(request, f"{row.action} {row.item_label}: {row.outcome} (trace {row.trace_id})")
     return redirect(where)
 
@@ -134,11 +139,7 @@ def retry_line(request, line_id):
     line = queries.line(line_id)
     if line is None:
         raise Http404(f"No order line {line_id}")
-    try:
-        rows = actions.retry_line(line, actor=actor(request), reason=_reason(request))
-    except ValueError as exc:
-        return _refuse(request, str(exc))
-    return _done(request, rows, reverse("console:order", args=[line.order.order_number]))
+    return _act(request, actions.retry_line, reverse("console:order", args=[line.order.order_number]), line=line)
 
 
 @require_POST
@@ -146,11 +147,8 @@ def retry_line(request, line_id):
 def retry_order(request, order_number):
     if queries.order_case(order_number) is None:
         raise Http404(f"No order {order_number}")
-    try:
-        rows = actions.retry_order(order_number, actor=actor(request), reason=_reason(request))
-    except ValueError as exc:
-        return _refuse(request, str(exc))
-    return _done(request, rows, reverse("console:order", args=[order_number]))
+    where = reverse("console:order", args=[order_number])
+    return _act(request, actions.retry_order, where, order_number=order_number)
 
 
 @require_POST
@@ -159,12 +157,8 @@ def replay_event(request, event_pk):
     event = queries.event(event_pk)
     if event is None:
         raise Http404(f"No webhook event {event_pk}")
-    try:
-        rows = actions.replay_event(event, actor=actor(request), reason=_reason(request))
-    except ValueError as exc:
-        return _refuse(request, str(exc))
     where = reverse("console:order", args=[event.order_number]) if event.order_number else reverse("console:search")
-    return _done(request, rows, where)
+    return _act(request, actions.replay_event, where, event=event)
 
 
 @require_http_methods(["GET", "POST"])
@@ -176,10 +170,11 @@ def bulk(request, group_key):
         raise Http404("No such group (it may have been dealt with meanwhile).")
     if request.method == "GET":
         return render(request, "console/bulk_preview.html", {"group": group})
-    try:
-        rows = actions.bulk(group, request.POST.getlist("item"), actor=actor(request), reason=_reason(request))
-    except ValueError as exc:
-        return _refuse(request, str(exc))
-    if not rows:
-        messages.warning(request, "None of the previewed items needs it any more: nothing was done.")
-    return _done(request, rows, reverse("console:attention"))
+
+    def act_on_previewed(**who):
+        rows = actions.bulk(group, request.POST.getlist("item"), **who)
+        if not rows:
+            messages.warning(request, "None of the previewed items needs it any more: nothing was done.")
+        return rows
+
+    return _act(request, act_on_previewed, reverse("console:attention"))
