@@ -55,10 +55,11 @@ def test_finished_and_failed_items_are_never_claimed_again():
 
 
 def test_a_late_finish_of_a_run_that_lost_its_item_changes_nothing():
-    item = DemoItem.claim(_item(claim_token="old").pk, "old")
-    item.enqueue()  # an operator re-queued it meanwhile: a fresh token
-    assert item.finish() is False or DemoItem.objects.get(pk=item.pk).status == Status.PENDING
-    assert DemoItem.objects.get(pk=item.pk).status == Status.PENDING
+    stale_run = DemoItem.claim(_item(claim_token="old").pk, "old")
+    DemoItem.objects.get(pk=stale_run.pk).enqueue()  # an operator re-queued it meanwhile: a fresh token
+    assert stale_run.finish() is False
+    assert stale_run.dead_letter("too late") is False
+    assert DemoItem.objects.get(pk=stale_run.pk).status == Status.PENDING
 
 
 # --- the retry policy --------------------------------------------------------------------------
