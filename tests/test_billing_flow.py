@@ -9,7 +9,7 @@ from django.core.management import call_command
 
 from commerce_coordinator.apps.core.models import TraceNode
 from commerce_coordinator.apps.core.testing import ALL_DATABASES
-from commerce_coordinator.apps.invoicing import clock, notify, tasks
+from commerce_coordinator.apps.invoicing import clock, tasks
 from commerce_coordinator.apps.invoicing.models import Account, Invoice
 from commerce_coordinator.apps.invoicing.tests import factories
 from commerce_coordinator.apps.payments.charges import ChargeAttempt
@@ -19,15 +19,7 @@ pytestmark = pytest.mark.django_db(transaction=True, databases=ALL_DATABASES)
 
 @pytest.fixture
 def sent(monkeypatch):
-    calls = []
-    real = notify._send
-
-    def record(signal, name, keys, arguments):
-        calls.append(name)
-        real(signal, name, keys, arguments)
-
-    monkeypatch.setattr(notify, "_send", record)
-    return calls
+    return factories.record_notices(monkeypatch, names_only=True)
 
 
 def one_tree(trace_id: str) -> set[tuple[str, str]]:

@@ -5,10 +5,10 @@ Each goes through the one transition function, so the chain records who did it, 
 
 from __future__ import annotations
 
-from commerce_coordinator.apps.core import tracing
+from commerce_coordinator.apps.core import durable, tracing
 
 from . import charging, dunning, notify
-from .models import Invoice, InvoiceCharge, InvoiceState
+from .models import Invoice, InvoiceCharge, InvoiceState, Notice
 from .states import InvalidTransition, transition
 
 
@@ -38,3 +38,10 @@ def void(invoice: Invoice, actor: str, reason: str) -> None:
 def mark_uncollectible(invoice: Invoice, actor: str, reason: str) -> None:
     with tracing.span("operator", f"mark uncollectible {invoice.number}", actor, **notify.invoice_keys(invoice)):
         transition(invoice, "uncollectible", reason=_reason(reason), actor=actor, next_attempt_at=None)
+
+
+def resend_notice(notice: Notice, actor: str, reason: str):
+    """Send a dead-lettered notice again (core's requeue: its task, and a core.WorkAudit row)."""
+    if notice.status != durable.WorkStatus.FAILED:
+        raise InvalidTransition(f"notice {notice.cause} is {notice.status}: only a dead letter is sent again")
+    return notice.requeue(actor, _reason(reason), action="resend")

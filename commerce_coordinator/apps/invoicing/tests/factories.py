@@ -58,3 +58,19 @@ def start_clock_in_period(day: int = 2) -> None:
     clock.reset()
     target = dt.datetime(PERIOD.year, PERIOD.month, day, 12, tzinfo=dt.UTC)
     clock.move(seconds=(target - clock.now()).total_seconds())
+
+
+def record_notices(monkeypatch, names_only: bool = False) -> list:
+    """The invoicing signals sent from now on (through the outbox), as (name, arguments) or names, in order."""
+    from commerce_coordinator.apps.invoicing import notify
+
+    calls = []
+    real = notify.send
+
+    def record(notice):
+        if notice.kind in notify.SIGNALS:
+            calls.append(notice.kind if names_only else (notice.kind, notice.arguments))
+        return real(notice)
+
+    monkeypatch.setattr(notify, "send", record)
+    return calls
