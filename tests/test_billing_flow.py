@@ -7,7 +7,7 @@ import json
 import pytest
 from django.core.management import call_command
 
-from commerce_coordinator.apps.core.models import TraceNode
+from commerce_coordinator.apps.core.models import TraceKey, TraceNode, WorkAudit
 from commerce_coordinator.apps.core.testing import ALL_DATABASES
 from commerce_coordinator.apps.invoicing import clock, tasks
 from commerce_coordinator.apps.invoicing.models import Account, Invoice
@@ -70,7 +70,7 @@ def test_a_declined_card_climbs_the_ladder_until_the_owner_pays_and_the_account_
     assert gateway.calls() == 6
 
 
-def test_stripes_webhook_for_a_charge_confirms_that_same_attempt(gateway, client):
+def test_stripes_webhook_for_a_charge_confirms_that_same_attempt(gateway, client, admin_client):
     from django.test import override_settings
 
     from commerce_coordinator.apps.payments.tests.helpers import STRIPE_SECRET, post_stripe, stripe_event
@@ -93,6 +93,17 @@ def test_stripes_webhook_for_a_charge_confirms_that_same_attempt(gateway, client
     charge = invoice.charges.get()
     assert (invoice.state, charge.status, charge.charge_id) == ("paid", "succeeded", "pi_late")
     assert invoice.events.last().reason.startswith(f"{key} succeeded")
+    # payments' own attempt records the confirmation too, audited, and shows it in the admin.
+    attempt = ChargeAttempt.objects.get(idempotency_key=key)
+    assert (attempt.status, attempt.result, attempt.charge_id) == ("done", "succeeded", "pi_late")
+    [audit] = WorkAudit.objects.filter(item_type="payments.chargeattempt", item_id=str(attempt.pk))
+    assert (audit.action, audit.actor) == ("confirm", "provider:stripe") and "was failed" in audit.outcome
+    assert audit.trace_id == TraceKey.objects.get(key="event_id", value="evt_late").trace_id
+    page = admin_client.get(f"/admin/payments/chargeattempt/{attempt.pk}/change/")
+    assert page.status_code == 200 and "provider:stripe" in page.content.decode()
+    with override_settings(STRIPE_WEBHOOK_SECRETS=[STRIPE_SECRET]):  # the provider sends it again: no change
+        assert post_stripe(client, stripe_event(obj=intent, event_id="evt_late_2")).status_code == 200
+    assert WorkAudit.objects.filter(action="confirm").count() == 1
 
 
 def test_dunning_suspends_the_owners_contracts_at_blocked_and_payment_resumes_them(gateway, backends, staff_client):

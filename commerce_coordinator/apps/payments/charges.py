@@ -14,9 +14,10 @@ from decimal import Decimal
 
 from celery import shared_task
 from django.conf import settings
-from django.db import models
+from django.db import models, transaction
+from django.utils import timezone
 
-from commerce_coordinator.apps.core import durable
+from commerce_coordinator.apps.core import durable, tracing
 
 from . import clients
 
@@ -138,6 +139,42 @@ def charge(attempt: ChargeAttempt) -> dict:
 def run_charge_attempt(self, attempt_pk: int):
     """One charge attempt's task (durable: claimed, retried on the policy, dead-lettered)."""
     return durable.run(ChargeAttempt, attempt_pk, self, charge)
+
+
+def confirm_attempt(idempotency_key: str, charge_id: str, provider_status: str, actor: str, why: str):
+    """The provider says a charge whose attempt was dead-lettered (outcome unknown: result "error") went
+    through: the attempt is done, result succeeded, with the provider's charge id, and a core.WorkAudit row
+    says who reported it. None when the attempt is not such a dead letter (nothing changes)."""
+    from commerce_coordinator.apps.core.models import WorkAudit
+
+    now = timezone.now()
+    with transaction.atomic():
+        unknown = ChargeAttempt.objects.filter(idempotency_key=idempotency_key[:64], status=durable.WorkStatus.FAILED,
+                                               result="error")  # fmt: skip
+        before = unknown.values_list("pk", "last_error").first()
+        if before is None or not unknown.update(
+            status=durable.WorkStatus.DONE, result="succeeded", charge_id=charge_id[:255],
+            provider_status=provider_status[:64], decline="", updated_at=now, finished_at=now,
+        ):  # fmt: skip
+            return None
+        return WorkAudit.objects.create(
+            item_type=ChargeAttempt._meta.label_lower,
+            item_id=str(before[0]),
+            item_label=f"charge {idempotency_key}"[:255],
+            action="confirm",
+            actor=actor[:150],
+            reason=why,
+            outcome=f"done: succeeded as {charge_id} (was failed: {before[1][:300]})",
+            trace_id=tracing.current_trace_id() or "",
+        )
+
+
+def record_confirmation(sender, idempotency_key, charge_id, status, provider, **answer):
+    """charge_succeeded: when it confirms an attempt that was dead-lettered (a webhook, or the reconciliation
+    before a later attempt), payments' own attempt records it too (for any other attempt: nothing)."""
+    audit = confirm_attempt(idempotency_key, charge_id, status, f"provider:{provider}",
+                            f"{provider} reported {charge_id} succeeded after the attempt was dead-lettered")  # fmt: skip
+    return {"confirmed": audit is not None, "idempotency_key": idempotency_key}
 
 
 STRIPE_CHARGE_EVENTS = {
