@@ -156,6 +156,7 @@ def cloudpayments_token_charge(request):
         "ReasonCode": 0 if succeeded else behaviour.cp_reason_code,
         "Reason": "Approved" if succeeded else behaviour.cp_reason,
         "CardHolderMessage": behaviour.message,
+        "JsonData": json.dumps(data["JsonData"]) if isinstance(data.get("JsonData"), dict) else data.get("JsonData"),
     }
     return _answer(
         "cloudpayments", key, token, amount, currency, 200, {"Success": succeeded, "Message": None, "Model": model}

@@ -187,12 +187,9 @@ def stripe_webhook_answer(event_type: str, intent: dict):
     """A Stripe webhook about one of our charges (its metadata names `charge_key`): the answer of that same
     attempt, sent again as charge_succeeded / charge_failed (invoicing records an attempt's answer once,
     and lets a success confirm an attempt whose calls all timed out). None: not an event to act on."""
-    from .providers import Mapped
-
     signal = STRIPE_CHARGE_EVENTS.get(event_type)
     metadata = intent.get("metadata") if isinstance(intent.get("metadata"), dict) else {}
-    attempt = ChargeAttempt.objects.filter(idempotency_key=str(metadata.get("charge_key", ""))[:64]).first()
-    if signal is None or attempt is None:
+    if signal is None:
         return None
     error = intent.get("last_payment_error") if isinstance(intent.get("last_payment_error"), dict) else {}
     code = str(error.get("decline_code") or error.get("code") or "")
@@ -206,7 +203,42 @@ def stripe_webhook_answer(event_type: str, intent: dict):
         charge_id=str(intent.get("id", "")),
         decline="" if signal == "charge_succeeded" else ("hard" if code in clients.STRIPE_HARD_DECLINES else "soft"),
     )
+    return _webhook_answer(metadata.get("charge_key"), answer)
+
+
+CLOUDPAYMENTS_CHARGE_EVENTS = ("pay", "fail")
+
+
+def cloudpayments_webhook_answer(event_type: str, payload: dict, data: dict):
+    """A CloudPayments Pay / Fail notification of one of our token charges: its Data (the JsonData the charge
+    request sent, clients.charge_cloudpayments) names the attempt's `charge_key`. Mapped like Stripe's."""
+    if event_type not in CLOUDPAYMENTS_CHARGE_EVENTS:
+        return None
+    code = str(payload.get("ReasonCode") or "0")
+    declined = event_type == "fail"
+    answer = clients.ChargeAnswer(
+        result="declined" if declined else "succeeded",
+        status=str(payload.get("Status", "")),
+        response_code=code,
+        response_text=str(payload.get("Reason") or "")[:255] if declined else "",
+        reject_reason=str(payload.get("Reason") or "") if declined else "",
+        message=str(payload.get("CardHolderMessage") or "") if declined else "",
+        charge_id=str(payload.get("TransactionId", "")),
+        decline=("hard" if code.isdigit() and int(code) in clients.CLOUDPAYMENTS_HARD_DECLINES else "soft")
+        if declined
+        else "",
+    )
+    return _webhook_answer(data.get("charge_key"), answer)
+
+
+def _webhook_answer(charge_key, answer: clients.ChargeAnswer):
+    """charge_succeeded / charge_failed for the attempt `charge_key` names; None when it names none of ours."""
+    from .providers import Mapped
+
+    attempt = ChargeAttempt.objects.filter(idempotency_key=str(charge_key or "")[:64]).first()
+    if attempt is None:
+        return None
     kwargs = attempt.answer_arguments(answer)
-    if signal == "charge_failed":
-        kwargs["decline"] = answer.decline
-    return Mapped(signal, kwargs)
+    if answer.result == "succeeded":
+        return Mapped("charge_succeeded", kwargs)
+    return Mapped("charge_failed", {**kwargs, "decline": answer.decline})

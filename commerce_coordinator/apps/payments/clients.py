@@ -101,6 +101,8 @@ def charge_cloudpayments(*, token, amount, currency, idempotency_key, invoice_nu
         "Token": token,
         "InvoiceId": invoice_number,
         "Description": f"Invoice {invoice_number}",
+        # Returned as `Data` in the Pay / Fail notifications: names the attempt (charges.cloudpayments_webhook_answer).
+        "JsonData": {"charge_key": idempotency_key, "invoice_number": invoice_number},
     }
     try:
         response = requests.post(
