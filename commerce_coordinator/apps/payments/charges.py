@@ -172,8 +172,8 @@ def confirm_attempt(idempotency_key: str, charge_id: str, provider_status: str, 
 def record_confirmation(sender, idempotency_key, charge_id, status, provider, **answer):
     """charge_succeeded: when it confirms an attempt that was dead-lettered (a webhook, or the reconciliation
     before a later attempt), payments' own attempt records it too (for any other attempt: nothing)."""
-    audit = confirm_attempt(idempotency_key, charge_id, status, f"provider:{provider}",
-                            f"{provider} reported {charge_id} succeeded after the attempt was dead-lettered")  # fmt: skip
+    why = f"{provider} reported {charge_id} succeeded after the attempt was dead-lettered"
+    audit = confirm_attempt(idempotency_key, charge_id, status, f"provider:{provider}", why)
     return {"confirmed": audit is not None, "idempotency_key": idempotency_key}
 
 
