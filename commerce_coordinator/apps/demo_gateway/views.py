@@ -6,15 +6,16 @@ cards.py, and replays the stored answer for a repeated idempotency key, as both 
 
 import base64
 import json
+import re
 import time
 import uuid
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
 from . import cards
 from .models import DemoCharge
@@ -35,7 +36,15 @@ def _replay(provider: str, key: str):
     if stored is None:
         return None
     DemoCharge.objects.filter(pk=stored.pk).update(calls=F("calls") + 1)
-    return JsonResponse(stored.response, status=stored.status_code)
+    return _answered(stored.token, provider, JsonResponse(stored.response, status=stored.status_code))
+
+
+def _answered(token: str, provider: str, response: JsonResponse) -> JsonResponse:
+    """A charged-then-hang card's answer never arrives in time, however often it is asked (the charge stands)."""
+    behaviour = cards.behaviour(provider, token)
+    if behaviour is not None and behaviour.outcome == "charge_then_hang":
+        time.sleep(settings.DEMO_GATEWAY_HANG_SECONDS)
+    return response
 
 
 def _answer(provider, key, token, amount, currency, status_code, body):
@@ -54,19 +63,25 @@ def _answer(provider, key, token, amount, currency, status_code, body):
                 )
         except IntegrityError:  # a concurrent request with the same key answered first: give its answer
             return _replay(provider, key)
-    return JsonResponse(body, status=status_code)
+    return _answered(token, provider, JsonResponse(body, status=status_code))
 
 
 def _stripe_error(status_code: int, type_: str, message: str, **extra) -> JsonResponse:
     return JsonResponse({"error": {"type": type_, "message": message, **extra}}, status=status_code)
 
 
+def _stripe_unauthorized(request):
+    if not request.headers.get("Authorization", "").startswith("Bearer sk_"):
+        return _stripe_error(401, "invalid_request_error", "Invalid API Key provided.")
+    return None
+
+
 @csrf_exempt
 @require_POST
 def stripe_payment_intents(request):
     """POST /v1/payment_intents (form-encoded, Bearer secret key, Idempotency-Key header)."""
-    if not request.headers.get("Authorization", "").startswith("Bearer sk_"):
-        return _stripe_error(401, "invalid_request_error", "Invalid API Key provided.")
+    if (refused := _stripe_unauthorized(request)) is not None:
+        return refused
     key = request.headers.get("Idempotency-Key", "")
     replay = _replay("stripe", key)
     if replay is not None:
@@ -94,9 +109,9 @@ def stripe_payment_intents(request):
         "payment_method": token,
         "metadata": metadata,
         "latest_charge": charge_id,
-        "status": "succeeded" if behaviour.outcome == "succeed" else "requires_payment_method",
+        "status": "succeeded" if behaviour.charges else "requires_payment_method",
     }
-    if behaviour.outcome == "succeed":
+    if behaviour.charges:
         return _answer("stripe", key, token, amount, currency, 200, intent)
     body = {
         "error": {
@@ -144,7 +159,7 @@ def cloudpayments_token_charge(request):
     _pause(behaviour)
     if behaviour.outcome in ("error", "hang"):
         return JsonResponse({"Success": False, "Message": behaviour.message}, status=500)
-    succeeded = behaviour.outcome == "succeed"
+    succeeded = behaviour.charges
     model = {
         "TransactionId": uuid.uuid4().int % 10**9,
         "Amount": data["Amount"],
@@ -161,3 +176,42 @@ def cloudpayments_token_charge(request):
     return _answer(
         "cloudpayments", key, token, amount, currency, 200, {"Success": succeeded, "Message": None, "Model": model}
     )
+
+
+SEARCH_BY_CHARGE_KEY = re.compile(r"^metadata\['charge_key'\]:'(?P<key>[^']*)'$")
+
+
+@require_GET
+def stripe_payment_intents_search(request):
+    """GET /v1/payment_intents/search?query=metadata['charge_key']:'<key>' (Stripe's search result shape):
+    the PaymentIntents the charges with that metadata created (succeeded or declined)."""
+    if (refused := _stripe_unauthorized(request)) is not None:
+        return refused
+    match = SEARCH_BY_CHARGE_KEY.match(request.GET.get("query", "").strip())
+    if match is None:
+        return _stripe_error(400, "invalid_request_error", "The demo gateway searches metadata['charge_key'] only.")
+    key = match.group("key")
+    stored = DemoCharge.objects.filter(provider="stripe").filter(
+        Q(response__metadata__charge_key=key) | Q(response__error__payment_intent__metadata__charge_key=key)
+    )
+    intents = [c.response.get("error", {}).get("payment_intent") or c.response for c in stored.order_by("-pk")]
+    return JsonResponse({"object": "search_result", "data": intents, "has_more": False, "next_page": None,
+                         "url": "/v1/payment_intents/search"})  # fmt: skip
+
+
+@csrf_exempt
+@require_POST
+def cloudpayments_find(request):
+    """POST /payments/find {"InvoiceId"}: the invoice's last transaction (Success when it is completed), or
+    {"Success": false, "Message": "Not found"}, as CloudPayments answers."""
+    if not _cloudpayments_authorized(request):
+        return JsonResponse({"Success": False, "Message": "Authentication failed"}, status=401)
+    try:
+        invoice_id = str(json.loads(request.body or b"{}")["InvoiceId"])
+    except (ValueError, KeyError, TypeError):
+        return JsonResponse({"Success": False, "Message": "InvoiceId is required"}, status=400)
+    stored = DemoCharge.objects.filter(provider="cloudpayments", response__Model__InvoiceId=invoice_id).first()
+    if stored is None:
+        return JsonResponse({"Success": False, "Message": "Not found", "Model": None})
+    model = stored.response["Model"]
+    return JsonResponse({"Success": model.get("Status") == "Completed", "Message": None, "Model": model})

@@ -107,9 +107,17 @@ def request_charge(
 
 
 def charge(attempt: ChargeAttempt) -> dict:
-    """The work of one try: the provider call, its answer stored, and the answering signal sent."""
+    """The work of one try: the provider call, its answer stored, and the answering signal sent; never while
+    an earlier attempt of the same invoice has an unknown outcome (reconciled first, ADR 0033)."""
     from .signals import charge_failed, charge_succeeded
 
+    charged = reconcile_earlier(attempt)
+    if charged is not None:  # the invoice was paid by that earlier attempt: this one is not sent at all
+        why = f"not charged: the earlier attempt {charged.idempotency_key} was charged ({charged.charge_id})"
+        answer = clients.ChargeAnswer(NOT_CHARGED, message=why)
+        ChargeAttempt.objects.filter(pk=attempt.pk).update(result=NOT_CHARGED, message=why)
+        charge_failed.send(ChargeAttempt, **attempt.answer_arguments(answer), decline="error")
+        return {"result": NOT_CHARGED, "charged_by": charged.idempotency_key}
     answer = clients.CHARGERS[attempt.provider](
         token=attempt.payment_token,
         amount=attempt.amount,
@@ -141,32 +149,72 @@ def run_charge_attempt(self, attempt_pk: int):
     return durable.run(ChargeAttempt, attempt_pk, self, charge)
 
 
+NOT_CHARGED = "not_charged"
+
+
+def _unknown_outcomes():
+    """Attempts whose outcome is unknown: dead-lettered without an answer (every call failed or timed out)."""
+    return ChargeAttempt.objects.filter(status=durable.WorkStatus.FAILED, result="error")
+
+
+def _audit(attempt_pk: int, key: str, action: str, actor: str, why: str, outcome: str):
+    from commerce_coordinator.apps.core.models import WorkAudit
+
+    return WorkAudit.objects.create(
+        item_type=ChargeAttempt._meta.label_lower,
+        item_id=str(attempt_pk),
+        item_label=f"charge {key}"[:255],
+        action=action,
+        actor=actor[:150],
+        reason=why,
+        outcome=outcome,
+        trace_id=tracing.current_trace_id() or "",
+    )
+
+
 def confirm_attempt(idempotency_key: str, charge_id: str, provider_status: str, actor: str, why: str):
     """The provider says a charge whose attempt was dead-lettered (outcome unknown: result "error") went
     through: the attempt is done, result succeeded, with the provider's charge id, and a core.WorkAudit row
     says who reported it. None when the attempt is not such a dead letter (nothing changes)."""
-    from commerce_coordinator.apps.core.models import WorkAudit
-
     now = timezone.now()
     with transaction.atomic():
-        unknown = ChargeAttempt.objects.filter(idempotency_key=idempotency_key[:64], status=durable.WorkStatus.FAILED,
-                                               result="error")  # fmt: skip
+        unknown = _unknown_outcomes().filter(idempotency_key=idempotency_key[:64])
         before = unknown.values_list("pk", "last_error").first()
         if before is None or not unknown.update(
             status=durable.WorkStatus.DONE, result="succeeded", charge_id=charge_id[:255],
             provider_status=provider_status[:64], decline="", updated_at=now, finished_at=now,
         ):  # fmt: skip
             return None
-        return WorkAudit.objects.create(
-            item_type=ChargeAttempt._meta.label_lower,
-            item_id=str(before[0]),
-            item_label=f"charge {idempotency_key}"[:255],
-            action="confirm",
-            actor=actor[:150],
-            reason=why,
-            outcome=f"done: succeeded as {charge_id} (was failed: {before[1][:300]})",
-            trace_id=tracing.current_trace_id() or "",
-        )
+        outcome = f"done: succeeded as {charge_id} (was failed: {before[1][:300]})"
+        return _audit(before[0], idempotency_key, "confirm", actor, why, outcome)
+
+
+def reconcile_earlier(attempt: ChargeAttempt) -> ChargeAttempt | None:
+    """Before `attempt` calls the provider, look up every earlier attempt of its invoice whose outcome is
+    unknown at that attempt's provider (ADR 0033). One found charged is confirmed and answered (the invoice
+    is paid by it) and returned; one found not charged is recorded as such (audited). A lookup that fails
+    raises: `attempt` is retried on its policy and calls nothing while an outcome is unknown."""
+    from .signals import charge_succeeded
+
+    actor = f"reconcile:{attempt.idempotency_key}"
+    for unknown in _unknown_outcomes().filter(invoice_number=attempt.invoice_number).exclude(pk=attempt.pk):
+        with tracing.span("work", f"reconcile {unknown.idempotency_key}", **unknown.key_values()) as node:
+            found = clients.FINDERS[unknown.provider](
+                idempotency_key=unknown.idempotency_key, invoice_number=unknown.invoice_number
+            )
+            if node is not None:
+                node.result = "charged" if found is not None else NOT_CHARGED
+        if found is None:
+            why = f"{unknown.provider} has no charge of {unknown.idempotency_key}: it was not charged"
+            if _unknown_outcomes().filter(pk=unknown.pk).update(result=NOT_CHARGED, message=why):
+                _audit(unknown.pk, unknown.idempotency_key, "reconcile", actor, why, f"failed: {NOT_CHARGED}")
+            continue
+        why = f"{unknown.provider} charged {unknown.idempotency_key} ({found.charge_id}) although every call failed"
+        if confirm_attempt(unknown.idempotency_key, found.charge_id, found.status, actor, why) is not None:
+            charge_succeeded.send(ChargeAttempt, **unknown.answer_arguments(found))
+        unknown.charge_id = found.charge_id
+        return unknown
+    return None
 
 
 def record_confirmation(sender, idempotency_key, charge_id, status, provider, **answer):

@@ -7,6 +7,7 @@ and raises core's RetryableError (network, timeout, 5xx, 429) or PermanentError 
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass
 from decimal import Decimal
 
@@ -50,13 +51,25 @@ def _timeouts() -> tuple[float, float]:
     return settings.PAYMENTS_CHARGE_CONNECT_TIMEOUT, settings.PAYMENTS_CHARGE_READ_TIMEOUT
 
 
-def charge_stripe(*, token, amount, currency, idempotency_key, invoice_number, lms_user_id) -> ChargeAnswer:
-    client = stripe.StripeClient(
+def _stripe_client() -> stripe.StripeClient:
+    return stripe.StripeClient(
         settings.STRIPE_API_KEY,
         base_addresses={"api": settings.STRIPE_API_BASE},
         max_network_retries=0,  # core's retry policy retries, on its schedule
         http_client=stripe.RequestsClient(timeout=_timeouts()),
     )
+
+
+def _stripe_failure(exc: stripe.error.StripeError) -> retries.WorkError:
+    """Core's error for a Stripe error that is not a card's answer: retryable (network, 429, 5xx) or not."""
+    if isinstance(exc, stripe.error.APIConnectionError | stripe.error.RateLimitError):
+        return retries.RetryableError(f"Stripe: {exc.user_message or exc}", status_code=exc.http_status)
+    status = exc.http_status
+    error = retries.RetryableError if status is None or status >= 500 else retries.PermanentError
+    return error(f"Stripe answered {status}: {exc.user_message or exc}", status_code=status)
+
+
+def charge_stripe(*, token, amount, currency, idempotency_key, invoice_number, lms_user_id) -> ChargeAnswer:
     params = {
         "amount": minor_units(amount, currency),
         "currency": currency.lower(),
@@ -66,7 +79,7 @@ def charge_stripe(*, token, amount, currency, idempotency_key, invoice_number, l
         "metadata": {"invoice_number": invoice_number, "lms_user_id": str(lms_user_id), "charge_key": idempotency_key},
     }
     try:
-        intent = client.v1.payment_intents.create(params=params, options={"idempotency_key": idempotency_key})
+        intent = _stripe_client().v1.payment_intents.create(params=params, options={"idempotency_key": idempotency_key})
     except stripe.error.CardError as exc:
         error = exc.error
         code = getattr(error, "decline_code", None) or exc.code or ""
@@ -81,35 +94,22 @@ def charge_stripe(*, token, amount, currency, idempotency_key, invoice_number, l
             charge_id=str(getattr(error, "charge", "") or ""),
             decline="hard" if code in STRIPE_HARD_DECLINES else "soft",
         )
-    except (stripe.error.APIConnectionError, stripe.error.RateLimitError) as exc:
-        raise retries.RetryableError(f"Stripe: {exc.user_message or exc}", status_code=exc.http_status)
     except stripe.error.StripeError as exc:
-        status = exc.http_status
-        error = retries.RetryableError if status is None or status >= 500 else retries.PermanentError
-        raise error(f"Stripe answered {status}: {exc.user_message or exc}", status_code=status)
+        raise _stripe_failure(exc)
     if intent.status != "succeeded":  # e.g. requires_action (3-D Secure): off-session cannot finish it
         return ChargeAnswer("declined", intent.status, intent.status, "needs the customer", "", "", intent.id, "soft")
     return ChargeAnswer("succeeded", intent.status, "", "", "", "", intent.id)
 
 
-def charge_cloudpayments(*, token, amount, currency, idempotency_key, invoice_number, lms_user_id) -> ChargeAnswer:
+def _cloudpayments_post(path: str, body: dict, request_id: str = "") -> dict:
+    """POST to CloudPayments' API (HTTP Basic: Public ID, API secret): its JSON answer, or core's error."""
     secrets = settings.CLOUDPAYMENTS_API_SECRETS
-    body = {
-        "Amount": float(amount),
-        "Currency": currency.upper(),
-        "AccountId": str(lms_user_id),
-        "Token": token,
-        "InvoiceId": invoice_number,
-        "Description": f"Invoice {invoice_number}",
-        # Returned as `Data` in the Pay / Fail notifications: names the attempt (charges.cloudpayments_webhook_answer).
-        "JsonData": {"charge_key": idempotency_key, "invoice_number": invoice_number},
-    }
     try:
         response = requests.post(
-            f"{settings.CLOUDPAYMENTS_API_BASE.rstrip('/')}/payments/tokens/charge",
+            f"{settings.CLOUDPAYMENTS_API_BASE.rstrip('/')}{path}",
             json=body,
             auth=(settings.CLOUDPAYMENTS_PUBLIC_ID, secrets[0] if secrets else ""),
-            headers={"X-Request-ID": idempotency_key},
+            headers={"X-Request-ID": request_id} if request_id else {},
             timeout=_timeouts(),
         )
     except (requests.ConnectionError, requests.Timeout) as exc:
@@ -124,6 +124,21 @@ def charge_cloudpayments(*, token, amount, currency, idempotency_key, invoice_nu
         raise retries.PermanentError(
             f"CloudPayments answered {response.status_code}: {response.text[:200]}", status_code=response.status_code
         )
+    return data
+
+
+def charge_cloudpayments(*, token, amount, currency, idempotency_key, invoice_number, lms_user_id) -> ChargeAnswer:
+    body = {
+        "Amount": float(amount),
+        "Currency": currency.upper(),
+        "AccountId": str(lms_user_id),
+        "Token": token,
+        "InvoiceId": invoice_number,
+        "Description": f"Invoice {invoice_number}",
+        # Returned as `Data` in the Pay / Fail notifications: names the attempt (charges.cloudpayments_webhook_answer).
+        "JsonData": {"charge_key": idempotency_key, "invoice_number": invoice_number},
+    }
+    data = _cloudpayments_post("/payments/tokens/charge", body, idempotency_key)
     model = data.get("Model") or {}
     if data.get("Success"):
         return ChargeAnswer("succeeded", str(model.get("Status", "Completed")), "0", "", "", "",
@@ -143,4 +158,48 @@ def charge_cloudpayments(*, token, amount, currency, idempotency_key, invoice_nu
     )
 
 
+# --- Looking up an attempt whose outcome is unknown (ADR 0033) ------------------------------------------------
+
+
+def find_stripe(*, idempotency_key, invoice_number) -> ChargeAnswer | None:
+    """The succeeded PaymentIntent our attempt `idempotency_key` created (its metadata names it), or None when
+    Stripe has none; a PaymentIntent still processing is not an outcome yet (retryable)."""
+    query = "metadata['charge_key']:'{}'".format(idempotency_key.replace("\\", "").replace("'", "\\'"))
+    try:
+        found = _stripe_client().v1.payment_intents.search(params={"query": query, "limit": 10})
+    except stripe.error.StripeError as exc:
+        raise _stripe_failure(exc)
+    intents = list(found.data)
+    if any(intent.status == "processing" for intent in intents):
+        raise retries.RetryableError(f"Stripe: the PaymentIntent of {idempotency_key} is still processing")
+    paid = [intent for intent in intents if intent.status == "succeeded"]
+    return ChargeAnswer("succeeded", "succeeded", "", "", "", "", paid[0].id) if paid else None
+
+
+CLOUDPAYMENTS_CHARGED = {"Completed", "Authorized"}
+
+
+def _named_key(model: dict) -> str:
+    """The attempt a CloudPayments transaction names in its JsonData (our charge request's), or ""."""
+    data = model.get("JsonData")
+    if isinstance(data, str):
+        try:
+            data = json.loads(data)
+        except ValueError:
+            data = None
+    return str(data.get("charge_key") or "") if isinstance(data, dict) else ""
+
+
+def find_cloudpayments(*, idempotency_key, invoice_number) -> ChargeAnswer | None:
+    """CloudPayments' last transaction of the invoice (POST /payments/find by InvoiceId) when it charged the
+    card, or None ("Not found", or declined/cancelled). Called before any later attempt of the invoice calls
+    the provider, so the last transaction is an earlier attempt's."""
+    data = _cloudpayments_post("/payments/find", {"InvoiceId": invoice_number})
+    model = data.get("Model") or {}
+    if str(model.get("Status", "")) not in CLOUDPAYMENTS_CHARGED or _named_key(model) not in ("", idempotency_key):
+        return None
+    return ChargeAnswer("succeeded", str(model["Status"]), "0", "", "", "", str(model.get("TransactionId", "")))
+
+
 CHARGERS = {"stripe": charge_stripe, "cloudpayments": charge_cloudpayments}
+FINDERS = {"stripe": find_stripe, "cloudpayments": find_cloudpayments}

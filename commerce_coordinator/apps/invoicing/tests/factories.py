@@ -13,10 +13,12 @@ CARDS = {
     "hard": ("stripe", "pm_card_visa_chargeDeclinedLostCard"),
     "down": ("stripe", "pm_card_demo_gatewayError"),
     "hang": ("stripe", "pm_card_demo_hang"),
+    "charged_hang": ("stripe", "pm_card_demo_chargedThenHang"),  # charged, yet every answer times out
     "cp_ok": ("cloudpayments", "tk_demo_success"),
     "cp_soft": ("cloudpayments", "tk_demo_insufficient_funds"),
     "cp_hard": ("cloudpayments", "tk_demo_lost_card"),
     "cp_down": ("cloudpayments", "tk_demo_gateway_error"),
+    "cp_charged_hang": ("cloudpayments", "tk_demo_charged_then_hang"),
     "none": ("", ""),
 }
 
