@@ -289,7 +289,8 @@ def _run_claimed(item, task, work):
         except Exception as exc:
             countdown, outcome = _failed(item, exc, node)
         else:
-            item.finish()
+            if item.status != WorkStatus.DONE:  # work may finish its item itself, with its own writes
+                item.finish()
             outcome = {"item": pk, "status": WorkStatus.DONE, "result": tracing.jsonable(value)}
             if node is not None:
                 node.result = tracing.short_repr(value)

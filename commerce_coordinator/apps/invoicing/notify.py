@@ -82,14 +82,16 @@ def flush() -> int:
 
 
 def send(notice: Notice):
-    """The work of a notice: send its signal (receivers' writes roll back if one fails), or evaluate dunning."""
+    """The work of a notice: send its signal (its receivers' writes commit with the notice's `done`, or roll
+    back when one fails), or evaluate dunning."""
     if notice.kind == Notice.Kind.EVALUATE_DUNNING:
         from . import dunning  # dunning stores notices through this module
 
         return dunning.evaluate(notice.account_id)
-    with transaction.atomic():
+    with transaction.atomic():  # the receivers' writes and the notice's `done` commit together
         result = SIGNALS[notice.kind].send("invoicing", **notice.arguments)
         errors = [r for r in result.results if r.status == ERROR]
         if errors:
             raise retries.receivers_failure(errors)
+        notice.finish()
     return f"{notice.kind} sent to {len(result.results)} receiver(s)"
