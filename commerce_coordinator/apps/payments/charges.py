@@ -220,6 +220,8 @@ def reconcile_earlier(attempt: ChargeAttempt) -> ChargeAttempt | None:
 def record_confirmation(sender, idempotency_key, charge_id, status, provider, **answer):
     """charge_succeeded: when it confirms an attempt that was dead-lettered (a webhook, or the reconciliation
     before a later attempt), payments' own attempt records it too (for any other attempt: nothing)."""
+    if sender is ChargeAttempt:  # the attempt's own answer (or the reconciliation, which confirmed it first)
+        return {"confirmed": False, "idempotency_key": idempotency_key}
     why = f"{provider} reported {charge_id} succeeded after the attempt was dead-lettered"
     audit = confirm_attempt(idempotency_key, charge_id, status, f"provider:{provider}", why)
     return {"confirmed": audit is not None, "idempotency_key": idempotency_key}
