@@ -40,12 +40,14 @@ def _replay(provider: str, key: str, model=DemoCharge):
 
 
 def _answer(provider, key, status_code, body, model=DemoCharge, **fields):
-    """Remember a final answer under its key (a 5xx is not final: a retry is evaluated afresh)."""
-    if key and status_code < 500:
+    """Remember a final answer under its key (a 5xx is not final: a retry is evaluated afresh); one without a key
+    too, under a key of its own, so that a payment made without one can be refunded."""
+    if status_code < 500:
+        stored_key = key or f"no-key-{uuid.uuid4().hex}"
         try:
             with transaction.atomic():
                 model.objects.create(
-                    provider=provider, idempotency_key=key, status_code=status_code, response=body, **fields
+                    provider=provider, idempotency_key=stored_key, status_code=status_code, response=body, **fields
                 )
         except IntegrityError:  # a concurrent request with the same key answered first: give its answer
             return _replay(provider, key, model)
@@ -213,6 +215,7 @@ def stripe_refunds(request):
     refund = {
         "id": f"re_demo_{uuid.uuid4().hex[:20]}", "object": "refund", "amount": amount, "balance_transaction": None,
         "charge": charge.response["latest_charge"], "created": int(time.time()), "currency": charge.currency,
+        "customer": None, "customer_account": None, "payment_method": charge.token,
         "destination_details": {"card": {"type": "refund"}, "type": "card"}, "metadata": metadata,
         "payment_intent": intent_id, "reason": data.get("reason") or None, "receipt_number": None,
         "source_transfer_reversal": None, "status": "failed" if failed else "succeeded", "transfer_reversal": None,
