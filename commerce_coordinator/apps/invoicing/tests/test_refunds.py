@@ -48,7 +48,9 @@ def test_a_paid_invoice_is_refunded_in_part_then_in_full_and_stays_paid(gateway,
     assert chain == [("refund", "paid", "paid"), ("refunded", "paid", "paid")] * 2
     attempts = RefundAttempt().objects.order_by("pk")
     assert [(a.idempotency_key, a.status, a.attempts, a.refund_id) for a in attempts] == [
-        (first.idempotency_key, "done", 1, first.refund_id), (rest.idempotency_key, "done", 1, rest.refund_id)]  # fmt: skip
+        (first.idempotency_key, "done", 1, first.refund_id),
+        (rest.idempotency_key, "done", 1, rest.refund_id),
+    ]
     assert gateway.refund_calls() == 2
     with pytest.raises(refunds.RefundRefused, match="nothing left to refund"):
         refund(invoice)
@@ -152,7 +154,8 @@ def test_an_operators_refund_is_audited_from_the_command_and_the_admin(gateway, 
     invoice.refresh_from_db()
     assert invoice.amount_refunded == invoice.amount_paid
     audits = WorkAudit.objects.filter(item_type="invoicing.invoice", action="refund").order_by("created_at")
-    assert [(a.actor, a.reason) for a in audits] == [("operator:alice", "goodwill"), ("admin:admin", "course withdrawn")]
+    expected = [("operator:alice", "goodwill"), ("admin:admin", "course withdrawn")]
+    assert [(a.actor, a.reason) for a in audits] == expected
     assert all(a.trace_id for a in audits)
     page = admin_client.get(f"/admin/invoicing/invoice/{invoice.pk}/change/")
     assert page.status_code == 200 and f"inv-{invoice.pk}-r2".encode() in page.content
