@@ -23,6 +23,7 @@ pytestmark = pytest.mark.django_db(transaction=True, databases=ALL_DATABASES)
 def real_refund(settings):
     """The refund command as base.py wires it (test settings route the bus's commands to its own fixtures)."""
     settings.CC_BUS_COMMANDS = {"refund": "commerce_coordinator.apps.invoicing.signals.invoice_refund_requested"}
+    settings.PAYMENTS_CHARGE_READ_TIMEOUT = 15  # not about timeouts: a loaded machine's slow live server is fine
     factories.start_clock_in_period()
 
 

@@ -24,8 +24,9 @@ def RefundAttempt():  # noqa: N802  (payments' durable item, read without import
 
 
 @pytest.fixture(autouse=True)
-def _billing_day():
+def _billing_day(settings):
     factories.start_clock_in_period()
+    settings.PAYMENTS_CHARGE_READ_TIMEOUT = 15  # not about timeouts: a loaded machine's slow live server is fine
 
 
 def refund(invoice: Invoice, amount=None, reason="the customer asked") -> InvoiceRefund:
