@@ -6,6 +6,7 @@ cards.py, and replays the stored answer for a repeated idempotency key, as both 
 """
 
 import base64
+import functools
 import json
 import time
 import uuid
@@ -58,16 +59,36 @@ def _stripe_error(status_code: int, type_: str, message: str, **extra) -> JsonRe
     return JsonResponse({"error": {"type": type_, "message": message, **extra}}, status=status_code)
 
 
-@csrf_exempt
-@require_POST
-def stripe_payment_intents(request):
+def _metadata(data) -> dict:
+    """Stripe's form-encoded metadata[key]=value pairs."""
+    return {k[len("metadata[") : -1]: v for k, v in data.items() if k.startswith("metadata[")}
+
+
+def _provider_api(provider: str, model=DemoCharge):
+    """A provider API view: a POST, the provider's authentication, then the stored answer for a repeated key;
+    the view gets the request and the key."""
+
+    def wrap(view):
+        @csrf_exempt
+        @require_POST
+        @functools.wraps(view)
+        def handle(request):
+            if provider == "stripe" and not request.headers.get("Authorization", "").startswith("Bearer sk_"):
+                return _stripe_error(401, "invalid_request_error", "Invalid API Key provided.")
+            if provider == "cloudpayments" and not _cloudpayments_authorized(request):
+                return JsonResponse({"Success": False, "Message": "Authentication failed"}, status=401)
+            key = request.headers.get("Idempotency-Key" if provider == "stripe" else "X-Request-ID", "")
+            replay = _replay(provider, key, model)
+            return replay if replay is not None else view(request, key)
+
+        return handle
+
+    return wrap
+
+
+@_provider_api("stripe")
+def stripe_payment_intents(request, key):
     """POST /v1/payment_intents (form-encoded, Bearer secret key, Idempotency-Key header)."""
-    if not request.headers.get("Authorization", "").startswith("Bearer sk_"):
-        return _stripe_error(401, "invalid_request_error", "Invalid API Key provided.")
-    key = request.headers.get("Idempotency-Key", "")
-    replay = _replay("stripe", key)
-    if replay is not None:
-        return replay
     data = request.POST
     token, currency = data.get("payment_method", ""), data.get("currency", "")
     try:
@@ -82,7 +103,7 @@ def stripe_payment_intents(request):
         return _stripe_error(500, "api_error", behaviour.message)
     intent_id = f"pi_demo_{uuid.uuid4().hex[:20]}"
     charge_id = f"ch_demo_{uuid.uuid4().hex[:20]}"
-    metadata = {k[len("metadata[") : -1]: v for k, v in data.items() if k.startswith("metadata[")}
+    metadata = _metadata(data)
     intent = {
         "id": intent_id,
         "object": "payment_intent",
@@ -119,16 +140,9 @@ def _cloudpayments_authorized(request) -> bool:
     return bool(public_id and secret)
 
 
-@csrf_exempt
-@require_POST
-def cloudpayments_token_charge(request):
+@_provider_api("cloudpayments")
+def cloudpayments_token_charge(request, key):
     """POST /payments/tokens/charge (JSON, HTTP Basic public id : API secret, X-Request-ID)."""
-    if not _cloudpayments_authorized(request):
-        return JsonResponse({"Success": False, "Message": "Authentication failed"}, status=401)
-    key = request.headers.get("X-Request-ID", "")
-    replay = _replay("cloudpayments", key)
-    if replay is not None:
-        return replay
     try:
         data = json.loads(request.body or b"{}")
         amount = round(float(data["Amount"]) * 100)
@@ -172,16 +186,9 @@ def _refund_answer(provider, key, payment_id, amount, status_code, body, succeed
                    succeeded=succeeded)  # fmt: skip
 
 
-@csrf_exempt
-@require_POST
-def stripe_refunds(request):
+@_provider_api("stripe", DemoRefund)
+def stripe_refunds(request, key):
     """POST /v1/refunds (form-encoded: payment_intent, amount, metadata[...]; Bearer key, Idempotency-Key)."""
-    if not request.headers.get("Authorization", "").startswith("Bearer sk_"):
-        return _stripe_error(401, "invalid_request_error", "Invalid API Key provided.")
-    key = request.headers.get("Idempotency-Key", "")
-    replay = _replay("stripe", key, DemoRefund)
-    if replay is not None:
-        return replay
     data = request.POST
     intent_id = data.get("payment_intent", "")
     charge = DemoCharge.objects.filter(provider="stripe", status_code=200, response__id=intent_id).first()
@@ -211,7 +218,7 @@ def stripe_refunds(request):
         }
         return _refund_answer("stripe", key, intent_id, amount, 400, body)  # fmt: skip
     failed = behaviour.refund == "fail"
-    metadata = {k[len("metadata[") : -1]: v for k, v in data.items() if k.startswith("metadata[")}
+    metadata = _metadata(data)
     refund = {
         "id": f"re_demo_{uuid.uuid4().hex[:20]}", "object": "refund", "amount": amount, "balance_transaction": None,
         "charge": charge.response["latest_charge"], "created": int(time.time()), "currency": charge.currency,
@@ -225,16 +232,9 @@ def stripe_refunds(request):
     return _refund_answer("stripe", key, intent_id, amount, 200, refund, succeeded=not failed)
 
 
-@csrf_exempt
-@require_POST
-def cloudpayments_refund(request):
+@_provider_api("cloudpayments", DemoRefund)
+def cloudpayments_refund(request, key):
     """POST /payments/refund (JSON TransactionId, Amount; HTTP Basic, X-Request-ID)."""
-    if not _cloudpayments_authorized(request):
-        return JsonResponse({"Success": False, "Message": "Authentication failed"}, status=401)
-    key = request.headers.get("X-Request-ID", "")
-    replay = _replay("cloudpayments", key, DemoRefund)
-    if replay is not None:
-        return replay
     try:
         data = json.loads(request.body or b"{}")
         transaction_id, amount = int(data["TransactionId"]), round(float(data["Amount"]) * 100)
