@@ -240,11 +240,9 @@ def cloudpayments_refund(request, key):
         transaction_id, amount = int(data["TransactionId"]), round(float(data["Amount"]) * 100)
     except (ValueError, KeyError, TypeError):
         return JsonResponse({"Success": False, "Message": "TransactionId and Amount are required"}, status=400)
-    charge = DemoCharge.objects.filter(
-        provider="cloudpayments", response__Success=True, response__Model__TransactionId=transaction_id
-    ).first()
+    charge = DemoCharge.objects.filter(provider="cloudpayments", response__Model__TransactionId=transaction_id).first()
     payment_id = str(transaction_id)
-    if charge is None:
+    if charge is None or not charge.response.get("Success"):
         return _refund_answer("cloudpayments", key, payment_id, amount, 200,
                               {"Success": False, "Message": "Transaction not found"})  # fmt: skip
     behaviour = cards.behaviour("cloudpayments", charge.token) or cards.SUCCEED
