@@ -134,6 +134,8 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "InvoiceStateEnum": "commerce_coordinator.apps.invoicing.models.InvoiceState",
         "SubscriptionStatusEnum": "commerce_coordinator.apps.subscriptions.models.SubscriptionStatus",
+        # A charge attempt's and a refund's status: the same choices (requested, succeeded, failed).
+        "ChargeOrRefundStatusEnum": "commerce_coordinator.apps.invoicing.models.InvoiceRefund.Status",
     },
 }
 
