@@ -162,3 +162,40 @@ def test_an_operators_refund_is_audited_from_the_command_and_the_admin(gateway, 
     assert page.status_code == 200 and f"inv-{invoice.pk}-r2".encode() in page.content
     with pytest.raises(refunds.RefundRefused, match="nothing left"):
         operations.refund(invoice, "admin:admin", "again")
+
+
+@pytest.mark.mysql_only
+def test_two_refunds_at_once_never_refund_more_than_was_paid(gateway, monkeypatch):
+    """MariaDB: the invoice's row lock makes the second request wait for the first one's reservation."""
+    import threading
+    import time
+
+    from django.db import connections
+
+    invoice = factories.paid("ok")
+    slow_send = refunds._send_request
+
+    def send_slowly(refund, locked_invoice):
+        time.sleep(0.5)  # inside the locked transaction: the other request must wait here, not read past it
+        slow_send(refund, locked_invoice)
+
+    monkeypatch.setattr(refunds, "_send_request", send_slowly)
+    outcomes = []
+
+    def request(n):
+        try:
+            outcomes.append(refunds.request_refund(invoice.number, Decimal("6.00"), f"request {n}", f"t{n}").status)
+        except refunds.RefundRefused as exc:
+            outcomes.append(str(exc))
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=request, args=(n,)) for n in (1, 2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert len(outcomes) == 2 and outcomes.count("requested") == 1, outcomes
+    assert "more than the 4.00 still refundable" in next(o for o in outcomes if o != "requested")
+    invoice.refresh_from_db()
+    assert invoice.amount_refunded == Decimal("6.00") and InvoiceRefund.objects.count() == 1
