@@ -51,7 +51,8 @@ def _timeouts() -> tuple[float, float]:
     return settings.PAYMENTS_CHARGE_CONNECT_TIMEOUT, settings.PAYMENTS_CHARGE_READ_TIMEOUT
 
 
-def _stripe_client() -> stripe.StripeClient:
+def stripe_client() -> stripe.StripeClient:
+    """The stripe library's client on STRIPE_API_BASE (the demo gateway locally), without retries of its own."""
     return stripe.StripeClient(
         settings.STRIPE_API_KEY,
         base_addresses={"api": settings.STRIPE_API_BASE},
@@ -60,56 +61,24 @@ def _stripe_client() -> stripe.StripeClient:
     )
 
 
-def _stripe_failure(exc: stripe.error.StripeError) -> retries.WorkError:
-    """Core's error for a Stripe error that is not a card's answer: retryable (network, 429, 5xx) or not."""
-    if isinstance(exc, stripe.error.APIConnectionError | stripe.error.RateLimitError):
+def stripe_failure(exc: stripe.error.StripeError) -> retries.WorkError:
+    """A Stripe error that is no answer: retryable (network, 429, 5xx) or permanent (any other refusal)."""
+    if isinstance(exc, (stripe.error.APIConnectionError, stripe.error.RateLimitError)):
         return retries.RetryableError(f"Stripe: {exc.user_message or exc}", status_code=exc.http_status)
     status = exc.http_status
     error = retries.RetryableError if status is None or status >= 500 else retries.PermanentError
     return error(f"Stripe answered {status}: {exc.user_message or exc}", status_code=status)
 
 
-def charge_stripe(*, token, amount, currency, idempotency_key, invoice_number, lms_user_id) -> ChargeAnswer:
-    params = {
-        "amount": minor_units(amount, currency),
-        "currency": currency.lower(),
-        "payment_method": token,
-        "off_session": True,
-        "confirm": True,
-        "metadata": {"invoice_number": invoice_number, "lms_user_id": str(lms_user_id), "charge_key": idempotency_key},
-    }
-    try:
-        intent = _stripe_client().v1.payment_intents.create(params=params, options={"idempotency_key": idempotency_key})
-    except stripe.error.CardError as exc:
-        error = exc.error
-        code = getattr(error, "decline_code", None) or exc.code or ""
-        intent = getattr(error, "payment_intent", None) or {}
-        return ChargeAnswer(
-            result="declined",
-            status=(intent.get("status") if hasattr(intent, "get") else "") or "requires_payment_method",
-            response_code=code,
-            response_text=str(getattr(error, "message", "") or exc.user_message or ""),
-            reject_reason=exc.code or "card_declined",
-            message=exc.user_message or "",
-            charge_id=str(getattr(error, "charge", "") or ""),
-            decline="hard" if code in STRIPE_HARD_DECLINES else "soft",
-        )
-    except stripe.error.StripeError as exc:
-        raise _stripe_failure(exc)
-    if intent.status != "succeeded":  # e.g. requires_action (3-D Secure): off-session cannot finish it
-        return ChargeAnswer("declined", intent.status, intent.status, "needs the customer", "", "", intent.id, "soft")
-    return ChargeAnswer("succeeded", intent.status, "", "", "", "", intent.id)
-
-
-def _cloudpayments_post(path: str, body: dict, request_id: str = "") -> dict:
-    """POST to CloudPayments' API (HTTP Basic: Public ID, API secret): its JSON answer, or core's error."""
+def cloudpayments_post(path: str, body: dict, request_id: str = "") -> dict:
+    """POST to CloudPayments' API (HTTP Basic, X-Request-ID): its JSON answer, or core's Retryable/PermanentError."""
     secrets = settings.CLOUDPAYMENTS_API_SECRETS
     try:
         response = requests.post(
             f"{settings.CLOUDPAYMENTS_API_BASE.rstrip('/')}{path}",
             json=body,
             auth=(settings.CLOUDPAYMENTS_PUBLIC_ID, secrets[0] if secrets else ""),
-            headers={"X-Request-ID": request_id} if request_id else {},
+            headers={"X-Request-ID": request_id} if request_id else {},  # none: a lookup, never replayed
             timeout=_timeouts(),
         )
     except (requests.ConnectionError, requests.Timeout) as exc:
@@ -127,6 +96,39 @@ def _cloudpayments_post(path: str, body: dict, request_id: str = "") -> dict:
     return data
 
 
+def charge_stripe(*, token, amount, currency, idempotency_key, invoice_number, lms_user_id) -> ChargeAnswer:
+    client = stripe_client()
+    params = {
+        "amount": minor_units(amount, currency),
+        "currency": currency.lower(),
+        "payment_method": token,
+        "off_session": True,
+        "confirm": True,
+        "metadata": {"invoice_number": invoice_number, "lms_user_id": str(lms_user_id), "charge_key": idempotency_key},
+    }
+    try:
+        intent = client.v1.payment_intents.create(params=params, options={"idempotency_key": idempotency_key})
+    except stripe.error.CardError as exc:
+        error = exc.error
+        code = getattr(error, "decline_code", None) or exc.code or ""
+        intent = getattr(error, "payment_intent", None) or {}
+        return ChargeAnswer(
+            result="declined",
+            status=(intent.get("status") if hasattr(intent, "get") else "") or "requires_payment_method",
+            response_code=code,
+            response_text=str(getattr(error, "message", "") or exc.user_message or ""),
+            reject_reason=exc.code or "card_declined",
+            message=exc.user_message or "",
+            charge_id=str(getattr(error, "charge", "") or ""),
+            decline="hard" if code in STRIPE_HARD_DECLINES else "soft",
+        )
+    except stripe.error.StripeError as exc:
+        raise stripe_failure(exc) from None
+    if intent.status != "succeeded":  # e.g. requires_action (3-D Secure): off-session cannot finish it
+        return ChargeAnswer("declined", intent.status, intent.status, "needs the customer", "", "", intent.id, "soft")
+    return ChargeAnswer("succeeded", intent.status, "", "", "", "", intent.id)
+
+
 def charge_cloudpayments(*, token, amount, currency, idempotency_key, invoice_number, lms_user_id) -> ChargeAnswer:
     body = {
         "Amount": float(amount),
@@ -138,7 +140,7 @@ def charge_cloudpayments(*, token, amount, currency, idempotency_key, invoice_nu
         # Returned as `Data` in the Pay / Fail notifications: names the attempt (charges.cloudpayments_webhook_answer).
         "JsonData": {"charge_key": idempotency_key, "invoice_number": invoice_number},
     }
-    data = _cloudpayments_post("/payments/tokens/charge", body, idempotency_key)
+    data = cloudpayments_post("/payments/tokens/charge", body, idempotency_key)
     model = data.get("Model") or {}
     if data.get("Success"):
         return ChargeAnswer("succeeded", str(model.get("Status", "Completed")), "0", "", "", "",
@@ -166,9 +168,9 @@ def find_stripe(*, idempotency_key, invoice_number) -> ChargeAnswer | None:
     Stripe has none; a PaymentIntent still processing is not an outcome yet (retryable)."""
     query = "metadata['charge_key']:'{}'".format(idempotency_key.replace("\\", "").replace("'", "\\'"))
     try:
-        found = _stripe_client().v1.payment_intents.search(params={"query": query, "limit": 10})
+        found = stripe_client().v1.payment_intents.search(params={"query": query, "limit": 10})
     except stripe.error.StripeError as exc:
-        raise _stripe_failure(exc)
+        raise stripe_failure(exc) from None
     intents = list(found.data)
     if any(intent.status == "processing" for intent in intents):
         raise retries.RetryableError(f"Stripe: the PaymentIntent of {idempotency_key} is still processing")
@@ -194,7 +196,7 @@ def find_cloudpayments(*, idempotency_key, invoice_number) -> ChargeAnswer | Non
     """CloudPayments' last transaction of the invoice (POST /payments/find by InvoiceId) when it charged the
     card, or None ("Not found", or declined/cancelled). Called before any later attempt of the invoice calls
     the provider, so the last transaction is an earlier attempt's."""
-    data = _cloudpayments_post("/payments/find", {"InvoiceId": invoice_number})
+    data = cloudpayments_post("/payments/find", {"InvoiceId": invoice_number})
     model = data.get("Model") or {}
     if str(model.get("Status", "")) not in CLOUDPAYMENTS_CHARGED or _named_key(model) not in ("", idempotency_key):
         return None

@@ -19,6 +19,11 @@ CARDS = {
     "cp_hard": ("cloudpayments", "tk_demo_lost_card"),
     "cp_down": ("cloudpayments", "tk_demo_gateway_error"),
     "cp_charged_hang": ("cloudpayments", "tk_demo_charged_then_hang"),
+    # Charged fine; a refund then fails (Stripe: answered `failed`; CloudPayments: refused) or meets a 500.
+    "refund_fails": ("stripe", "pm_card_refundFail"),
+    "refund_down": ("stripe", "pm_card_demo_refundError"),
+    "cp_refund_fails": ("cloudpayments", "tk_demo_refund_fails"),
+    "cp_refund_down": ("cloudpayments", "tk_demo_refund_error"),
     "none": ("", ""),
 }
 
@@ -76,3 +81,13 @@ def record_notices(monkeypatch, names_only: bool = False) -> list:
 
     monkeypatch.setattr(notify, "send", record)
     return calls
+
+
+def paid(card="ok", **fields) -> Invoice:
+    """An invoice of PERIOD charged through the demo gateway (the `gateway` fixture) and paid."""
+    acct = account(card, **fields)
+    draft(acct)
+    billing.dispatch_invoices(scope(account_ids=[acct.pk]))
+    invoice = Invoice.objects.get(account=acct, period_start=PERIOD)
+    assert invoice.state == "paid", (invoice.state, invoice.last_error)
+    return invoice
