@@ -213,6 +213,7 @@ CC_SIGNALS: dict = {
         "commerce_coordinator.apps.payments.charges.request_charge",
     ],
     "commerce_coordinator.apps.payments.signals.charge_succeeded": [
+        "commerce_coordinator.apps.payments.charges.record_confirmation",  # a dead-lettered attempt confirmed
         "commerce_coordinator.apps.invoicing.receivers.record_charge_succeeded",
     ],
     "commerce_coordinator.apps.payments.signals.charge_failed": [

@@ -8,15 +8,16 @@ cards.py, and replays the stored answer for a repeated idempotency key, as both 
 import base64
 import functools
 import json
+import re
 import time
 import uuid
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
 from . import cards
 from .models import DemoCharge, DemoRefund
@@ -37,7 +38,15 @@ def _replay(provider: str, key: str, model=DemoCharge):
     if stored is None:
         return None
     model.objects.filter(pk=stored.pk).update(calls=F("calls") + 1)
-    return JsonResponse(stored.response, status=stored.status_code)
+    return _answered(provider, getattr(stored, "token", ""), JsonResponse(stored.response, status=stored.status_code))
+
+
+def _answered(provider: str, token: str, response: JsonResponse) -> JsonResponse:
+    """A charged-then-hang card's answer never arrives in time, however often it is asked (the charge stands)."""
+    behaviour = cards.behaviour(provider, token)
+    if behaviour is not None and behaviour.outcome == "charge_then_hang":
+        time.sleep(settings.DEMO_GATEWAY_HANG_SECONDS)
+    return response
 
 
 def _answer(provider, key, status_code, body, model=DemoCharge, **fields):
@@ -52,7 +61,7 @@ def _answer(provider, key, status_code, body, model=DemoCharge, **fields):
                 )
         except IntegrityError:  # a concurrent request with the same key answered first: give its answer
             return _replay(provider, key, model)
-    return JsonResponse(body, status=status_code)
+    return _answered(provider, fields.get("token", ""), JsonResponse(body, status=status_code))
 
 
 def _stripe_error(status_code: int, type_: str, message: str, **extra) -> JsonResponse:
@@ -112,9 +121,9 @@ def stripe_payment_intents(request, key):
         "payment_method": token,
         "metadata": metadata,
         "latest_charge": charge_id,
-        "status": "succeeded" if behaviour.outcome == "succeed" else "requires_payment_method",
+        "status": "succeeded" if behaviour.charges else "requires_payment_method",
     }
-    if behaviour.outcome == "succeed":
+    if behaviour.charges:
         return _answer("stripe", key, 200, intent, token=token, amount=amount, currency=currency)
     body = {
         "error": {
@@ -155,7 +164,7 @@ def cloudpayments_token_charge(request, key):
     _pause(behaviour)
     if behaviour.outcome in ("error", "hang"):
         return JsonResponse({"Success": False, "Message": behaviour.message}, status=500)
-    succeeded = behaviour.outcome == "succeed"
+    succeeded = behaviour.charges
     model = {
         "TransactionId": uuid.uuid4().int % 10**9,
         "Amount": data["Amount"],
@@ -167,6 +176,7 @@ def cloudpayments_token_charge(request, key):
         "ReasonCode": 0 if succeeded else behaviour.cp_reason_code,
         "Reason": "Approved" if succeeded else behaviour.cp_reason,
         "CardHolderMessage": behaviour.message,
+        "JsonData": json.dumps(data["JsonData"]) if isinstance(data.get("JsonData"), dict) else data.get("JsonData"),
     }
     body = {"Success": succeeded, "Message": None, "Model": model}
     return _answer("cloudpayments", key, 200, body, token=token, amount=amount, currency=currency)
@@ -253,3 +263,41 @@ def cloudpayments_refund(request, key):
         return _refund_answer("cloudpayments", key, payment_id, amount, 200, {"Success": False, "Message": message})
     body = {"Success": True, "Message": None, "Model": {"TransactionId": uuid.uuid4().int % 10**9}}
     return _refund_answer("cloudpayments", key, payment_id, amount, 200, body, succeeded=True)
+
+
+# --- lookups of a charge whose answer was lost (ADR 0033) ------------------------------------------
+
+SEARCH_BY_CHARGE_KEY = re.compile(r"^metadata\['charge_key'\]:'(?P<key>[^']*)'$")
+
+
+@require_GET
+def stripe_payment_intents_search(request):
+    """GET /v1/payment_intents/search?query=metadata['charge_key']:'<key>' (Stripe's search result shape):
+    the PaymentIntents the charges with that metadata created (succeeded or declined)."""
+    if not request.headers.get("Authorization", "").startswith("Bearer sk_"):
+        return _stripe_error(401, "invalid_request_error", "Invalid API Key provided.")
+    match = SEARCH_BY_CHARGE_KEY.match(request.GET.get("query", "").strip())
+    if match is None:
+        return _stripe_error(400, "invalid_request_error", "The demo gateway searches metadata['charge_key'] only.")
+    key = match.group("key")
+    stored = DemoCharge.objects.filter(provider="stripe").filter(
+        Q(response__metadata__charge_key=key) | Q(response__error__payment_intent__metadata__charge_key=key)
+    )
+    intents = [c.response.get("error", {}).get("payment_intent") or c.response for c in stored.order_by("-pk")]
+    return JsonResponse({"object": "search_result", "data": intents, "has_more": False, "next_page": None,
+                         "url": "/v1/payment_intents/search"})  # fmt: skip
+
+
+@_provider_api("cloudpayments")
+def cloudpayments_find(request, key):
+    """POST /payments/find {"InvoiceId"}: the invoice's last transaction (Success when it is completed), or
+    {"Success": false, "Message": "Not found"}, as CloudPayments answers."""
+    try:
+        invoice_id = str(json.loads(request.body or b"{}")["InvoiceId"])
+    except (ValueError, KeyError, TypeError):
+        return JsonResponse({"Success": False, "Message": "InvoiceId is required"}, status=400)
+    stored = DemoCharge.objects.filter(provider="cloudpayments", response__Model__InvoiceId=invoice_id).first()
+    if stored is None:
+        return JsonResponse({"Success": False, "Message": "Not found", "Model": None})
+    model = stored.response["Model"]
+    return JsonResponse({"Success": model.get("Status") == "Completed", "Message": None, "Model": model})

@@ -1,4 +1,5 @@
-"""Operator views: accounts with their products, invoices with their event chain as a timeline, runs.
+"""Operator views: accounts with their products, invoices with their event chain as a timeline, runs, and
+the outbox of notices (dead letters first to look at: filter on status).
 
 Invoice actions (retry charge now, void, mark uncollectible, refund in full) ask for a reason first and go
 through invoicing.operations, so the chain records the operator and the reason (a refund also a core.WorkAudit).
@@ -12,7 +13,17 @@ from django.utils.html import format_html, format_html_join
 from commerce_coordinator.apps.core.admin import ReadOnlyAdmin, ReadOnlyInline
 
 from . import operations
-from .models import Account, BillingRun, Invoice, InvoiceCharge, InvoiceEvent, InvoiceLine, InvoiceRefund, Product
+from .models import (
+    Account,
+    BillingRun,
+    Invoice,
+    InvoiceCharge,
+    InvoiceEvent,
+    InvoiceLine,
+    InvoiceRefund,
+    Notice,
+    Product,
+)
 from .refunds import RefundRefused
 from .states import InvalidTransition, StaleInvoice
 
@@ -160,3 +171,15 @@ class BillingRunAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+
+@admin.register(Notice)
+class NoticeAdmin(ReadOnlyAdmin):
+    """The outbox: what invoicing owes its receivers; a dead letter says why and can be sent again."""
+
+    list_display = ["kind", "cause", "invoice_number", "account", "status", "attempts", "next_attempt_at",
+                    "last_error", "created_at", "finished_at"]  # fmt: skip
+    list_filter = ["status", "kind"]
+    search_fields = ["cause", "invoice_number", "=account__id", "trace_id"]
+    list_select_related = ["account"]
+    actions = [_reasoned_action(operations.resend_notice, "Send again")]

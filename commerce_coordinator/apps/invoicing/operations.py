@@ -9,11 +9,11 @@ from decimal import Decimal
 
 from django.db import transaction
 
-from commerce_coordinator.apps.core import tracing
+from commerce_coordinator.apps.core import durable, tracing
 from commerce_coordinator.apps.core.models import WorkAudit
 
 from . import charging, dunning, notify, refunds
-from .models import Invoice, InvoiceCharge, InvoiceRefund, InvoiceState
+from .models import Invoice, InvoiceCharge, InvoiceRefund, InvoiceState, Notice
 from .states import InvalidTransition, transition
 
 
@@ -43,6 +43,13 @@ def void(invoice: Invoice, actor: str, reason: str) -> None:
 def mark_uncollectible(invoice: Invoice, actor: str, reason: str) -> None:
     with tracing.span("operator", f"mark uncollectible {invoice.number}", actor, **notify.invoice_keys(invoice)):
         transition(invoice, "uncollectible", reason=_reason(reason), actor=actor, next_attempt_at=None)
+
+
+def resend_notice(notice: Notice, actor: str, reason: str):
+    """Send a dead-lettered notice again (core's requeue: its task, and a core.WorkAudit row)."""
+    if notice.status != durable.WorkStatus.FAILED:
+        raise InvalidTransition(f"notice {notice.cause} is {notice.status}: only a dead letter is sent again")
+    return notice.requeue(actor, _reason(reason), action="resend")
 
 
 def refund(invoice: Invoice, actor: str, reason: str, amount: Decimal | None = None, audited: bool = True

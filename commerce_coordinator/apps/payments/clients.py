@@ -7,6 +7,7 @@ and raises core's RetryableError (network, timeout, 5xx, 429) or PermanentError 
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass
 from decimal import Decimal
 
@@ -69,7 +70,7 @@ def stripe_failure(exc: stripe.error.StripeError) -> retries.WorkError:
     return error(f"Stripe answered {status}: {exc.user_message or exc}", status_code=status)
 
 
-def cloudpayments_post(path: str, body: dict, request_id: str) -> dict:
+def cloudpayments_post(path: str, body: dict, request_id: str = "") -> dict:
     """POST to CloudPayments' API (HTTP Basic, X-Request-ID): its JSON answer, or core's Retryable/PermanentError."""
     secrets = settings.CLOUDPAYMENTS_API_SECRETS
     try:
@@ -77,7 +78,7 @@ def cloudpayments_post(path: str, body: dict, request_id: str) -> dict:
             f"{settings.CLOUDPAYMENTS_API_BASE.rstrip('/')}{path}",
             json=body,
             auth=(settings.CLOUDPAYMENTS_PUBLIC_ID, secrets[0] if secrets else ""),
-            headers={"X-Request-ID": request_id},
+            headers={"X-Request-ID": request_id} if request_id else {},  # none: a lookup, never replayed
             timeout=_timeouts(),
         )
     except (requests.ConnectionError, requests.Timeout) as exc:
@@ -136,6 +137,8 @@ def charge_cloudpayments(*, token, amount, currency, idempotency_key, invoice_nu
         "Token": token,
         "InvoiceId": invoice_number,
         "Description": f"Invoice {invoice_number}",
+        # Returned as `Data` in the Pay / Fail notifications: names the attempt (charges.cloudpayments_webhook_answer).
+        "JsonData": {"charge_key": idempotency_key, "invoice_number": invoice_number},
     }
     data = cloudpayments_post("/payments/tokens/charge", body, idempotency_key)
     model = data.get("Model") or {}
@@ -157,4 +160,48 @@ def charge_cloudpayments(*, token, amount, currency, idempotency_key, invoice_nu
     )
 
 
+# --- Looking up an attempt whose outcome is unknown (ADR 0033) ------------------------------------------------
+
+
+def find_stripe(*, idempotency_key, invoice_number) -> ChargeAnswer | None:
+    """The succeeded PaymentIntent our attempt `idempotency_key` created (its metadata names it), or None when
+    Stripe has none; a PaymentIntent still processing is not an outcome yet (retryable)."""
+    query = "metadata['charge_key']:'{}'".format(idempotency_key.replace("\\", "").replace("'", "\\'"))
+    try:
+        found = stripe_client().v1.payment_intents.search(params={"query": query, "limit": 10})
+    except stripe.error.StripeError as exc:
+        raise stripe_failure(exc) from None
+    intents = list(found.data)
+    if any(intent.status == "processing" for intent in intents):
+        raise retries.RetryableError(f"Stripe: the PaymentIntent of {idempotency_key} is still processing")
+    paid = [intent for intent in intents if intent.status == "succeeded"]
+    return ChargeAnswer("succeeded", "succeeded", "", "", "", "", paid[0].id) if paid else None
+
+
+CLOUDPAYMENTS_CHARGED = {"Completed", "Authorized"}
+
+
+def _named_key(model: dict) -> str:
+    """The attempt a CloudPayments transaction names in its JsonData (our charge request's), or ""."""
+    data = model.get("JsonData")
+    if isinstance(data, str):
+        try:
+            data = json.loads(data)
+        except ValueError:
+            data = None
+    return str(data.get("charge_key") or "") if isinstance(data, dict) else ""
+
+
+def find_cloudpayments(*, idempotency_key, invoice_number) -> ChargeAnswer | None:
+    """CloudPayments' last transaction of the invoice (POST /payments/find by InvoiceId) when it charged the
+    card, or None ("Not found", or declined/cancelled). Called before any later attempt of the invoice calls
+    the provider, so the last transaction is an earlier attempt's."""
+    data = cloudpayments_post("/payments/find", {"InvoiceId": invoice_number})
+    model = data.get("Model") or {}
+    if str(model.get("Status", "")) not in CLOUDPAYMENTS_CHARGED or _named_key(model) not in ("", idempotency_key):
+        return None
+    return ChargeAnswer("succeeded", str(model["Status"]), "0", "", "", "", str(model.get("TransactionId", "")))
+
+
 CHARGERS = {"stripe": charge_stripe, "cloudpayments": charge_cloudpayments}
+FINDERS = {"stripe": find_stripe, "cloudpayments": find_cloudpayments}

@@ -40,6 +40,31 @@ def test_cloudpayments_answers_in_its_shapes(client):
     assert DemoCharge.objects.get(idempotency_key="r1").response["Model"]["Reason"] == "InsufficientFunds"
 
 
+def test_both_lookups_find_a_charge_by_what_named_it(client):
+    """Stripe's PaymentIntent search by metadata, CloudPayments' POST /payments/find by InvoiceId (ADR 0033)."""
+    search = f"{STRIPE}/search"
+    body = {"amount": "100", "currency": "usd", "payment_method": "pm_card_visa", "metadata[charge_key]": "inv-1-a1"}
+    client.post(STRIPE, body, HTTP_IDEMPOTENCY_KEY="inv-1-a1", **BEARER)
+    client.post(STRIPE, {**body, "payment_method": "pm_card_visa_chargeDeclinedLostCard",
+                         "metadata[charge_key]": "inv-2-a1"}, HTTP_IDEMPOTENCY_KEY="inv-2-a1", **BEARER)  # fmt: skip
+    assert client.get(search, {"query": "metadata['charge_key']:'inv-1-a1'"}).status_code == 401
+    found = client.get(search, {"query": "metadata['charge_key']:'inv-1-a1'"}, **BEARER).json()
+    assert found["object"] == "search_result" and [i["status"] for i in found["data"]] == ["succeeded"]
+    declined = client.get(search, {"query": "metadata['charge_key']:'inv-2-a1'"}, **BEARER).json()
+    assert [i["status"] for i in declined["data"]] == ["requires_payment_method"]
+    assert client.get(search, {"query": "metadata['charge_key']:'inv-9-a1'"}, **BEARER).json()["data"] == []
+    assert client.get(search, {"query": "amount>1"}, **BEARER).status_code == 400
+
+    find = "/demo_gateway/cloudpayments/payments/find"
+    charge = {"Amount": 10, "Token": "tk_demo_success", "InvoiceId": "INV-7", "JsonData": {"charge_key": "inv-7-a1"}}
+    client.post(CP, charge, content_type="application/json", HTTP_X_REQUEST_ID="inv-7-a1", **BASIC)
+    assert client.post(find, {"InvoiceId": "INV-7"}, content_type="application/json").status_code == 401
+    hit = client.post(find, {"InvoiceId": "INV-7"}, content_type="application/json", **BASIC).json()
+    assert hit["Success"] and hit["Model"]["Status"] == "Completed" and "inv-7-a1" in hit["Model"]["JsonData"]
+    miss = client.post(find, {"InvoiceId": "INV-8"}, content_type="application/json", **BASIC).json()
+    assert (miss["Success"], miss["Message"]) == (False, "Not found")
+
+
 def test_a_shell_beside_the_dev_server_finds_its_address(tmp_path, monkeypatch):
     from commerce_coordinator.settings.components.demo_gateway import dev_server_url
 
