@@ -310,8 +310,10 @@ def run_line(task, line_id: int) -> dict:
 def after_enroll(line: OrderLine, possibly_applied: bool, unanswered: bool = False) -> None:
     """Settle the order, or unenroll again when a refund took the line during this run's enrollment call
     (after LMS_LATE_APPLY_WINDOW when that call got no answer: the LMS may still apply it)."""
-    if line.status == Work.DONE:  # this run finished the line: the order may be complete
-        if line.order.settle():
+    if line.status == Work.DONE:  # this run finished the line, and settled the order with it (OrderLine.finish)
+        if getattr(line, "order_fulfilled", None) is None:
+            line.order_fulfilled = line.order.settle()
+        if line.order_fulfilled:
             line.order.send_completed()
         return
     if line.status != Work.RUNNING or not possibly_applied:
