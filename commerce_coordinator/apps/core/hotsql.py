@@ -1,4 +1,4 @@
-"""The hot statements of durable work (claim, re-read, finish, settle) as SQL text built once per model.
+"""The hot statements of durable work (claim, re-read, finish, settle, record) as SQL text built once per model.
 
 They are the statements the ORM sends, written from the models' fields, without the ORM's per-call query
 building and compiling: on the 2-core bench machine that build is 1-3 ms of CPU per statement, the largest part
@@ -7,6 +7,7 @@ a row by primary key with one level of select_related); anything else is the ORM
 
     hotsql.update(Model, {"status": "done", ...}, "{id} = %s AND {claim_token} = %s", [pk, token],
                   increment=("attempts",), keep_if_null=("trace_id",))   # -> matched rows
+    hotsql.insert([Model(...), ...])   # one INSERT, primary keys set
     hotsql.get(Model, pk)    # -> instance (with the default manager's select_related) or None
     hotsql.rows(Model, ("status",), "{id} = %s", [pk], for_update=True)   # -> [("fulfilling",)]
 """
@@ -59,6 +60,35 @@ def update(model, values: dict, where: str, where_params: list, increment=(), ke
     with connection.cursor() as cursor:
         cursor.execute(sql, params + list(where_params))
         return cursor.rowcount
+
+
+def insert(objs: list) -> None:
+    """INSERT `objs` (of one model, not saved yet) in one statement, their fields prepared as the ORM prepares
+    them (auto_now and the like included), and set their primary keys (RETURNING, or the last row id)."""
+    model = type(objs[0])
+    alias = router.db_for_write(model)
+    connection = connections[alias]
+    returning = connection.features.can_return_rows_from_bulk_insert
+    if not returning and len(objs) > 1:
+        model._default_manager.bulk_create(objs)
+        return
+    fields = [f for f in model._meta.concrete_fields if f is not model._meta.auto_field]
+    key = ("insert", model, connection.vendor, len(objs), returning)
+    sql = _sql_cache.get(key)
+    if sql is None:
+        qn = connection.ops.quote_name
+        row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+        sql = _sql_cache[key] = (
+            f"INSERT INTO {qn(model._meta.db_table)} ({', '.join(qn(f.column) for f in fields)}) "
+            f"VALUES {', '.join([row] * len(objs))}" + (f" RETURNING {qn(model._meta.pk.column)}" if returning else "")
+        )
+    params = [f.get_db_prep_save(f.pre_save(obj, True), connection) for obj in objs for f in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        pks = [pk for (pk,) in cursor.fetchall()] if returning else [cursor.lastrowid]
+    for obj, pk in zip(objs, pks, strict=True):
+        obj.pk = pk
+        obj._state.adding, obj._state.db = False, alias
 
 
 def rows(model, names: tuple, where: str, where_params: list, for_update: bool = False) -> list[tuple]:

@@ -57,3 +57,16 @@ def test_a_claim_without_a_current_trace_keeps_the_items_trace_id_and_matches_th
         k: v for k, v in _fields(by_orm).items() if k not in ignore
     }
     assert (claimed.status, claimed.attempts, claimed.trace_id) == ("running", 1, "b" * 32)
+
+
+def test_insert_writes_rows_as_the_orm_does_and_sets_their_keys():
+    items = [DemoItem(url=f"u{i}", claim_token=f"t{i}", next_attempt_at=timezone.now()) for i in range(3)]
+    hotsql.insert(items)
+    assert [i.pk for i in items] == list(
+        DemoItem.objects.filter(url__startswith="u").order_by("pk").values_list("pk", flat=True)
+    )
+    for item in items:
+        assert _fields(item) == _fields(DemoItem.objects.get(pk=item.pk)) and not item._state.adding
+    one = DemoItem(url="single")
+    hotsql.insert([one])
+    assert DemoItem.objects.get(pk=one.pk).url == "single"

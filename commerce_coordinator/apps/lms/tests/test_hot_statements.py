@@ -35,3 +35,11 @@ def test_settling_under_the_lock_reads_the_lines_in_order():
     stored = Order.objects.get(pk=order.pk)
     assert (stored.status, stored.fulfilled_at, stored.modified) == ("fulfilled", order.fulfilled_at, order.modified)
     assert order.settle() is False  # fulfilled once
+
+
+def test_an_order_inserted_as_sql_text_is_what_the_orm_would_store():
+    order = Order(order_number="HOT-3", lms_user_id=7, amount=Decimal("10.50"), trace_ids=["c" * 32])
+    hotsql.insert([order])
+    stored = Order.objects.get(pk=order.pk)
+    assert _fields(stored) == _fields(order)  # created / modified stamped as auto_now(_add) stamps them
+    assert stored.created is not None and stored.trace_ids == ["c" * 32]
