@@ -50,6 +50,12 @@ LMS_OAUTH_CLIENT_ID = "cc-bench"
 LMS_OAUTH_CLIENT_SECRET = "cc-bench-secret"  # a bench-only demo client, not a secret
 # The cache of the access token must be shared by nothing but this process: locmem is fine.
 
+# The bench's demo OAuth client secret (above, not a secret) is hashed with MD5: with Django's PBKDF2 (1,000,000
+# iterations) each token request cost the demo LMS ~1-2 s of CPU on the 2-core machine, and the warm-up's 16
+# token requests (8 worker threads, twice) timed out (10 s) whenever other work loaded it. Per order nothing
+# changes: tokens are cached.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher", "django.contrib.auth.hashers.PBKDF2PasswordHasher"]
+
 STRIPE_WEBHOOK_SECRET_FOR_BENCH = "whsec_cc_bench_only"  # not a secret: signs the bench's own events
 STRIPE_WEBHOOK_SECRETS = [STRIPE_WEBHOOK_SECRET_FOR_BENCH]
 

@@ -26,7 +26,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
-from . import retries, tracing
+from . import hotsql, retries, tracing
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +43,13 @@ class WorkStatus(models.TextChoices):
 
 CLAIMABLE = (WorkStatus.PENDING, WorkStatus.RETRY)
 MOVING = (WorkStatus.PENDING, WorkStatus.RETRY, WorkStatus.RUNNING)
+# The claim rule as SQL (params: pk, the claimable statuses, token, running, token): pending or retry under this
+# token or none, or running under this very (non-empty) token.
+CLAIM_WHERE = (
+    "{pk} = %s AND (({status} IN (%s, %s) AND {claim_token} IN (%s, '')) "
+    "OR ({status} = %s AND {claim_token} = %s AND {claim_token} <> ''))"
+)
+MINE_WHERE = "{pk} = %s AND {status} = %s AND {claim_token} = %s"  # still held by this run
 
 
 class DurableWorkItem(models.Model):
@@ -109,33 +116,40 @@ class DurableWorkItem(models.Model):
         """Take item `pk` for the task run `token`; the item (with fresh fields) or None when not ours."""
         now = timezone.now()
         token = (token or "")[:64]
-        claimable = Q(status__in=CLAIMABLE, claim_token__in=[token, ""])
-        claimable |= Q(status=WorkStatus.RUNNING, claim_token=token)  # a redelivery retakes its own item
-        won = (
-            cls._default_manager.filter(claimable, pk=pk, **conditions)
-            .exclude(claim_token="", status=WorkStatus.RUNNING)
-            .update(
-                status=WorkStatus.RUNNING,
-                claim_token=token,
-                claimed_at=now,
-                attempts=F("attempts") + 1,
-                trace_id=tracing.current_trace_id() or F("trace_id"),
-                updated_at=now,
-            )
-        )
+        values = {"status": WorkStatus.RUNNING, "claim_token": token, "claimed_at": now, "updated_at": now}
+        if conditions:  # an app's extra conditions: the ORM's statement
+            won = cls._claim_with_orm(pk, token, values, conditions)
+        else:  # the same statement as SQL text built once (core.hotsql): the hot path of every task run
+            values["trace_id"] = tracing.current_trace_id() or None
+            won = hotsql.update(
+                cls, values, CLAIM_WHERE, [pk, *CLAIMABLE, token, WorkStatus.RUNNING, token],
+                increment=("attempts",), keep_if_null=("trace_id",),
+            )  # fmt: skip
         if not won:
             return None
-        return cls._default_manager.get(pk=pk)
+        return hotsql.get(cls, pk)
 
-    def _mine(self):
-        return type(self)._default_manager.filter(pk=self.pk, status=WorkStatus.RUNNING, claim_token=self.claim_token)
+    @classmethod
+    def _claim_with_orm(cls, pk, token: str, values: dict, conditions: dict) -> int:
+        claimable = Q(status__in=CLAIMABLE, claim_token__in=[token, ""])
+        claimable |= Q(status=WorkStatus.RUNNING, claim_token=token)  # a redelivery retakes its own item
+        return (
+            cls._default_manager.filter(claimable, pk=pk, **conditions)
+            .exclude(claim_token="", status=WorkStatus.RUNNING)
+            .update(**values, attempts=F("attempts") + 1, trace_id=tracing.current_trace_id() or F("trace_id"))
+        )
+
+    def _update_mine(self, values: dict) -> bool:
+        """One conditional UPDATE of `values`, only while this run still holds the item (running, its token)."""
+        where_params = [self.pk, WorkStatus.RUNNING, self.claim_token]
+        return hotsql.update(type(self), values, MINE_WHERE, where_params) == 1
 
     def finish(self, **fields) -> bool:
         """Done; only while this run still holds the item. `fields`: the app's own columns to set with it."""
         now = timezone.now()
         values = {"status": WorkStatus.DONE, "finished_at": now, "updated_at": now, "next_attempt_at": None}
         values.update(fields)
-        done = self._mine().update(**values) == 1
+        done = self._update_mine(values)
         if done:
             for name, value in values.items():
                 setattr(self, name, value)
@@ -159,7 +173,7 @@ class DurableWorkItem(models.Model):
         }
         if next_token:
             values["claim_token"] = next_token[:64]
-        if self._mine().update(**values):
+        if self._update_mine(values):
             for name, value in values.items():
                 setattr(self, name, value)
         return countdown
@@ -176,7 +190,7 @@ class DurableWorkItem(models.Model):
             "updated_at": now,
             **fields,
         }
-        if not self._mine().update(**values):
+        if not self._update_mine(values):
             return False
         for name, value in values.items():
             setattr(self, name, value)
@@ -289,7 +303,7 @@ def _run_claimed(item, task, work):
         except Exception as exc:
             countdown, outcome = _failed(item, exc, node)
         else:
-            if item.status != WorkStatus.DONE:  # work may finish its item itself, with its own writes
+            if item.status == WorkStatus.RUNNING:  # the work may have finished (or ended) the item itself
                 item.finish()
             outcome = {"item": pk, "status": WorkStatus.DONE, "result": tracing.jsonable(value)}
             if node is not None:

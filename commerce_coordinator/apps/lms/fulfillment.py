@@ -20,10 +20,10 @@ from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import IntegrityError, connections, transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from commerce_coordinator.apps.core import durable, retries, tracing, validation
+from commerce_coordinator.apps.core import durable, hotsql, retries, tracing, validation
 from commerce_coordinator.apps.core.redaction import redact
 
 from .clients import LmsError, get_client
@@ -105,7 +105,7 @@ def record_order(
         # Insert first (the common case: a new order), and treat the unique order number as "already
         # recorded": no read before the write (ADR 4).
         with transaction.atomic():
-            order = Order.objects.create(
+            order = Order(
                 order_number=order_number,
                 lms_user_id=lms_user_id,
                 lms_username=lms_username,
@@ -117,6 +117,7 @@ def record_order(
                 trace_ids=[trace_id] if trace_id else [],
                 status=Order.Status.FULFILLING if keys else Order.Status.FULFILLED,
             )
+            hotsql.insert([order])  # the INSERT that Order.objects.create sends (the hot path of every payment)
             create_lines(order, keys, mode or settings.LMS_ENROLLMENT_MODE)
     except IntegrityError:
         with transaction.atomic():
@@ -139,11 +140,8 @@ def create_lines(order: Order, keys: list[str], mode: str) -> None:
         OrderLine(order=order, course_run_key=key, mode=mode, claim_token=uuid.uuid4().hex, next_attempt_at=now)
         for key in keys
     ]
-    if connections[OrderLine.objects.db].features.can_return_rows_from_bulk_insert:
-        OrderLine.objects.bulk_create(lines)  # one INSERT ... RETURNING for every line (MariaDB, SQLite)
-    else:
-        for line in lines:
-            line.save(force_insert=True)
+    if lines:
+        hotsql.insert(lines)  # one INSERT ... RETURNING for every line (MariaDB, SQLite)
     for line in lines:
         line.publish_on_commit()
 
@@ -310,8 +308,10 @@ def run_line(task, line_id: int) -> dict:
 def after_enroll(line: OrderLine, possibly_applied: bool, unanswered: bool = False) -> None:
     """Settle the order, or unenroll again when a refund took the line during this run's enrollment call
     (after LMS_LATE_APPLY_WINDOW when that call got no answer: the LMS may still apply it)."""
-    if line.status == Work.DONE:  # this run finished the line: the order may be complete
-        if line.order.settle():
+    if line.status == Work.DONE:  # this run finished the line, and settled the order with it (OrderLine.finish)
+        if getattr(line, "order_fulfilled", None) is None:
+            line.order_fulfilled = line.order.settle()
+        if line.order_fulfilled:
             line.order.send_completed()
         return
     if line.status != Work.RUNNING or not possibly_applied:

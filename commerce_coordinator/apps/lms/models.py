@@ -7,10 +7,10 @@ work items (docs/durable-work.md): its `action` says which LMS call it makes, it
 status how far that call got, and `state` what operators read from the two.
 """
 
-from django.db import models, transaction
+from django.db import connections, models, transaction
 from django.utils import timezone
 
-from commerce_coordinator.apps.core import durable
+from commerce_coordinator.apps.core import durable, hotsql
 
 from .signals import fulfillment_completed, fulfillment_failed
 
@@ -69,26 +69,36 @@ class Order(models.Model):
         """Recompute the status from the lines, under the order's row lock; True on the move to fulfilled
         (which therefore happens once). A refunded order keeps its status."""
         with transaction.atomic():
-            order = Order.objects.select_for_update().only("pk", "status").get(pk=self.pk)
-            if order.status in (Order.Status.REFUNDED, Order.Status.PARTIALLY_REFUNDED):
-                return False
-            lines = list(order.lines.values_list("course_run_key", "action", "status"))
-            states = {OrderLine.state_of(action, status) for _, action, status in lines}
-            if OrderLine.State.PENDING in states:
-                new = Order.Status.FULFILLING
-            elif states <= {OrderLine.State.FULFILLED}:
-                new = Order.Status.FULFILLED
-            else:
-                new = Order.Status.FAILED
-            self.course_run_keys = [key for key, _, _ in lines]  # for send_completed, read under the lock
-            if new == order.status:
-                return False
-            order.status, fields = new, ["status", "modified"]
-            if new == Order.Status.FULFILLED:
-                order.fulfilled_at = timezone.now()
-                fields.append("fulfilled_at")
-            order.save(update_fields=fields)
-        self.status = new
+            return self.settle_locked(self.lock())
+
+    def lock(self) -> str:
+        """Take this order's row lock (inside the caller's transaction; the order before its lines, as
+        everywhere) and return its status as stored."""
+        [(status,)] = hotsql.rows(Order, ("status",), "{pk} = %s", [self.pk], for_update=True)
+        return status
+
+    def settle_locked(self, stored_status: str) -> bool:
+        """settle() for a caller that holds the order's lock (see lock()) in its open transaction."""
+        if stored_status in (Order.Status.REFUNDED, Order.Status.PARTIALLY_REFUNDED):
+            return False
+        lines = hotsql.rows(OrderLine, ("course_run_key", "action", "status"), "{order} = %s ORDER BY {pk}", [self.pk])
+        states = {OrderLine.state_of(action, status) for _, action, status in lines}
+        if OrderLine.State.PENDING in states:
+            new = Order.Status.FULFILLING
+        elif states <= {OrderLine.State.FULFILLED}:
+            new = Order.Status.FULFILLED
+        else:
+            new = Order.Status.FAILED
+        self.course_run_keys = [key for key, _, _ in lines]  # for send_completed, read under the lock
+        if new == stored_status:
+            return False
+        now = timezone.now()
+        fields = {"status": new, "modified": now}
+        if new == Order.Status.FULFILLED:
+            fields["fulfilled_at"] = now
+        hotsql.update(Order, fields, "{pk} = %s", [self.pk])
+        for name, value in fields.items():
+            setattr(self, name, value)
         return new == Order.Status.FULFILLED
 
     def send_completed(self) -> None:
@@ -186,11 +196,21 @@ class OrderLine(durable.DurableWorkItem):
         return f"lms.{self.action} {self.course_run_key}"
 
     def finish(self, **fields) -> bool:
-        """Done, stamped with when the enrollment (or unenrollment) took effect; no error left to show."""
+        """Done, stamped with when the enrollment (or unenrollment) took effect, no error left to show, and
+        its order settled in the same transaction: the order's lock first (as everywhere), then the line.
+        `order_fulfilled` then says whether this finish moved the order to fulfilled (at most one does)."""
         fields.setdefault("last_error", "")
         fields.setdefault("last_status_code", None)
         fields.setdefault("fulfilled_at" if self.action == self.Action.ENROLL else "refunded_at", timezone.now())
-        return super().finish(**fields)
+        with transaction.atomic():
+            if connections[Order.objects.db].features.has_select_for_update:
+                stored_status = self.order.lock()
+                done = super().finish(**fields)
+            else:  # SQLite: one writer at a time; writing first takes that lock (a reader could not upgrade)
+                done = super().finish(**fields)
+                stored_status = self.order.lock()
+            self.order_fulfilled = self.order.settle_locked(stored_status) if done else False
+        return done
 
     def on_dead_letter(self, reason: str) -> None:
         """The line gave up: settle its order and tell the routed receivers (fulfillment_failed)."""

@@ -27,7 +27,7 @@ from celery import current_app
 from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
-from commerce_coordinator.apps.core import durable, tracing
+from commerce_coordinator.apps.core import durable, hotsql, tracing
 
 from . import relay
 from .models import LEGACY_STATUS, WebhookEvent
@@ -227,15 +227,14 @@ def replay(
 
 def wake_refunds(payment: WebhookEvent) -> int:
     """A payment was processed: re-queue its refunds that were waiting for it (or gave up waiting)."""
-    waiting = WebhookEvent.objects.filter(
-        provider=payment.provider,
-        payment_id=payment.payment_id,
-        signal="payment_refunded",
-        status__in=[Status.RETRY, Status.FAILED],
-        last_error__contains=WAITING_FOR_PAYMENT,
-    )
+    # After every processed payment, and nearly always none: one SELECT as SQL text (core.hotsql), the ORM only
+    # for the refunds found.
+    where = "{payment_id} = %s AND {provider} = %s AND {signal} = %s AND {status} IN (%s, %s)"
+    params = [payment.payment_id, payment.provider, "payment_refunded", Status.RETRY, Status.FAILED]
+    found = hotsql.rows(WebhookEvent, ("id", "last_error"), where, params)
+    waiting = [pk for pk, last_error in found if WAITING_FOR_PAYMENT in last_error]
     count = 0
-    for refund in waiting:
+    for refund in WebhookEvent.objects.filter(pk__in=waiting) if waiting else ():
         logger.info("payment %s processed: waking refund event %s", payment.payment_id, refund.pk)
         refund.enqueue()
         count += 1
