@@ -30,7 +30,6 @@ from django.utils import timezone
 from kombu.mixins import ConsumerProducerMixin
 
 from commerce_coordinator.apps.core import retries, tracing
-from commerce_coordinator.apps.core.models import TraceNode
 from commerce_coordinator.apps.core.signals import ERROR, SendResult
 
 from . import messages
@@ -205,20 +204,22 @@ class CommandConsumer(ConsumerProducerMixin):
 
     def carry_out_batch(self, batch: list) -> None:
         """One transaction for the batch (a savepoint per message; a batch of one is the message's own
-        transaction), one commit, then the retries and dead letters published, then every ack."""
+        transaction), one commit, then the retries and dead letters published, then every ack. The batch's
+        traces are written together once its outcome is known."""
         together = len(batch) > 1
         done: list = []  # (message, outcome, root trace node)
         self.outbox = []
-        try:
-            with transaction.atomic() if together else contextlib.nullcontext():
-                for message in batch:
-                    outcome, node = self.handle_traced(message, together)
-                    if outcome == REQUEUED:
-                        raise BatchBroken
-                    done.append((message, outcome, node))
-        except (BatchBroken, DatabaseError) as exc:  # rolled back, or the commit itself failed
-            self.requeue(batch, done, exc)
-            return
+        with tracing.deferred_writes():
+            try:
+                with transaction.atomic() if together else contextlib.nullcontext():
+                    for message in batch:
+                        outcome, node = self.handle_traced(message, together)
+                        if outcome == REQUEUED:
+                            raise BatchBroken
+                        done.append((message, outcome, node))
+            except (BatchBroken, DatabaseError) as exc:  # rolled back, or the commit itself failed
+                self.requeue(batch, done, exc)
+                return
         self.batches += 1
         if self.kill_after_commit and any(outcome == PROCESSED for _, outcome, _ in done):
             os.kill(os.getpid(), os_signal.SIGKILL)  # test hook: die between commit and ack
@@ -239,7 +240,8 @@ class CommandConsumer(ConsumerProducerMixin):
         logger.warning("Bus batch of %d message(s) requeued: %s", len(batch), reason)
         recycle_database_connections()
         self.outbox = []
-        amend_traces([node for _, _, node in done], f"requeued: {reason}")
+        for _, _, node in done:  # their traces, not written yet, said processed (or duplicate): not so
+            requeued(node, f"requeued: {reason}")
         for message in batch:
             message.requeue()
             self.traces.written()
@@ -354,20 +356,12 @@ def breaks_the_batch(exc: Exception) -> bool:
     return any(isinstance(error, (OperationalError, InterfaceError)) for error in errors)
 
 
-def amend_traces(nodes: list, reason: str) -> None:
-    """Mark the root nodes of messages whose batch was rolled back (already written as processed): retry."""
-    ids = [node.id for node in nodes if node is not None]
-    if not ids:
-        return
-    try:
-        TraceNode.objects.filter(id__in=ids).update(
-            status=tracing.RETRY,
-            error_type="retry",
-            error_message=reason[: tracing.MAX_TEXT],
-            result=reason[: tracing.MAX_TEXT],
-        )
-    except DatabaseError:  # tracing must never stop the consumer
-        logger.exception("Could not mark the traces of %d requeued bus message(s)", len(ids))
+def requeued(node, reason: str) -> None:
+    """Mark the root node of a message whose batch was rolled back: retry, with why."""
+    if node is not None:
+        node.outcome(tracing.RETRY, reason)
+        node.finish(node.status, node.duration_ms)
+        node.result = reason
 
 
 def attempts_before(message) -> int:

@@ -90,8 +90,23 @@ def declare(queue: str) -> None:
 
 
 def depth(queue_name: str) -> int:
+    """Messages ready in a queue (not those delivered and not yet acknowledged: see unsettled)."""
     with connection("cc-test-depth") as conn:
         return conn.channel().queue_declare(queue_name, passive=True).message_count
+
+
+def consumer_count(queue_name: str) -> int:
+    with connection("cc-test-consumers") as conn:
+        return conn.channel().queue_declare(queue_name, passive=True).consumer_count
+
+
+def unsettled(queue_name: str) -> int:
+    """Messages of a queue not acknowledged yet, ready or delivered (RabbitMQ's own count)."""
+    listing = subprocess.run(
+        ["rabbitmqctl", "list_queues", "name", "messages", "-s"], capture_output=True, text=True, check=True, timeout=30
+    ).stdout
+    counts = dict(line.split("\t", 1) for line in listing.splitlines() if "\t" in line)
+    return int(counts[queue_name])
 
 
 class ConsumerProcess:
