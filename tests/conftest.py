@@ -1,5 +1,6 @@
-"""Fixtures for the cross-app tests: the LMS fake, invoicing's demo gateway and clock, contracts' test backends,
-and the billing clock (core.clock, the one clock invoicing and subscriptions read) at a fixed moment."""
+"""Fixtures for the cross-app tests: the LMS fake, invoicing's clock fixture, contracts' test backends, and
+the billing clock (core.clock, the one clock invoicing and subscriptions read) at a fixed moment (the demo
+gateway, `gateway`, is the root conftest's)."""
 
 import datetime as _dt
 
@@ -7,7 +8,7 @@ import pytest
 
 from commerce_coordinator.apps.contracts.tests.conftest import backends  # noqa: F401
 from commerce_coordinator.apps.core import clock
-from commerce_coordinator.apps.invoicing.tests.conftest import _clock, gateway  # noqa: F401
+from commerce_coordinator.apps.invoicing.tests.conftest import _clock  # noqa: F401
 from commerce_coordinator.apps.lms.tests.conftest import fake_lms  # noqa: F401
 
 

@@ -7,27 +7,21 @@ import json
 import pytest
 from django.core.management import call_command
 
-from commerce_coordinator.apps.core.models import TraceNode
+from commerce_coordinator.apps.core.models import TraceKey, TraceNode, WorkAudit
 from commerce_coordinator.apps.core.testing import ALL_DATABASES
-from commerce_coordinator.apps.invoicing import clock, notify, tasks
+from commerce_coordinator.apps.demo_gateway.models import DemoCharge
+from commerce_coordinator.apps.invoicing import clock, tasks
 from commerce_coordinator.apps.invoicing.models import Account, Invoice
 from commerce_coordinator.apps.invoicing.tests import factories
 from commerce_coordinator.apps.payments.charges import ChargeAttempt
+from commerce_coordinator.apps.payments.models import WebhookEvent
 
 pytestmark = pytest.mark.django_db(transaction=True, databases=ALL_DATABASES)
 
 
 @pytest.fixture
 def sent(monkeypatch):
-    calls = []
-    real = notify._send
-
-    def record(signal, name, keys, arguments):
-        calls.append(name)
-        real(signal, name, keys, arguments)
-
-    monkeypatch.setattr(notify, "_send", record)
-    return calls
+    return factories.record_notices(monkeypatch, names_only=True)
 
 
 def one_tree(trace_id: str) -> set[tuple[str, str]]:
@@ -78,7 +72,7 @@ def test_a_declined_card_climbs_the_ladder_until_the_owner_pays_and_the_account_
     assert gateway.calls() == 6
 
 
-def test_stripes_webhook_for_a_charge_confirms_that_same_attempt(gateway, client):
+def test_stripes_webhook_for_a_charge_confirms_that_same_attempt(gateway, client, admin_client):
     from django.test import override_settings
 
     from commerce_coordinator.apps.payments.tests.helpers import STRIPE_SECRET, post_stripe, stripe_event
@@ -101,6 +95,64 @@ def test_stripes_webhook_for_a_charge_confirms_that_same_attempt(gateway, client
     charge = invoice.charges.get()
     assert (invoice.state, charge.status, charge.charge_id) == ("paid", "succeeded", "pi_late")
     assert invoice.events.last().reason.startswith(f"{key} succeeded")
+    # payments' own attempt records the confirmation too, audited, and shows it in the admin.
+    attempt = ChargeAttempt.objects.get(idempotency_key=key)
+    assert (attempt.status, attempt.result, attempt.charge_id) == ("done", "succeeded", "pi_late")
+    [audit] = WorkAudit.objects.filter(item_type="payments.chargeattempt", item_id=str(attempt.pk))
+    assert (audit.action, audit.actor) == ("confirm", "provider:stripe") and "was failed" in audit.outcome
+    assert audit.trace_id == TraceKey.objects.get(key="event_id", value="evt_late").trace_id
+    page = admin_client.get(f"/admin/payments/chargeattempt/{attempt.pk}/change/")
+    assert page.status_code == 200 and "provider:stripe" in page.content.decode()
+    with override_settings(STRIPE_WEBHOOK_SECRETS=[STRIPE_SECRET]):  # the provider sends it again: no change
+        assert post_stripe(client, stripe_event(obj=intent, event_id="evt_late_2")).status_code == 200
+    assert WorkAudit.objects.filter(action="confirm").count() == 1
+
+
+def cp_notice(name: str, invoice: Invoice, key: str, **changes) -> dict:
+    """A CloudPayments notification of one of our token charges (tests/fixtures/cloudpayments/, README)."""
+    from commerce_coordinator.apps.payments.tests.test_provider_payloads import cp
+
+    data = json.dumps({"charge_key": key, "invoice_number": invoice.number})
+    return cp(name, InvoiceId=invoice.number, AccountId=str(invoice.account.lms_user_id), Data=data,
+              Amount=str(invoice.total), Description=f"Invoice {invoice.number}", **changes)  # fmt: skip
+
+
+def test_cloudpayments_pay_and_fail_notifications_of_a_token_charge_answer_that_same_attempt(gateway, client):
+    from django.test import override_settings
+
+    from commerce_coordinator.apps.payments.tests.helpers import CP_SECRET, post_cp
+
+    factories.start_clock_in_period()
+    down = factories.account("cp_down", lms_user_id=9006)  # every call fails: the attempt is dead-lettered
+    soft = factories.account("cp_soft", lms_user_id=9007)  # declined at once (the API's answer)
+    call_command("create_invoices", "--period", "2026-12")
+    call_command("dispatch_invoices", "--json")
+    lost, declined = Invoice.objects.get(account=down), Invoice.objects.get(account=soft)
+    lost_key, declined_key = f"inv-{lost.pk}-a1", f"inv-{declined.pk}-a1"
+    assert lost.charges.get().result == "error" and declined.charges.get().decline == "soft"
+    sent = DemoCharge.objects.get(idempotency_key=declined_key).response["Model"]["JsonData"]
+    assert json.loads(sent) == {"charge_key": declined_key, "invoice_number": declined.number}  # what names it
+    with override_settings(CLOUDPAYMENTS_API_SECRETS=[CP_SECRET]):
+        check = post_cp(client, "check", cp_notice("check", lost, lost_key))
+        assert check.json() == {"code": 0}  # our own token charge is never declined by our check
+        # The charge went through after all: CloudPayments' Pay notification says so.
+        assert post_cp(client, "pay", cp_notice("pay_token_charge", lost, lost_key)).json() == {"code": 0}
+        # The Fail notification of a decline the API already answered: the same answer, changes nothing.
+        fail = cp_notice("fail_token_charge", declined, declined_key)
+        assert post_cp(client, "fail", fail).json() == {"code": 0}
+        stranger = cp_notice("pay_token_charge", lost, "inv-0-a9", TransactionId="1211507999")
+        assert post_cp(client, "pay", stranger).json() == {"code": 0}
+    lost.refresh_from_db(), declined.refresh_from_db()
+    charge = lost.charges.get()
+    assert (lost.state, charge.status, charge.charge_id) == ("paid", "succeeded", "1211507001")
+    attempt = ChargeAttempt.objects.get(idempotency_key=lost_key)
+    assert (attempt.status, attempt.result, attempt.charge_id) == ("done", "succeeded", "1211507001")
+    assert WorkAudit.objects.get(action="confirm").actor == "provider:cloudpayments"
+    assert (declined.state, declined.attempts, declined.charges.get().decline) == ("open", 1, "soft")
+    events = {e.event_id: (e.status, e.signal) for e in WebhookEvent.objects.all()}
+    assert events["pay:1211507001"] == ("done", "charge_succeeded")
+    assert events["fail:1211507002"] == ("done", "charge_failed")
+    assert events["pay:1211507999"][0] == "unroutable"
 
 
 def test_dunning_suspends_the_owners_contracts_at_blocked_and_payment_resumes_them(gateway, backends, staff_client):

@@ -289,7 +289,8 @@ def _run_claimed(item, task, work):
         except Exception as exc:
             countdown, outcome = _failed(item, exc, node)
         else:
-            item.finish()
+            if item.status != WorkStatus.DONE:  # work may finish its item itself, with its own writes
+                item.finish()
             outcome = {"item": pk, "status": WorkStatus.DONE, "result": tracing.jsonable(value)}
             if node is not None:
                 node.result = tracing.short_repr(value)
@@ -325,6 +326,50 @@ def _failed(item, exc: Exception, node) -> tuple[float | None, dict]:
     logger.warning("%s attempt %d failed: %s", item.work_label(), item.attempts, reason)
     status = WorkStatus.RETRY if countdown is not None else WorkStatus.FAILED
     return countdown, {"item": item.pk, "status": status, "error": item.last_error}
+
+
+def claim_many(model, tokens: list[str]) -> list:
+    """Take, in one conditional UPDATE, the items that were stored under these claim tokens and are still
+    claimable (an outbox flushed by the process that stored it: each keeps its own token, so the claim rule
+    holds: its own task would retake it, any other task is refused). The items won, in pk order."""
+    tokens = [t[:64] for t in tokens if t]
+    if not tokens:
+        return []
+    now = timezone.now()
+    model._default_manager.filter(status__in=CLAIMABLE, claim_token__in=tokens).update(
+        status=WorkStatus.RUNNING, claimed_at=now, attempts=F("attempts") + 1, updated_at=now
+    )
+    return list(model._default_manager.filter(status=WorkStatus.RUNNING, claim_token__in=tokens).order_by("pk"))
+
+
+class HandedOver(Exception):
+    """A retry of an item run in process (run_in_process), handed to the item's own task."""
+
+
+class _InProcess:
+    """What `_run_claimed` sees as the task when an item runs in the process that claimed it: a retry is
+    handed to the item's own Celery task (a fresh claim token, the policy's countdown)."""
+
+    def __init__(self, item):
+        self.item = item
+        self.request = type("Request", (), {"id": item.claim_token, "retries": 0})()
+
+    def retry(self, countdown=None, exc=None, **options):
+        token = uuid.uuid4().hex
+        item = self.item
+        type(item)._default_manager.filter(pk=item.pk, status=WorkStatus.RETRY).update(claim_token=token)
+        ctx = tracing.current()
+        publish(type(item), item.pk, token, ctx.headers(ctx.parent_id) if ctx is not None else {}, countdown)
+        return HandedOver(f"retry in {countdown:.1f} s as task {token}: {exc}")
+
+
+def run_in_process(item, work) -> dict:
+    """Run an item this process has claimed (claim_many) exactly as its task would: a traced work span,
+    then finished, dead-lettered, or retried on the policy by its own task (handed over)."""
+    try:
+        return _run_claimed(item, _InProcess(item), work)
+    except HandedOver as exc:
+        return {"item": item.pk, "status": WorkStatus.RETRY, "handed_over": str(exc)}
 
 
 def _keys_of(model, pk) -> dict:

@@ -94,6 +94,15 @@ def is_retryable(exc: BaseException | None) -> bool:
     return code is not None and (code >= 500 or code == 429)
 
 
+def receivers_failure(errors, clean=str) -> WorkError:
+    """One error for the receivers that failed in a send (their ReceiverResults): retryable when any of
+    them is, else permanent; `clean` redacts the message (what an item's last_error stores)."""
+    message = clean("; ".join(f"{r.receiver}: {type(r.error).__name__}: {r.error}" for r in errors))
+    code = next((c for r in errors if (c := status_code_of(r.error)) is not None), None)
+    error = RetryableError if any(is_retryable(r.error) for r in errors) else PermanentError
+    return error(message, status_code=code)
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     """Delays (seconds) before each retry, with jitter; Retry-After wins when it asks for longer."""

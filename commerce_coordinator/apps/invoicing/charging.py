@@ -18,7 +18,7 @@ from commerce_coordinator.apps.core import tracing
 
 from . import clock, dunning, notify
 from .models import Invoice, InvoiceCharge, InvoiceState
-from .signals import charge_requested, credit_card_error, invoice_sent
+from .signals import charge_requested
 from .states import StaleInvoice, transition
 
 logger = logging.getLogger(__name__)
@@ -54,10 +54,9 @@ def request_charge(invoice: Invoice, actor: str = "system", why: str = "") -> In
                     next_attempt_at=next_attempt_at(invoice, attempt),
                     last_error="no saved payment method",
                 )
-                notify.send_on_commit(
-                    credit_card_error, "credit_card_error", keys,
-                    invoice=invoice.as_data(), charge=None, owner=account.owner_data(),
-                )  # fmt: skip
+                notify.invoice_notice(
+                    "credit_card_error", invoice, invoice=invoice.as_data(), charge=None, owner=account.owner_data()
+                )
                 return None
             key = invoice.idempotency_key(attempt)
             transition(
@@ -120,7 +119,7 @@ def record_answer(idempotency_key: str, succeeded: bool, decline: str = "", **an
             return {"duplicate": idempotency_key}  # this attempt's answer was recorded already
         charge.refresh_from_db()
         outcome = _apply_answer(charge, succeeded)
-    dunning.evaluate_on_commit(charge.invoice.account_id)
+        dunning.evaluate_after(charge)
     return outcome
 
 
@@ -152,10 +151,7 @@ def _paid(invoice: Invoice, charge: InvoiceCharge) -> dict:
         payment_overdue=False,
         last_error="",
     )
-    keys = notify.invoice_keys(invoice)
-    notify.send_on_commit(
-        invoice_sent, "invoice_sent", keys, invoice=invoice.as_data(), owner=invoice.account.owner_data()
-    )
+    notify.invoice_notice("invoice_sent", invoice, invoice=invoice.as_data(), owner=invoice.account.owner_data())
     return {"invoice": invoice.number, "state": invoice.state}
 
 
@@ -174,9 +170,6 @@ def _failed(invoice: Invoice, charge: InvoiceCharge) -> dict:
         next_attempt_at=retry_at,
         last_error=why[:2000],
     )
-    keys = notify.invoice_keys(invoice)
-    notify.send_on_commit(
-        credit_card_error, "credit_card_error", keys,
-        invoice=invoice.as_data(), charge=charge.as_data(), owner=invoice.account.owner_data(),
-    )  # fmt: skip
+    owner = invoice.account.owner_data()
+    notify.invoice_notice("credit_card_error", invoice, invoice=invoice.as_data(), charge=charge.as_data(), owner=owner)
     return {"invoice": invoice.number, "state": invoice.state, "next_attempt_at": retry_at}

@@ -1,21 +1,19 @@
 """The overdue ladder (INVOICING_DUNNING_LADDER): levels by days since the earliest unpaid invoice fell due.
 
-Evaluated after every payment outcome and daily. Entering a level is one conditional UPDATE of the
-account (from the level it was read in), so each level's account_overdue is sent once; the last level
-ends the ladder by making the invoices that reached it uncollectible. When nothing is overdue any more,
-the level is reset and account_cleared is sent.
+Evaluated after every payment outcome (a durable step: a Notice stored with the answer, notify.py) and
+daily. Entering a level is one conditional UPDATE of the account (from the level it was read in), and its
+account_overdue is a Notice unique per (account, earliest invoice, level), so each is sent once; the last
+level ends the ladder by making the invoices that reached it uncollectible. When nothing is overdue any
+more, the level is reset and account_cleared is sent (once per stay in a level).
 """
 
 from __future__ import annotations
-
-from functools import partial
 
 from django.conf import settings
 from django.db import transaction
 
 from . import clock, notify
 from .models import Account, Invoice, InvoiceState
-from .signals import account_cleared, account_overdue
 from .states import StaleInvoice, transition
 
 
@@ -23,8 +21,10 @@ def ladder() -> list[dict]:
     return sorted(settings.INVOICING_DUNNING_LADDER, key=lambda rung: rung["days"])
 
 
-def evaluate_on_commit(account_id: int) -> None:
-    transaction.on_commit(partial(evaluate, account_id), robust=True)
+def evaluate_after(charge) -> None:
+    """A charge answer was recorded: evaluate its account's ladder, as a durable step stored with the answer."""
+    notify.store("evaluate_dunning", f"dunning:{charge.idempotency_key}:{charge.status}", charge.invoice.account_id,
+                 charge.invoice.number or "", {})  # fmt: skip
 
 
 def evaluate(account_id: int, actor: str = "dunning") -> dict:
@@ -57,17 +57,20 @@ def _climb(account: Account, earliest: Invoice, days: int) -> list[str]:
     for rung in rungs[current + 1 :]:
         if days < rung["days"]:
             break
+        since = clock.now()
         won = Account.objects.filter(pk=account.pk, dunning_level=account.dunning_level).update(
-            dunning_level=rung["level"], dunning_since=clock.now()
+            dunning_level=rung["level"], dunning_since=since
         )
         if not won:  # evaluated concurrently: that run sends the signals
             break
-        account.dunning_level = rung["level"]
+        account.dunning_level, account.dunning_since = rung["level"], since
         entered.append(rung["level"])
-        notify.send_on_commit(
-            account_overdue, "account_overdue", {**notify.invoice_keys(earliest), "lms_user_id": account.lms_user_id},
-            account=account.as_data(), level=rung["level"], invoice=earliest.as_data(), days_overdue=days,
-        )  # fmt: skip
+        # Once per level and earliest invoice: the level is left only when nothing is overdue, and this
+        # invoice cannot be the earliest unpaid one again after it is paid or voided.
+        arguments = {"account": account.as_data(), "level": rung["level"], "invoice": earliest.as_data(),
+                     "days_overdue": days}  # fmt: skip
+        notify.store("account_overdue", f"account_overdue:{account.pk}:{earliest.pk}:{rung['level']}", account.pk,
+                     earliest.number or "", arguments)  # fmt: skip
     return entered
 
 
@@ -87,12 +90,11 @@ def _clear(account: Account) -> dict:
     won = Account.objects.filter(pk=account.pk, dunning_level=account.dunning_level).update(
         dunning_level="", dunning_since=None
     )
-    if won:
-        account.dunning_level = ""
-        notify.send_on_commit(
-            account_cleared, "account_cleared", {"account_id": account.pk, "lms_user_id": account.lms_user_id},
-            account=account.as_data(),
-        )  # fmt: skip
+    if won:  # once per level left: (level, since) names the stay in it
+        since = account.dunning_since.isoformat() if account.dunning_since else ""
+        cause = f"account_cleared:{account.pk}:{account.dunning_level}:{since}"
+        account.dunning_level, account.dunning_since = "", None
+        notify.store("account_cleared", cause, account.pk, "", {"account": account.as_data()})
     return {"account": account.pk, "level": "", "days_overdue": 0, "cleared": bool(won)}
 
 

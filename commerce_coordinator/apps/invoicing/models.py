@@ -2,8 +2,8 @@
 
 Exactly-once rests on database constraints, never on a pre-check: one Invoice per (account, period),
 one InvoiceLine per (invoice, product, kind), one InvoiceEvent per (invoice, seq), one InvoiceCharge
-per idempotency key, one ProductPeriodMark per (product, period, kind). An invoice's state changes only
-through `invoicing.states.transition` (docs/invoicing.md).
+per idempotency key, one ProductPeriodMark per (product, period, kind), one Notice per cause. An
+invoice's state changes only through `invoicing.states.transition` (docs/invoicing.md).
 """
 
 from decimal import Decimal
@@ -11,6 +11,7 @@ from decimal import Decimal
 from django.db import models
 from django.utils import timezone
 
+from commerce_coordinator.apps.core import durable
 from commerce_coordinator.apps.core.models import AppendOnly
 
 
@@ -139,6 +140,9 @@ class Invoice(models.Model):
     subtotal = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0"))
     total = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0"))
     amount_paid = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0"))
+    amount_refunded = models.DecimalField(
+        max_digits=12, decimal_places=2, default=Decimal("0"), help_text="Refunds the provider confirmed (ADR 63)."
+    )
     due_date = models.DateField(null=True, blank=True)
     payment_overdue = models.BooleanField(default=False)
     attempts = models.PositiveIntegerField(default=0, help_text="Charge attempts requested so far.")
@@ -275,6 +279,40 @@ class InvoiceCharge(models.Model):
         }
 
 
+class InvoiceRefund(models.Model):
+    """One refund of a paid invoice as invoicing sees it: requested (the amount reserved), then the provider's
+    answer. Unique per idempotency key `inv-<id>-r<n>`, which payments gives the provider (ADR 63)."""
+
+    class Status(models.TextChoices):
+        REQUESTED = "requested", "Requested"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    invoice = models.ForeignKey(Invoice, related_name="refunds", on_delete=models.CASCADE)
+    seq = models.PositiveIntegerField(help_text="The invoice's n-th refund.")
+    idempotency_key = models.CharField(max_length=64, unique=True)
+    provider = models.CharField(max_length=32)
+    payment_id = models.CharField(max_length=255, help_text="The provider's id of the payment refunded.")
+    amount = models.DecimalField(max_digits=12, decimal_places=2)
+    currency = models.CharField(max_length=3)
+    reason = models.TextField()
+    actor = models.CharField(max_length=150, help_text="Who asked: bus:<message id>, api:<user>, operator:<name>.")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.REQUESTED, db_index=True)
+    refund_id = models.CharField(max_length=255, blank=True, default="", help_text="The provider's refund id.")
+    provider_status = models.CharField(max_length=64, blank=True, default="")
+    message = models.TextField(blank=True, default="", help_text="Why it failed (the provider's words).")
+    trace_id = models.CharField(max_length=32, blank=True, default="")
+    requested_at = models.DateTimeField(default=timezone.now)
+    answered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["invoice_id", "seq"]
+        constraints = [models.UniqueConstraint(fields=["invoice", "seq"], name="invoicing_one_refund_per_seq")]
+
+    def __str__(self):
+        return f"{self.idempotency_key} {self.amount} {self.currency} ({self.status})"
+
+
 class BillingRun(models.Model):
     """One run of a billing command: counters, per-account errors, and whether it finished."""
 
@@ -322,3 +360,38 @@ class ApiWrite(models.Model):
 
     def __str__(self):
         return f"{self.method} {self.path} [{self.idempotency_key}]"
+
+
+class Notice(durable.DurableWorkItem):
+    """An outbox row: one signal invoicing owes (or one dunning evaluation), stored in the transaction of
+    the transition that causes it, unique per cause, so it is sent once per transition even when the
+    process dies after the commit (notify.py: flushed in process on commit; lost ones the core sweep finds)."""
+
+    class Kind(models.TextChoices):
+        INVOICE_SENT = "invoice_sent", "invoice_sent"
+        CREDIT_CARD_ERROR = "credit_card_error", "credit_card_error"
+        ACCOUNT_OVERDUE = "account_overdue", "account_overdue"
+        ACCOUNT_CLEARED = "account_cleared", "account_cleared"
+        EVALUATE_DUNNING = "evaluate_dunning", "dunning evaluation"
+
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    cause = models.CharField(max_length=190, unique=True, help_text="The transition that owes it (once per cause).")
+    account = models.ForeignKey(Account, related_name="notices", on_delete=models.CASCADE)
+    invoice_number = models.CharField(max_length=32, blank=True, default="", db_index=True)
+    arguments = models.JSONField(default=dict, blank=True, help_text="The signal's declared arguments (plain data).")
+
+    retry_schedule_setting = "INVOICING_NOTICE_RETRY_SCHEDULE"
+    task_path = "commerce_coordinator.apps.invoicing.tasks.send_notice"
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self):
+        return f"{self.kind} {self.cause} ({self.status})"
+
+    def key_values(self) -> dict:
+        keys = {"invoice_number": self.invoice_number, "account_id": self.account_id}
+        return {key: value for key, value in keys.items() if value}
+
+    def work_label(self) -> str:
+        return f"invoicing.{self.kind}"

@@ -1,21 +1,97 @@
-"""Sending invoicing's signals once the transaction that decided them commits, traced with their keys."""
+"""invoicing's outbox: the signals it owes (and the dunning evaluations), as durable work items (Notice).
 
-from functools import partial
+A notice is stored in the transaction of the transition that causes it, under a unique cause (the
+invoice's event seq, the charge attempt's answer, the account's dunning step), so each is sent once per
+transition. When that transaction commits, the process that stored it claims the notices it stored
+(one UPDATE for all of them) and sends each in a traced work span under the trace that caused it;
+a process that dies after the commit leaves them pending, and core's generic sweep hands them to
+`tasks.send_notice`. A receiver's failure rolls back what the send wrote and is retried on
+INVOICING_NOTICE_RETRY_SCHEDULE (core's policy) by that task, then dead-lettered for an operator.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
 
 from django.db import transaction
 
-from commerce_coordinator.apps.core import tracing
+from commerce_coordinator.apps.core import durable, retries, tracing
+from commerce_coordinator.apps.core.signals import ERROR
 
+from . import clock
+from .models import Notice
+from .signals import account_cleared, account_overdue, credit_card_error, invoice_sent
 
-def send_on_commit(signal, name: str, keys: dict, **arguments) -> None:
-    """Send `signal` after the surrounding transaction commits (never for a rolled-back decision)."""
-    transaction.on_commit(partial(_send, signal, name, keys, arguments), robust=True)
+SIGNALS = {
+    Notice.Kind.INVOICE_SENT: invoice_sent,
+    Notice.Kind.CREDIT_CARD_ERROR: credit_card_error,
+    Notice.Kind.ACCOUNT_OVERDUE: account_overdue,
+    Notice.Kind.ACCOUNT_CLEARED: account_cleared,
+}
 
-
-def _send(signal, name: str, keys: dict, arguments: dict) -> None:
-    with tracing.span("work", f"invoicing.{name}", **{k: v for k, v in keys.items() if v not in (None, "")}):
-        signal.send("invoicing", **arguments)
+_stored = threading.local()  # (claim token, trace parent, sampled) of the notices this thread stored
 
 
 def invoice_keys(invoice) -> dict:
     return {"invoice_number": invoice.number or "", "account_id": invoice.account_id}
+
+
+def invoice_notice(kind: str, cause, /, **arguments) -> None:
+    """A notice caused by the invoice `cause`'s last transition (its chain's seq names the cause)."""
+    store(kind, f"{kind}:{cause.pk}:e{cause.version}", cause.account_id, cause.number or "", arguments)
+
+
+def store(kind: str, cause: str, account_id: int, invoice_number: str, arguments: dict) -> None:
+    """Store a notice in the current transaction (a repeated cause is a no-op) and flush it on commit."""
+    ctx = tracing.current()
+    token = uuid.uuid4().hex
+    notice = Notice(
+        kind=kind,
+        cause=cause[:190],
+        account_id=account_id,
+        invoice_number=invoice_number[:32],
+        arguments=arguments,
+        claim_token=token,
+        trace_id=ctx.trace_id if ctx is not None else "",
+        next_attempt_at=clock.now(),
+    )
+    # A repeated cause is ignored (no row under this token: the flush finds nothing to send for it).
+    Notice.objects.bulk_create([notice], ignore_conflicts=True)
+    if not hasattr(_stored, "queue"):
+        _stored.queue = []
+    _stored.queue.append((token, ctx.parent_id if ctx is not None else None, ctx.sampled if ctx else None))
+    transaction.on_commit(flush, robust=True)
+
+
+def flush() -> int:
+    """Send the notices this thread stored and whose transactions committed (the first of their on-commit
+    hooks sends them all; the others find nothing). Returns how many were sent here."""
+    queued, _stored.queue = getattr(_stored, "queue", []), []
+    if not queued:
+        return 0
+    where = {token: (parent, sampled) for token, parent, sampled in queued}
+    claimed = []
+    for start in range(0, len(queued), 500):
+        claimed += durable.claim_many(Notice, [token for token, _, _ in queued[start : start + 500]])
+    for notice in claimed:
+        parent, sampled = where[notice.claim_token]
+        with tracing.trace(trace_id=notice.trace_id or None, sampled=sampled, parent_id=parent):
+            durable.run_in_process(notice, send)
+    return len(claimed)
+
+
+def send(notice: Notice):
+    """The work of a notice: send its signal (its receivers' writes commit with the notice's `done`, or roll
+    back when one fails), or evaluate dunning."""
+    if notice.kind == Notice.Kind.EVALUATE_DUNNING:
+        from . import dunning  # dunning stores notices through this module
+
+        return dunning.evaluate(notice.account_id)
+    with transaction.atomic():  # the receivers' writes and the notice's `done` commit together
+        result = SIGNALS[notice.kind].send("invoicing", **notice.arguments)
+        errors = [r for r in result.results if r.status == ERROR]
+        if errors:
+            raise retries.receivers_failure(errors)
+        notice.finish()
+    return f"{notice.kind} sent to {len(result.results)} receiver(s)"

@@ -3,9 +3,9 @@
 from celery import shared_task
 from django.core.management import call_command
 
-from commerce_coordinator.apps.core import tracing
+from commerce_coordinator.apps.core import durable, tracing
 
-from . import dunning
+from . import dunning, notify
 
 
 def _run(command: str) -> str:
@@ -37,3 +37,12 @@ def evaluate_dunning():
     """Daily: the ladder moves with the calendar even when no payment outcome arrives."""
     with tracing.span("command", "beat evaluate_dunning"):
         return dunning.evaluate_all()
+
+
+# max_retries=None: INVOICING_NOTICE_RETRY_SCHEDULE (core's policy) decides when to stop, not Celery's 3.
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=None, name="invoicing.send_notice")
+def send_notice(self, notice_pk: int):
+    """A notice the process that stored it did not send (it died, or a receiver asked for a retry)."""
+    from .models import Notice
+
+    return durable.run(Notice, notice_pk, self, notify.send)

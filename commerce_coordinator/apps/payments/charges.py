@@ -14,9 +14,10 @@ from decimal import Decimal
 
 from celery import shared_task
 from django.conf import settings
-from django.db import models
+from django.db import models, transaction
+from django.utils import timezone
 
-from commerce_coordinator.apps.core import durable
+from commerce_coordinator.apps.core import durable, tracing
 
 from . import clients
 
@@ -106,9 +107,17 @@ def request_charge(
 
 
 def charge(attempt: ChargeAttempt) -> dict:
-    """The work of one try: the provider call, its answer stored, and the answering signal sent."""
+    """The work of one try: the provider call, its answer stored, and the answering signal sent; never while
+    an earlier attempt of the same invoice has an unknown outcome (reconciled first, ADR 0033)."""
     from .signals import charge_failed, charge_succeeded
 
+    charged = reconcile_earlier(attempt)
+    if charged is not None:  # the invoice was paid by that earlier attempt: this one is not sent at all
+        why = f"not charged: the earlier attempt {charged.idempotency_key} was charged ({charged.charge_id})"
+        answer = clients.ChargeAnswer(NOT_CHARGED, message=why)
+        ChargeAttempt.objects.filter(pk=attempt.pk).update(result=NOT_CHARGED, message=why)
+        charge_failed.send(ChargeAttempt, **attempt.answer_arguments(answer), decline="error")
+        return {"result": NOT_CHARGED, "charged_by": charged.idempotency_key}
     answer = clients.CHARGERS[attempt.provider](
         token=attempt.payment_token,
         amount=attempt.amount,
@@ -140,6 +149,84 @@ def run_charge_attempt(self, attempt_pk: int):
     return durable.run(ChargeAttempt, attempt_pk, self, charge)
 
 
+NOT_CHARGED = "not_charged"
+
+
+def _unknown_outcomes():
+    """Attempts whose outcome is unknown: dead-lettered without an answer (every call failed or timed out)."""
+    return ChargeAttempt.objects.filter(status=durable.WorkStatus.FAILED, result="error")
+
+
+def _audit(attempt_pk: int, key: str, action: str, actor: str, why: str, outcome: str):
+    from commerce_coordinator.apps.core.models import WorkAudit
+
+    return WorkAudit.objects.create(
+        item_type=ChargeAttempt._meta.label_lower,
+        item_id=str(attempt_pk),
+        item_label=f"charge {key}"[:255],
+        action=action,
+        actor=actor[:150],
+        reason=why,
+        outcome=outcome,
+        trace_id=tracing.current_trace_id() or "",
+    )
+
+
+def confirm_attempt(idempotency_key: str, charge_id: str, provider_status: str, actor: str, why: str):
+    """The provider says a charge whose attempt was dead-lettered (outcome unknown: result "error") went
+    through: the attempt is done, result succeeded, with the provider's charge id, and a core.WorkAudit row
+    says who reported it. None when the attempt is not such a dead letter (nothing changes)."""
+    now = timezone.now()
+    with transaction.atomic():
+        unknown = _unknown_outcomes().filter(idempotency_key=idempotency_key[:64])
+        before = unknown.values_list("pk", "last_error").first()
+        if before is None or not unknown.update(
+            status=durable.WorkStatus.DONE, result="succeeded", charge_id=charge_id[:255],
+            provider_status=provider_status[:64], decline="", updated_at=now, finished_at=now,
+        ):  # fmt: skip
+            return None
+        outcome = f"done: succeeded as {charge_id} (was failed: {before[1][:300]})"
+        return _audit(before[0], idempotency_key, "confirm", actor, why, outcome)
+
+
+def reconcile_earlier(attempt: ChargeAttempt) -> ChargeAttempt | None:
+    """Before `attempt` calls the provider, look up every earlier attempt of its invoice whose outcome is
+    unknown at that attempt's provider (ADR 0033). One found charged is confirmed and answered (the invoice
+    is paid by it) and returned; one found not charged is recorded as such (audited). A lookup that fails
+    raises: `attempt` is retried on its policy and calls nothing while an outcome is unknown."""
+    from .signals import charge_succeeded
+
+    actor = f"reconcile:{attempt.idempotency_key}"
+    for unknown in _unknown_outcomes().filter(invoice_number=attempt.invoice_number).exclude(pk=attempt.pk):
+        with tracing.span("work", f"reconcile {unknown.idempotency_key}", **unknown.key_values()) as node:
+            found = clients.FINDERS[unknown.provider](
+                idempotency_key=unknown.idempotency_key, invoice_number=unknown.invoice_number
+            )
+            if node is not None:
+                node.result = "charged" if found is not None else NOT_CHARGED
+        if found is None:
+            why = f"{unknown.provider} has no charge of {unknown.idempotency_key}: it was not charged"
+            if _unknown_outcomes().filter(pk=unknown.pk).update(result=NOT_CHARGED, message=why):
+                _audit(unknown.pk, unknown.idempotency_key, "reconcile", actor, why, f"failed: {NOT_CHARGED}")
+            continue
+        why = f"{unknown.provider} charged {unknown.idempotency_key} ({found.charge_id}) although every call failed"
+        if confirm_attempt(unknown.idempotency_key, found.charge_id, found.status, actor, why) is not None:
+            charge_succeeded.send(ChargeAttempt, **unknown.answer_arguments(found))
+        unknown.charge_id = found.charge_id
+        return unknown
+    return None
+
+
+def record_confirmation(sender, idempotency_key, charge_id, status, provider, **answer):
+    """charge_succeeded: when it confirms an attempt that was dead-lettered (a webhook, or the reconciliation
+    before a later attempt), payments' own attempt records it too (for any other attempt: nothing)."""
+    if sender is ChargeAttempt:  # the attempt's own answer (or the reconciliation, which confirmed it first)
+        return {"confirmed": False, "idempotency_key": idempotency_key}
+    why = f"{provider} reported {charge_id} succeeded after the attempt was dead-lettered"
+    audit = confirm_attempt(idempotency_key, charge_id, status, f"provider:{provider}", why)
+    return {"confirmed": audit is not None, "idempotency_key": idempotency_key}
+
+
 STRIPE_CHARGE_EVENTS = {
     "payment_intent.succeeded": "charge_succeeded",
     "payment_intent.payment_failed": "charge_failed",
@@ -150,12 +237,9 @@ def stripe_webhook_answer(event_type: str, intent: dict):
     """A Stripe webhook about one of our charges (its metadata names `charge_key`): the answer of that same
     attempt, sent again as charge_succeeded / charge_failed (invoicing records an attempt's answer once,
     and lets a success confirm an attempt whose calls all timed out). None: not an event to act on."""
-    from .providers import Mapped
-
     signal = STRIPE_CHARGE_EVENTS.get(event_type)
     metadata = intent.get("metadata") if isinstance(intent.get("metadata"), dict) else {}
-    attempt = ChargeAttempt.objects.filter(idempotency_key=str(metadata.get("charge_key", ""))[:64]).first()
-    if signal is None or attempt is None:
+    if signal is None:
         return None
     error = intent.get("last_payment_error") if isinstance(intent.get("last_payment_error"), dict) else {}
     code = str(error.get("decline_code") or error.get("code") or "")
@@ -169,7 +253,42 @@ def stripe_webhook_answer(event_type: str, intent: dict):
         charge_id=str(intent.get("id", "")),
         decline="" if signal == "charge_succeeded" else ("hard" if code in clients.STRIPE_HARD_DECLINES else "soft"),
     )
+    return _webhook_answer(metadata.get("charge_key"), answer)
+
+
+CLOUDPAYMENTS_CHARGE_EVENTS = ("pay", "fail")
+
+
+def cloudpayments_webhook_answer(event_type: str, payload: dict, data: dict):
+    """A CloudPayments Pay / Fail notification of one of our token charges: its Data (the JsonData the charge
+    request sent, clients.charge_cloudpayments) names the attempt's `charge_key`. Mapped like Stripe's."""
+    if event_type not in CLOUDPAYMENTS_CHARGE_EVENTS:
+        return None
+    code = str(payload.get("ReasonCode") or "0")
+    declined = event_type == "fail"
+    answer = clients.ChargeAnswer(
+        result="declined" if declined else "succeeded",
+        status=str(payload.get("Status", "")),
+        response_code=code,
+        response_text=str(payload.get("Reason") or "")[:255] if declined else "",
+        reject_reason=str(payload.get("Reason") or "") if declined else "",
+        message=str(payload.get("CardHolderMessage") or "") if declined else "",
+        charge_id=str(payload.get("TransactionId", "")),
+        decline=("hard" if code.isdigit() and int(code) in clients.CLOUDPAYMENTS_HARD_DECLINES else "soft")
+        if declined
+        else "",
+    )
+    return _webhook_answer(data.get("charge_key"), answer)
+
+
+def _webhook_answer(charge_key, answer: clients.ChargeAnswer):
+    """charge_succeeded / charge_failed for the attempt `charge_key` names; None when it names none of ours."""
+    from .providers import Mapped
+
+    attempt = ChargeAttempt.objects.filter(idempotency_key=str(charge_key or "")[:64]).first()
+    if attempt is None:
+        return None
     kwargs = attempt.answer_arguments(answer)
-    if signal == "charge_failed":
-        kwargs["decline"] = answer.decline
-    return Mapped(signal, kwargs)
+    if answer.result == "succeeded":
+        return Mapped("charge_succeeded", kwargs)
+    return Mapped("charge_failed", {**kwargs, "decline": answer.decline})

@@ -68,6 +68,42 @@ def check_payment_providers(app_configs=None, **kwargs):
     return messages
 
 
+@checks.register("commerce_coordinator")
+def check_charge_credentials(app_configs=None, **kwargs):
+    """Charging a saved method needs the provider's API credentials: refuse to start without them (local and
+    test settings give the demo gateway's)."""
+    enabled = getattr(settings, "PAYMENTS_CHARGE_PROVIDERS", [])
+    messages = []
+    if "stripe" in enabled and not str(getattr(settings, "STRIPE_API_KEY", "") or "").strip():
+        messages.append(
+            checks.Error(
+                "STRIPE_API_KEY is empty, yet PAYMENTS_CHARGE_PROVIDERS charges saved payment methods through "
+                "Stripe: every invoice charge would be refused (401) and dead-lettered.",
+                hint="Set STRIPE_API_KEY (a secret key sk_live_... / rk_live_...) in the environment or the "
+                "COMMERCE_COORDINATOR_CFG file, or remove 'stripe' from PAYMENTS_CHARGE_PROVIDERS.",
+                obj="STRIPE_API_KEY",
+                id="payments.E004",
+            )
+        )
+    if "cloudpayments" in enabled:
+        missing = [name for name, value in (
+            ("CLOUDPAYMENTS_PUBLIC_ID", getattr(settings, "CLOUDPAYMENTS_PUBLIC_ID", "")),
+            ("CLOUDPAYMENTS_API_SECRET", "".join(getattr(settings, "CLOUDPAYMENTS_API_SECRETS", []) or [])),
+        ) if not str(value or "").strip()]  # fmt: skip
+        if missing:
+            messages.append(
+                checks.Error(
+                    f"{' and '.join(missing)} empty, yet PAYMENTS_CHARGE_PROVIDERS charges saved payment methods "
+                    "through CloudPayments (HTTP Basic: Public ID and API secret).",
+                    hint="Set them from the CloudPayments site's settings, or remove 'cloudpayments' from "
+                    "PAYMENTS_CHARGE_PROVIDERS.",
+                    obj=missing[0],
+                    id="payments.E005",
+                )
+            )
+    return messages
+
+
 DEPRECATED = {
     "PAYMENTS_PROCESSING_TIMEOUT": "Use CC_DURABLE_RUNNING_TIMEOUT.",
     "PAYMENTS_SWEEP_AFTER": "Use CC_DURABLE_STALLED_AFTER.",

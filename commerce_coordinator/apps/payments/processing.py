@@ -82,14 +82,7 @@ def _end(event: WebhookEvent, status: str, note: str) -> str:
 
 def _failure(errors) -> retries.WorkError:
     """One error for the failed receivers: retryable when any of them is (core.retries), else permanent."""
-    message = redact("; ".join(f"{r.receiver}: {type(r.error).__name__}: {r.error}" for r in errors))
-    if any(retries.is_retryable(r.error) for r in errors):
-        return retries.RetryableError(message, status_code=_first_code(errors))
-    return retries.PermanentError(message, status_code=_first_code(errors))
-
-
-def _first_code(errors) -> int | None:
-    return next((code for r in errors if (code := retries.status_code_of(r.error)) is not None), None)
+    return retries.receivers_failure(errors, redact)
 
 
 def _completed(event: WebhookEvent, kwargs: dict) -> dict:

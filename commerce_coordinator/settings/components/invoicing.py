@@ -2,6 +2,8 @@
 
 import os
 
+from .durable import seconds_list
+
 # Days after finalize that an invoice is due (0: due at once; it is charged at finalize).
 INVOICING_PAYMENT_TERMS_DAYS = int(os.environ.get("INVOICING_PAYMENT_TERMS_DAYS", "0"))
 # After a soft decline (or a charge that errored), the next attempt runs this many days after the
@@ -15,6 +17,9 @@ INVOICING_DUNNING_LADDER = [
     {"level": "blocked", "days": 14},
     {"level": "cancellation", "days": 21, "uncollectible": True},
 ]
+# Seconds before each retry of a notice (invoice_sent, credit_card_error, account_overdue, account_cleared)
+# or a dunning evaluation whose receivers failed with a retryable error (core's policy); then a dead letter.
+INVOICING_NOTICE_RETRY_SCHEDULE = seconds_list("INVOICING_NOTICE_RETRY_SCHEDULE", "30,120,600,3600")
 # Invoices handled per database round trip by the commands (bulk inserts, prefetches).
 INVOICING_BATCH_SIZE = int(os.environ.get("INVOICING_BATCH_SIZE", "500"))
 # A running BillingRun whose heartbeat is older than this is taken as killed and resumed by the next run.

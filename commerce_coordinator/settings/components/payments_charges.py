@@ -9,6 +9,12 @@ from .durable import seconds_list
 PAYMENTS_CHARGE_RETRY_SCHEDULE = seconds_list("PAYMENTS_CHARGE_RETRY_SCHEDULE", "30,120,600,1800")
 PAYMENTS_CHARGE_CONNECT_TIMEOUT = float(os.environ.get("PAYMENTS_CHARGE_CONNECT_TIMEOUT", "3.05"))
 PAYMENTS_CHARGE_READ_TIMEOUT = float(os.environ.get("PAYMENTS_CHARGE_READ_TIMEOUT", "20"))
+# The providers this deployment charges saved payment methods through (comma-separated; empty: none). Each
+# one's credentials are then required: an empty STRIPE_API_KEY, CLOUDPAYMENTS_PUBLIC_ID or API secret is a
+# system check error (payments.E004 / E005), so a production process refuses to start without them.
+PAYMENTS_CHARGE_PROVIDERS = [
+    p.strip() for p in os.environ.get("PAYMENTS_CHARGE_PROVIDERS", "stripe,cloudpayments").split(",") if p.strip()
+]
 # Stripe (the `stripe` library; its API base is the demo gateway in local settings).
 STRIPE_API_KEY = os.environ.get("STRIPE_API_KEY", "")
 STRIPE_API_BASE = os.environ.get("STRIPE_API_BASE", "https://api.stripe.com")

@@ -14,6 +14,7 @@ from commerce_coordinator.apps.core import durable, retries, testing, tracing
 from commerce_coordinator.apps.core.models import Trace, TraceNode, WorkAudit
 from commerce_coordinator.apps.core.testing import ALL_DATABASES, wait_until
 from commerce_coordinator.apps.core.tests.workapp.models import DEAD_LETTERS, DemoItem
+from commerce_coordinator.apps.core.tests.workapp.tasks import call_url
 
 pytestmark = pytest.mark.django_db(databases=ALL_DATABASES)
 Status = durable.WorkStatus
@@ -46,6 +47,41 @@ def test_an_item_with_no_token_yet_goes_to_the_first_task_that_claims_it():
     assert DemoItem.claim(item.pk, "first") is not None
     assert DemoItem.claim(item.pk, "second") is None
     assert DemoItem.claim(item.pk, "") is None
+
+
+def test_items_stored_by_this_process_are_claimed_in_one_update_each_under_its_own_token():
+    mine = [_item(claim_token=f"t{n}") for n in range(3)]
+    other = _item(claim_token="t9")
+    done = _item(claim_token="t8", status=Status.DONE)
+    claimed = durable.claim_many(DemoItem, ["t0", "t1", "t2", "t8", "", "gone"])
+    assert [i.pk for i in claimed] == [i.pk for i in mine] and {i.status for i in claimed} == {Status.RUNNING}
+    assert DemoItem.claim(mine[0].pk, "someone-else") is None  # the claim rule holds
+    assert DemoItem.claim(mine[0].pk, "t0") is not None  # its own task would retake it
+    assert DemoItem.objects.get(pk=other.pk).status == Status.PENDING
+    assert DemoItem.objects.get(pk=done.pk).status == Status.DONE and durable.claim_many(DemoItem, []) == []
+
+
+@override_settings(DEMO_ITEM_RETRY_SCHEDULE=[0.01])
+def test_an_item_run_in_process_is_done_or_hands_its_retry_to_its_own_task(httpserver):
+    answers = iter([("down", 503), ("back", 200)])
+
+    def flaky_handler(request):
+        from werkzeug import Response
+
+        body, status = next(answers)
+        return Response(body, status=status)
+
+    httpserver.expect_request("/ok").respond_with_data("fine")
+    httpserver.expect_request("/flaky").respond_with_handler(flaky_handler)
+    ok = _item(url=httpserver.url_for("/ok"), claim_token="a")
+    flaky = _item(url=httpserver.url_for("/flaky"), claim_token="b")
+    with tracing.trace():
+        outcomes = [durable.run_in_process(item, call_url) for item in durable.claim_many(DemoItem, ["a", "b"])]
+    assert outcomes[0]["status"] == Status.DONE and outcomes[1]["status"] == Status.RETRY
+    ok.refresh_from_db(), flaky.refresh_from_db()
+    assert ok.status == Status.DONE
+    # The retry went to the item's own task (eager here) under a fresh token, and succeeded.
+    assert (flaky.status, flaky.attempts, flaky.calls) == (Status.DONE, 2, 2) and flaky.claim_token != "b"
 
 
 def test_finished_and_failed_items_are_never_claimed_again():

@@ -34,6 +34,8 @@ def run_check(tmp_path: Path, **env_overrides) -> subprocess.CompletedProcess:
         "DB_PORT": "1",
         "STRIPE_WEBHOOK_SECRET": "whsec_not_a_real_secret",
         "CLOUDPAYMENTS_API_SECRET": "cp_not_a_real_secret",
+        "STRIPE_API_KEY": "sk_live_not_a_real_key",
+        "CLOUDPAYMENTS_PUBLIC_ID": "pk_not_a_real_id",
         "LMS_OAUTH_CLIENT_SECRET": "lms_not_a_real_secret",
     }
     for key, value in env_overrides.items():

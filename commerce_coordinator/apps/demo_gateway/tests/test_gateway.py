@@ -40,6 +40,31 @@ def test_cloudpayments_answers_in_its_shapes(client):
     assert DemoCharge.objects.get(idempotency_key="r1").response["Model"]["Reason"] == "InsufficientFunds"
 
 
+def test_both_lookups_find_a_charge_by_what_named_it(client):
+    """Stripe's PaymentIntent search by metadata, CloudPayments' POST /payments/find by InvoiceId (ADR 0033)."""
+    search = f"{STRIPE}/search"
+    body = {"amount": "100", "currency": "usd", "payment_method": "pm_card_visa", "metadata[charge_key]": "inv-1-a1"}
+    client.post(STRIPE, body, HTTP_IDEMPOTENCY_KEY="inv-1-a1", **BEARER)
+    client.post(STRIPE, {**body, "payment_method": "pm_card_visa_chargeDeclinedLostCard",
+                         "metadata[charge_key]": "inv-2-a1"}, HTTP_IDEMPOTENCY_KEY="inv-2-a1", **BEARER)  # fmt: skip
+    assert client.get(search, {"query": "metadata['charge_key']:'inv-1-a1'"}).status_code == 401
+    found = client.get(search, {"query": "metadata['charge_key']:'inv-1-a1'"}, **BEARER).json()
+    assert found["object"] == "search_result" and [i["status"] for i in found["data"]] == ["succeeded"]
+    declined = client.get(search, {"query": "metadata['charge_key']:'inv-2-a1'"}, **BEARER).json()
+    assert [i["status"] for i in declined["data"]] == ["requires_payment_method"]
+    assert client.get(search, {"query": "metadata['charge_key']:'inv-9-a1'"}, **BEARER).json()["data"] == []
+    assert client.get(search, {"query": "amount>1"}, **BEARER).status_code == 400
+
+    find = "/demo_gateway/cloudpayments/payments/find"
+    charge = {"Amount": 10, "Token": "tk_demo_success", "InvoiceId": "INV-7", "JsonData": {"charge_key": "inv-7-a1"}}
+    client.post(CP, charge, content_type="application/json", HTTP_X_REQUEST_ID="inv-7-a1", **BASIC)
+    assert client.post(find, {"InvoiceId": "INV-7"}, content_type="application/json").status_code == 401
+    hit = client.post(find, {"InvoiceId": "INV-7"}, content_type="application/json", **BASIC).json()
+    assert hit["Success"] and hit["Model"]["Status"] == "Completed" and "inv-7-a1" in hit["Model"]["JsonData"]
+    miss = client.post(find, {"InvoiceId": "INV-8"}, content_type="application/json", **BASIC).json()
+    assert (miss["Success"], miss["Message"]) == (False, "Not found")
+
+
 def test_a_shell_beside_the_dev_server_finds_its_address(tmp_path, monkeypatch):
     from commerce_coordinator.settings.components.demo_gateway import dev_server_url
 
@@ -52,3 +77,40 @@ def test_a_shell_beside_the_dev_server_finds_its_address(tmp_path, monkeypatch):
     assert dev_server_url(tmp_path) == "http://127.0.0.1:9000"
     monkeypatch.setenv("DEMO_GATEWAY_URL", "http://gateway.invalid/")
     assert dev_server_url(tmp_path) == "http://gateway.invalid"
+
+
+def _fixture(name: str) -> dict:
+    import json
+    from pathlib import Path
+
+    from django.conf import settings
+
+    return json.loads((Path(settings.BASE_DIR) / "tests" / "fixtures" / name).read_text())
+
+
+def test_refunds_answer_in_each_providers_shape_and_replay_a_repeated_key(client):
+    intent = client.post(STRIPE, {"amount": "500", "currency": "usd", "payment_method": "pm_card_visa"}, **BEARER)
+    refunds = "/demo_gateway/stripe/v1/refunds"
+    assert client.post(refunds, {"payment_intent": intent.json()["id"]}).status_code == 401
+    unknown = client.post(refunds, {"payment_intent": "pi_nope"}, **BEARER)
+    assert unknown.status_code == 400 and unknown.json()["error"]["code"] == "resource_missing"
+    body = {"payment_intent": intent.json()["id"], "amount": "200", "metadata[refund_key]": "inv-1-r1"}
+    made = client.post(refunds, body, HTTP_IDEMPOTENCY_KEY="rk1", **BEARER)
+    assert made.status_code == 200 and set(made.json()) == set(_fixture("stripe/refund.json"))  # Stripe's own keys
+    shown = made.json()
+    assert (shown["amount"], shown["status"], shown["metadata"]) == (200, "succeeded", {"refund_key": "inv-1-r1"})
+    assert client.post(refunds, body, HTTP_IDEMPOTENCY_KEY="rk1", **BEARER).json() == made.json()
+    rest = client.post(refunds, {"payment_intent": intent.json()["id"]}, **BEARER).json()  # no amount: the rest
+    assert rest["amount"] == 300
+    done = client.post(refunds, {"payment_intent": intent.json()["id"]}, **BEARER)
+    assert done.status_code == 400 and done.json()["error"]["code"] == "charge_already_refunded"
+
+    cp = "/demo_gateway/cloudpayments/payments/refund"
+    charge = {"Amount": 10.5, "Currency": "RUB", "Token": "tk_demo_success", "InvoiceId": "INV-1"}
+    paid = client.post(CP, charge, content_type="application/json", **BASIC).json()["Model"]["TransactionId"]
+    assert client.post(cp, {"TransactionId": paid, "Amount": 1}, content_type="application/json").status_code == 401
+    assert client.post(cp, {"Amount": 1}, content_type="application/json", **BASIC).status_code == 400
+    refund = client.post(cp, {"TransactionId": paid, "Amount": 10.5}, content_type="application/json", **BASIC)
+    assert set(refund.json()) == set(_fixture("cloudpayments/api_refund.json")) and refund.json()["Success"]
+    again = client.post(cp, {"TransactionId": paid, "Amount": 0.01}, content_type="application/json", **BASIC)
+    assert again.json() == {"Success": False, "Message": "Invalid refund amount"}

@@ -13,10 +13,17 @@ CARDS = {
     "hard": ("stripe", "pm_card_visa_chargeDeclinedLostCard"),
     "down": ("stripe", "pm_card_demo_gatewayError"),
     "hang": ("stripe", "pm_card_demo_hang"),
+    "charged_hang": ("stripe", "pm_card_demo_chargedThenHang"),  # charged, yet every answer times out
     "cp_ok": ("cloudpayments", "tk_demo_success"),
     "cp_soft": ("cloudpayments", "tk_demo_insufficient_funds"),
     "cp_hard": ("cloudpayments", "tk_demo_lost_card"),
     "cp_down": ("cloudpayments", "tk_demo_gateway_error"),
+    "cp_charged_hang": ("cloudpayments", "tk_demo_charged_then_hang"),
+    # Charged fine; a refund then fails (Stripe: answered `failed`; CloudPayments: refused) or meets a 500.
+    "refund_fails": ("stripe", "pm_card_refundFail"),
+    "refund_down": ("stripe", "pm_card_demo_refundError"),
+    "cp_refund_fails": ("cloudpayments", "tk_demo_refund_fails"),
+    "cp_refund_down": ("cloudpayments", "tk_demo_refund_error"),
     "none": ("", ""),
 }
 
@@ -58,3 +65,29 @@ def start_clock_in_period(day: int = 2) -> None:
     clock.reset()
     target = dt.datetime(PERIOD.year, PERIOD.month, day, 12, tzinfo=dt.UTC)
     clock.move(seconds=(target - clock.now()).total_seconds())
+
+
+def record_notices(monkeypatch, names_only: bool = False) -> list:
+    """The invoicing signals sent from now on (through the outbox), as (name, arguments) or names, in order."""
+    from commerce_coordinator.apps.invoicing import notify
+
+    calls = []
+    real = notify.send
+
+    def record(notice):
+        if notice.kind in notify.SIGNALS:
+            calls.append(notice.kind if names_only else (notice.kind, notice.arguments))
+        return real(notice)
+
+    monkeypatch.setattr(notify, "send", record)
+    return calls
+
+
+def paid(card="ok", **fields) -> Invoice:
+    """An invoice of PERIOD charged through the demo gateway (the `gateway` fixture) and paid."""
+    acct = account(card, **fields)
+    draft(acct)
+    billing.dispatch_invoices(scope(account_ids=[acct.pk]))
+    invoice = Invoice.objects.get(account=acct, period_start=PERIOD)
+    assert invoice.state == "paid", (invoice.state, invoice.last_error)
+    return invoice

@@ -9,7 +9,7 @@ from django.core import mail
 from django.core.management import call_command
 from waffle.testutils import override_switch
 
-from commerce_coordinator.apps.core.models import TraceNode
+from commerce_coordinator.apps.core.models import TraceNode, WorkAudit
 from commerce_coordinator.apps.core.testing import ALL_DATABASES
 from commerce_coordinator.apps.invoicing import clock
 from commerce_coordinator.apps.invoicing.models import Invoice, InvoiceCharge, InvoiceState
@@ -137,3 +137,73 @@ def test_a_repeated_answer_or_request_changes_nothing(gateway):
                      payment_token="pm_card_visa", idempotency_key=key, lms_user_id=9001)  # fmt: skip
     assert again["created"] is False and gateway.calls() == 1
     assert Invoice.objects.get(pk=invoice.pk).version == invoice.version
+
+
+@pytest.mark.parametrize("card", ["charged_hang", "cp_charged_hang"])
+def test_an_attempt_whose_answer_was_lost_is_reconciled_before_the_next_attempt_and_never_charged_twice(
+    gateway, settings, card
+):
+    """ADR 0033: attempt 1 charged the card but every answer timed out (dead letter, outcome unknown); the next
+    retry day's attempt 2 looks attempt 1 up at the provider first, finds the charge and calls nothing."""
+    settings.PAYMENTS_CHARGE_READ_TIMEOUT = 0.3
+    settings.DEMO_GATEWAY_HANG_SECONDS = 0.6
+    account = billed(card)
+    dispatch()
+    invoice = Invoice.objects.get(account=account)
+    first = ChargeAttempt().objects.get()
+    assert (first.status, first.result, first.attempts) == ("failed", "error", 3)
+    assert (invoice.state, invoice.charges.get().result) == ("open", "error")
+    [charge] = apps.get_model("demo_gateway", "DemoCharge").objects.all()  # ...yet it was charged
+    assert charge.calls == 3
+
+    clock.move(days=1)
+    assert dispatch()["charges"] == 1  # attempt 2 is requested on the retry day
+    invoice.refresh_from_db()
+    assert (invoice.state, invoice.amount_paid, invoice.attempts) == ("paid", invoice.total, 2)
+    assert apps.get_model("demo_gateway", "DemoCharge").objects.count() == 1  # exactly one charge at the provider
+    first.refresh_from_db()
+    second = ChargeAttempt().objects.get(idempotency_key=f"inv-{invoice.pk}-a2")
+    assert (first.status, first.result) == ("done", "succeeded") and first.charge_id
+    assert (second.status, second.result) == ("done", "not_charged") and first.idempotency_key in second.message
+    a1, a2 = invoice.charges.order_by("attempt")
+    assert (a1.status, a1.charge_id, a2.status, a2.result) == ("succeeded", first.charge_id, "failed", "not_charged")
+    [audit] = WorkAudit.objects.filter(item_id=str(first.pk))
+    assert (audit.action, audit.actor) == ("confirm", f"reconcile:inv-{invoice.pk}-a2")
+    assert TraceNode.objects.filter(kind="work", name=f"reconcile inv-{invoice.pk}-a1", status="ok").exists()
+    clock.move(days=3)
+    assert dispatch()["charges"] == 0  # paid: nothing more
+
+
+def test_an_unknown_outcome_the_provider_never_charged_is_recorded_and_the_next_attempt_charges(gateway):
+    account = billed("down")  # every call answers 500: nothing was charged
+    dispatch()
+    invoice = Invoice.objects.get(account=account)
+    account.payment_token = "pm_card_visa"  # the owner's card works again
+    account.save(update_fields=["payment_token"])
+    clock.move(days=1)
+    dispatch()
+    invoice.refresh_from_db()
+    first = ChargeAttempt().objects.get(idempotency_key=f"inv-{invoice.pk}-a1")
+    assert (first.status, first.result) == ("failed", "not_charged") and "not charged" in first.message
+    assert WorkAudit.objects.get(item_id=str(first.pk)).action == "reconcile"
+    assert invoice.state == "paid" and gateway.calls() == 1
+
+
+def test_while_the_lookup_fails_the_next_attempt_calls_nothing_and_retries(gateway, settings, monkeypatch):
+    from commerce_coordinator.apps.core import retries
+
+    settings.PAYMENTS_CHARGE_READ_TIMEOUT = 0.3
+    settings.DEMO_GATEWAY_HANG_SECONDS = 0.6
+    account = billed("charged_hang")
+    dispatch()
+    clients = apps.get_app_config("payments").module.clients
+
+    def search_down(**kwargs):
+        raise retries.RetryableError("Stripe answered 503", status_code=503)
+
+    monkeypatch.setitem(clients.FINDERS, "stripe", search_down)
+    clock.move(days=1)
+    dispatch()
+    second = ChargeAttempt().objects.get(idempotency_key=f"inv-{Invoice.objects.get(account=account).pk}-a2")
+    assert (second.status, second.result) == ("failed", "error") and "503" in second.last_error
+    assert apps.get_model("demo_gateway", "DemoCharge").objects.count() == 1  # attempt 2 never called

@@ -18,17 +18,7 @@ pytestmark = pytest.mark.django_db(transaction=True, databases=ALL_DATABASES)
 @pytest.fixture
 def sent(monkeypatch):
     """The invoicing signals sent, as (name, arguments), in order."""
-    from commerce_coordinator.apps.invoicing import notify
-
-    calls = []
-    real = notify._send
-
-    def record(signal, name, keys, arguments):
-        calls.append((name, arguments))
-        real(signal, name, keys, arguments)
-
-    monkeypatch.setattr(notify, "_send", record)
-    return calls
+    return factories.record_notices(monkeypatch)
 
 
 def _overdue_invoice(card="none") -> Invoice:

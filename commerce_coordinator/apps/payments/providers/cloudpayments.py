@@ -15,6 +15,11 @@ URL-decoded body. Bodies are form-encoded (the gateway's default) or JSON. The a
     cancel    -> payment_refunded     a voided authorization (full_refund: nothing stays enrolled)
     recurrent -> subscription_changed a subscription's status changed (Id, AccountId, Status, ...)
 
+A notification whose ``Data`` names a ``charge_key`` is about one of our token charges of a saved method
+(payments/charges.py: the charge request sends it as ``JsonData``): Pay / Fail become that attempt's
+charge_succeeded / charge_failed (like Stripe's payment_intent events with ``metadata.charge_key``), a check
+is accepted, and a key of no attempt of ours is unroutable.
+
 ``InvoiceId`` is the order number; ``AccountId`` the LMS user id when it is an integer, else the LMS
 username (often an e-mail: never logged in clear); course runs come from ``Data`` (a JSON object, or a
 JSON string in form bodies) under ``course_run_keys``. A payment that names no course run is unroutable.
@@ -112,6 +117,9 @@ class CloudPaymentsProvider(PaymentProvider):
         return IncomingEvent(f"{kind}:{transaction_id}", kind, payload)
 
     def map_event(self, event_type: str, payload: dict, overrides: dict | None = None) -> Mapped | None:
+        charge_key = _data(payload.get("Data")).get("charge_key")
+        if charge_key:  # a token charge of a saved method (payments/charges.py), not an order's payment
+            return self._charge(event_type, payload, str(charge_key))
         signal = SIGNALS.get(event_type)
         if event_type == "check":
             return self._check(payload, overrides or {})
@@ -147,6 +155,17 @@ class CloudPaymentsProvider(PaymentProvider):
         if refund:
             kwargs["full_refund"] = None  # decided against the payment's amount (processing)
         return Mapped(signal, kwargs, requires_payment=refund)
+
+    def _charge(self, event_type: str, payload: dict, charge_key: str) -> Mapped | None:
+        """Pay / Fail of one of our token charges: that attempt's answer. A check before it is accepted;
+        a key that is none of ours is recorded as unroutable (and a check of it declined)."""
+        from ..charges import ChargeAttempt, cloudpayments_webhook_answer
+
+        if not ChargeAttempt.objects.filter(idempotency_key=charge_key[:64]).exists():
+            raise Unroutable(f"Data.charge_key {charge_key[:64]!r} names no charge attempt of ours", DECLINE_OTHER)
+        if event_type == "check":
+            return Mapped("", note=f"a check before the token charge {charge_key[:64]}: accepted")
+        return cloudpayments_webhook_answer(event_type, payload, _data(payload.get("Data")))
 
     def _order(self, payload: dict, required: bool) -> dict:
         """The order (InvoiceId), the learner (AccountId: an LMS user id, or a username/e-mail) and the

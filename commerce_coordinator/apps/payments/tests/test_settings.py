@@ -8,7 +8,7 @@ import pytest
 from commerce_coordinator.apps.core.testing import ALL_DATABASES
 from commerce_coordinator.celery import app
 
-from ..checks import check_payment_providers
+from ..checks import check_charge_credentials, check_payment_providers
 from ..tasks import process_webhook_event, process_webhook_events
 
 
@@ -75,3 +75,31 @@ def test_the_processing_chain_is_an_import_linter_layers_contract():
         if c["type"] == "layers" and c.get("containers") == ["commerce_coordinator.apps.payments"]
     ]
     assert contract["layers"] == ["tasks", "processing", "inbox", "relay", "models"]
+
+
+def test_charging_without_the_providers_credentials_is_a_system_check_error(settings):
+    assert check_charge_credentials() == []  # test settings: the demo gateway's credentials
+    settings.STRIPE_API_KEY, settings.CLOUDPAYMENTS_PUBLIC_ID = " ", ""
+    assert [(m.id, m.obj) for m in check_charge_credentials()] == [
+        ("payments.E004", "STRIPE_API_KEY"), ("payments.E005", "CLOUDPAYMENTS_PUBLIC_ID")]  # fmt: skip
+    assert "Set STRIPE_API_KEY" in check_charge_credentials()[0].hint
+    settings.PAYMENTS_CHARGE_PROVIDERS = []  # this deployment charges through neither
+    assert check_charge_credentials() == []
+
+
+@pytest.mark.parametrize(
+    ("overrides", "error"),
+    [
+        ({"STRIPE_API_KEY": None}, "payments.E004"),
+        ({"STRIPE_API_KEY": ""}, "payments.E004"),
+        ({"CLOUDPAYMENTS_PUBLIC_ID": None}, "payments.E005"),
+    ],
+)
+def test_production_settings_refuse_to_start_without_the_charge_credentials(tmp_path, overrides, error):
+    from commerce_coordinator.apps.core.tests.test_production_settings import run_check
+
+    result = run_check(tmp_path, **overrides)
+    assert result.returncode != 0 and error in result.stderr + result.stdout
+    assert "HINT: Set " in result.stderr + result.stdout
+    without_stripe = run_check(tmp_path, STRIPE_API_KEY=None, PAYMENTS_CHARGE_PROVIDERS="cloudpayments")
+    assert without_stripe.returncode == 0, without_stripe.stdout + without_stripe.stderr
