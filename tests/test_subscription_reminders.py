@@ -29,7 +29,7 @@ def subscription(settings, billing_clock):
 
 
 def day(billing_clock, date: dt.date) -> None:
-    billing_clock.set(dt.datetime(date.year, date.month, date.day, 9, tzinfo=dt.UTC))
+    billing_clock.set_to(dt.datetime(date.year, date.month, date.day, 9, tzinfo=dt.UTC))
 
 
 @override_switch(SWITCH, active=True)

@@ -95,7 +95,7 @@ def _is_routed(signal: CoordinatorSignal) -> bool:
 
 @checks.register("commerce_coordinator")
 def check_bus_settings(app_configs=None, **kwargs):
-    """bus.E005: the retry schedule and prefetch count; bus.W002: the test hook that kills the consumer."""
+    """bus.E005: the retry schedule, prefetch count and batch size; bus.W002: the test hook that kills the consumer."""
     found = []
     schedule = getattr(settings, "CC_BUS_RETRY_SCHEDULE", [])
     if not isinstance(schedule, (list, tuple)) or not all(
@@ -109,16 +109,12 @@ def check_bus_settings(app_configs=None, **kwargs):
                 id="bus.E005",
             )
         )
-    prefetch = getattr(settings, "CC_BUS_PREFETCH", 1)
-    if not isinstance(prefetch, int) or isinstance(prefetch, bool) or not 1 <= prefetch <= 65535:
-        found.append(
-            checks.Error(
-                "CC_BUS_PREFETCH must be an integer from 1 to 65535.",
-                hint="For example 50.",
-                obj="CC_BUS_PREFETCH",
-                id="bus.E005",
+    for name, hint in (("CC_BUS_PREFETCH", "For example 50."), ("CC_BUS_BATCH", "For example 20 (1: no batches).")):
+        value = getattr(settings, name, 1)
+        if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 65535:
+            found.append(
+                checks.Error(f"{name} must be an integer from 1 to 65535.", hint=hint, obj=name, id="bus.E005")
             )
-        )
     if getattr(settings, "CC_BUS_TEST_KILL_AFTER_COMMIT", False):
         found.append(
             checks.Warning(

@@ -204,16 +204,42 @@ def begin(trace_id: str | None = None, sampled: bool | None = None, parent_id: s
 
 
 def end(ctx: TraceContext, token) -> None:
-    """Leave the context and write what it recorded."""
+    """Leave the context and write what it recorded (or hand it to the enclosing `deferred_writes`)."""
     _current.reset(token)
     if ctx.nodes:
         if ctx.subject:
             for node in ctx.nodes:
                 if node.parent_id is None:
                     node.subject = ctx.subject[:255]
-        write_nodes(ctx.nodes, ctx.keys)
+        held = _held.get()
+        if held is None:
+            write_nodes(ctx.nodes, ctx.keys)
+        else:
+            held.append((ctx.nodes, ctx.keys))
         ctx.nodes = []
         ctx.keys = {}
+
+
+_held: ContextVar[list | None] = ContextVar("cc_trace_held", default=None)
+
+
+@contextlib.contextmanager
+def deferred_writes():
+    """Hold the traces that end inside the block and write them together when it ends: one INSERT of nodes
+    and one of keys (per 500 rows) for all of them, instead of two round trips per trace. For a loop that
+    runs many small traces in a row (the bus consumer's batch). Their nodes can still be amended until then;
+    a process that dies inside the block loses those traces, never the work. A nested block joins the outer."""
+    if _held.get() is not None:
+        yield
+        return
+    held: list = []
+    token = _held.set(held)
+    try:
+        yield
+    finally:
+        _held.reset(token)
+        if held:
+            write_traces(held)
 
 
 @contextlib.contextmanager
@@ -344,8 +370,22 @@ MAX_ROWS_PER_INSERT = 500  # SQLite caps the variables of one statement (32766);
 
 
 def write_nodes(nodes: list[SpanNode], keys: dict | None = None) -> None:
-    """Write nodes in one INSERT statement (one round trip in autocommit) per 500 nodes, and their business
-    keys in one more when there are any. Never raises."""
+    """Write one trace's nodes in one INSERT statement (one round trip in autocommit) per 500 nodes, and their
+    business keys in one more when there are any. Never raises."""
+    write_traces([(nodes, keys or {})])
+
+
+def write_traces(traces: list[tuple[list[SpanNode], dict]]) -> None:
+    """Write the nodes and business keys of several traces, 500 rows per INSERT. Never raises."""
+    nodes = [node for trace_nodes, _ in traces for node in trace_nodes]
+    key_rows = [
+        (trace_nodes[0].trace_id, node_id, key, value)
+        for trace_nodes, keys in traces
+        if trace_nodes
+        for (key, value), node_id in keys.items()
+    ]
+    if not nodes:
+        return
     try:
         connection = connections[settings.CC_TRACE_DATABASE]
         adapt = connection.ops.adapt_datetimefield_value
@@ -355,11 +395,10 @@ def write_nodes(nodes: list[SpanNode], keys: dict | None = None) -> None:
                 chunk = nodes[start : start + MAX_ROWS_PER_INSERT]
                 params = [value for node in chunk for value in _row(node, readers, adapt)]
                 cursor.execute(_insert_sql(connection, "core_tracenode", columns, len(chunk)), params)
-            if keys:
-                trace_id = nodes[0].trace_id
-                rows = list(keys.items())[:MAX_ROWS_PER_INSERT]
-                params = [v for (key, value), node_id in rows for v in (trace_id, node_id, key, value)]
-                cursor.execute(_insert_sql(connection, "core_tracekey", KEY_COLUMNS, len(rows)), params)
+            for start in range(0, len(key_rows), MAX_ROWS_PER_INSERT):
+                chunk = key_rows[start : start + MAX_ROWS_PER_INSERT]
+                params = [value for row in chunk for value in row]
+                cursor.execute(_insert_sql(connection, "core_tracekey", KEY_COLUMNS, len(chunk)), params)
     except Exception:  # tracing must never break the workflow it traces
         logger.exception("Could not store %d trace node(s) of trace %s", len(nodes), nodes[0].trace_id)
 

@@ -13,8 +13,12 @@ CC_BUS_RETRY_QUEUE = None  # None: "<CC_BUS_QUEUE>.retry" (a waiting room: its m
 # Seconds before each redelivery of a command whose failure is retryable; when spent: the dead-letter queue.
 CC_BUS_RETRY_SCHEDULE = [5, 30, 120, 600]
 CC_BUS_PREFETCH = 50  # unacknowledged messages the consumer holds at once
+# Group commit (ADR 0064): up to this many messages already delivered are carried out in one transaction (a
+# savepoint each), committed once, then acknowledged; 1: one transaction per message. Keep it below the
+# prefetch so the broker sends the next messages while a batch commits.
+CC_BUS_BATCH = 20
 CC_BUS_QUEUE_ARGUMENTS: dict = {}  # extra x-arguments of the queue, e.g. {"x-queue-type": "quorum"}
 # The traces of up to this many consecutive messages (or of CC_BUS_TRACE_BATCH_SECONDS) commit together on the
-# trace database; 1: each trace commits alone. Commands always commit one by one, before their ack.
+# trace database; 1: each trace commits alone. Commands commit (per CC_BUS_BATCH) before their ack.
 CC_BUS_TRACE_BATCH = 50
 CC_BUS_TRACE_BATCH_SECONDS = 0.5

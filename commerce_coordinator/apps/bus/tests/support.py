@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 import uuid
 
 import pytest
@@ -44,10 +45,27 @@ def publish(queue: str, command: str, message_id: str | None = None, **arguments
     return publisher.publish_command(command, arguments, message_id=message_id, queue=queue)
 
 
-def consume(queue: str, max_messages=None, idle_timeout=2.0) -> CommandConsumer:
-    """Run a consumer in this process (inside the test's database transaction) until it stops."""
+class GatheringConsumer(CommandConsumer):
+    """A consumer whose first batch waits until it holds `first_batch` messages (a test's determinism: the real
+    one takes only what has already arrived), then behaves as any."""
+
+    first_batch = 0
+
+    def gather(self) -> None:
+        deadline = time.monotonic() + 30
+        while len(self.delivered) < self.first_batch and time.monotonic() < deadline:
+            with contextlib.suppress(TimeoutError):
+                self.consuming_on.drain_events(timeout=1)
+        self.first_batch = 0
+        super().gather()
+
+
+def consume(queue: str, max_messages=None, idle_timeout=2.0, first_batch=0) -> CommandConsumer:
+    """Run a consumer in this process (inside the test's database transaction) until it stops; with
+    `first_batch`, its first batch is that many messages."""
     with connection("cc-test-consumer", confirm_publish=True) as conn:
-        consumer = CommandConsumer(conn, topology(queue), max_messages, idle_timeout)
+        consumer = GatheringConsumer(conn, topology(queue), max_messages, idle_timeout)
+        consumer.first_batch = first_batch
         consumer.run()
     return consumer
 
@@ -72,8 +90,23 @@ def declare(queue: str) -> None:
 
 
 def depth(queue_name: str) -> int:
+    """Messages ready in a queue (not those delivered and not yet acknowledged: see unsettled)."""
     with connection("cc-test-depth") as conn:
         return conn.channel().queue_declare(queue_name, passive=True).message_count
+
+
+def consumer_count(queue_name: str) -> int:
+    with connection("cc-test-consumers") as conn:
+        return conn.channel().queue_declare(queue_name, passive=True).consumer_count
+
+
+def unsettled(queue_name: str) -> int:
+    """Messages of a queue not acknowledged yet, ready or delivered (RabbitMQ's own count)."""
+    listing = subprocess.run(
+        ["rabbitmqctl", "list_queues", "name", "messages", "-s"], capture_output=True, text=True, check=True, timeout=30
+    ).stdout
+    counts = dict(line.split("\t", 1) for line in listing.splitlines() if "\t" in line)
+    return int(counts[queue_name])
 
 
 class ConsumerProcess:

@@ -58,6 +58,8 @@ def test_a_bad_command_entry_is_reported_with_a_stable_id(commands, expected, te
         ({"CC_BUS_RETRY_SCHEDULE": [5, -1]}, ["bus.E005"]),
         ({"CC_BUS_RETRY_SCHEDULE": "5,30"}, ["bus.E005"]),
         ({"CC_BUS_PREFETCH": 0}, ["bus.E005"]),
+        ({"CC_BUS_BATCH": 0}, ["bus.E005"]),
+        ({"CC_BUS_BATCH": "20"}, ["bus.E005"]),
         ({"CC_BUS_TEST_KILL_AFTER_COMMIT": True}, ["bus.W002"]),
     ],
 )

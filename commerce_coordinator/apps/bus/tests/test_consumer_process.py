@@ -8,16 +8,21 @@ import time
 import pytest
 
 from commerce_coordinator.apps.bus.models import ProcessedMessage
+from commerce_coordinator.apps.bus.publisher import publish_command
 from commerce_coordinator.apps.bus.tests import fixtures
 from commerce_coordinator.apps.bus.tests.support import (
     BrokerProxy,
     ConsumerProcess,
     close_rabbitmq_connections,
     consume,
+    consumer_count,
+    declare,
     depth,
     publish,
     rabbitmq_connections,
+    unsettled,
 )
+from commerce_coordinator.apps.bus.topology import connection
 from commerce_coordinator.apps.core.models import TraceKey
 from commerce_coordinator.apps.core.testing import ALL_DATABASES, wait_until
 
@@ -93,16 +98,27 @@ def test_the_consumer_rides_out_a_broker_outage_and_loses_nothing(bus_queue):
 
 @pytest.mark.mysql_only
 def test_two_consumers_racing_on_repeated_message_ids_carry_each_command_out_once(bus_queue):
-    for _ in range(2):  # every id twice, 60 messages apart, so that the copies land on different consumers
-        for n in range(60):
-            publish(bus_queue, "subscribe", message_id=f"race-{n}", account_id=n, plan=f"race-{n}")
-    consumers = [ConsumerProcess(bus_queue, "--idle-timeout", "3") for _ in range(2)]
-    for consumer in consumers:
-        assert consumer.wait(120) == 0, consumer.log()
+    declare(bus_queue)
+    consumers = [ConsumerProcess(bus_queue) for _ in range(2)]
+    try:
+        # both consuming before the first message: a process that starts late (a loaded machine) would
+        # otherwise find the work done by the other and the race would not be run
+        wait_until(lambda: consumer_count(bus_queue) == 2, 60, message="both consumers consuming")
+        with connection("cc-test-race", confirm_publish=True) as conn:
+            for _ in range(2):  # every id twice, 60 messages apart, so that the copies land on different consumers
+                for n in range(60):
+                    publish_command("subscribe", {"account_id": n, "plan": f"race-{n}"}, f"race-{n}", bus_queue, conn)
+        wait_until(lambda: unsettled(bus_queue) == 0, 120, interval=0.5, message="all 120 messages acknowledged")
+    finally:
+        for consumer in consumers:
+            consumer.stop()
+    assert all(consumer.process.returncode == 0 for consumer in consumers), [c.log() for c in consumers]
 
     assert ProcessedMessage.objects.count() == 60 and len(fixtures.effects()) == 60
-    summaries = [re.search(r"Handled (\d+) message\(s\): (\d+) processed, (\d+) duplicate", c.log()) for c in consumers]
-    handled, processed, duplicates = (sum(int(m.group(i)) for m in summaries) for i in (1, 2, 3))
-    assert (handled, processed, duplicates) == (120, 60, 60)
-    assert all(int(m.group(1)) > 0 for m in summaries), "both consumers took part"
+    pattern = r"Handled (\d+) message\(s\): (\d+) processed, (\d+) duplicate, (\d+) retried, (\d+) dead_lettered"
+    summaries = [[int(n) for n in re.search(pattern, c.log()).groups()] for c in consumers]
+    handled, processed, duplicates, retried, dead = (sum(column) for column in zip(*summaries, strict=True))
+    assert (processed, duplicates, dead) == (60, 60, 0)
+    assert handled == 120 + retried  # a deadlock between the two may send a message round the retry queue
+    assert all(summary[0] > 0 for summary in summaries), "both consumers took part"
     assert depth(bus_queue) == 0

@@ -198,3 +198,41 @@ def test_the_trace_insert_follows_the_model_fields():
     assert set(columns) == {f.column for f in TraceNode._meta.concrete_fields}
     unknown = [c for c, (attribute, *_rest) in zip(columns, readers, strict=True) if attribute is None]
     assert unknown == []  # today every column has a SpanNode attribute; a new one would be written with its default
+
+
+# --- deferred writes -----------------------------------------------------------------------------
+
+
+@override_settings(CC_SIGNALS=ROUTES)
+def test_deferred_writes_store_the_traces_of_a_block_together_when_it_ends():
+    with tracing.deferred_writes():
+        with CaptureQueriesContext(connections["traces"]) as queries:
+            with tracing.span("command", "first", order_number="D-1") as first:
+                pass
+            with tracing.span("command", "second", order_number="D-2") as second:
+                order_placed.send("t", order_number="D-2", count=1)
+            with tracing.deferred_writes():  # a nested block joins the outer one
+                with tracing.span("command", "third") as third:
+                    pass
+        assert len(queries) == 0 and not TraceNode.objects.filter(id=first.id).exists()
+        first.outcome("retry", "amended before it is written")
+        first.finish(first.status, first.duration_ms)
+    stored = {node.trace_id: node for node in TraceNode.objects.filter(parent_id__isnull=True)}
+    assert set(stored) == {first.trace_id, second.trace_id, third.trace_id}
+    assert (stored[first.trace_id].status, stored[first.trace_id].error_message) == (
+        "retry",
+        "amended before it is written",
+    )
+    assert TraceNode.objects.filter(trace_id=second.trace_id).count() > 1  # the send and its receivers
+    assert set(Trace.objects.with_key("order_number", "D-1").values_list("trace_id", flat=True)) == {first.trace_id}
+    assert set(Trace.objects.with_key("order_number", "D-2").values_list("trace_id", flat=True)) == {second.trace_id}
+
+
+def test_deferred_writes_use_two_inserts_for_all_the_traces_of_the_block():
+    with CaptureQueriesContext(connections["traces"]) as queries:
+        with tracing.deferred_writes():
+            for n in range(30):
+                with tracing.span("command", f"c{n}", message_id=f"m-{n}"):
+                    pass
+    assert len(queries) == 2
+    assert TraceNode.objects.filter(kind="command", name__startswith="c").count() == 30

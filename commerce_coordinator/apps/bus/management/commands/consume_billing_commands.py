@@ -14,7 +14,7 @@ class Command(BaseCommand):
     help = (
         "Consume command messages (issue_invoice, cancel_invoice, subscribe, refund, ...) from the bus queue; "
         "each becomes the coordinator signal CC_BUS_COMMANDS names. Runs until stopped (SIGTERM/Ctrl-C "
-        "finish the current message), or as a one-shot with --max-messages / --idle-timeout."
+        "finish the current batch), or as a one-shot with --max-messages / --idle-timeout."
     )
 
     def add_arguments(self, parser):
@@ -43,4 +43,7 @@ class Command(BaseCommand):
                 for sig, handler in previous.items():
                     signal.signal(sig, handler)
         counts = ", ".join(f"{consumer.counts[k]} {k}" for k in ("processed", "duplicate", "retried", "dead_lettered"))
-        self.stdout.write(f"Handled {consumer.handled} message(s): {counts}.")
+        requeued = consumer.counts["requeued"]  # not handled: they went back to the queue, and came back
+        self.stdout.write(
+            f"Handled {consumer.handled} message(s): {counts}. Requeued {requeued} (rolled-back batches)."
+        )
