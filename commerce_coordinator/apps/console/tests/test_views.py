@@ -288,13 +288,14 @@ def test_a_bulk_action_refuses_item_ids_that_are_not_numbers(staff, pay, fake_lm
     assert not WorkAudit.objects.exists()
 
 
-def make_nodes(trace_id, *specs):
-    """Trace nodes written straight to the trace database: (id, parent, kind, name, status, seconds, extra)."""
+def make_nodes(trace_id, *specs, t0=None):
+    """Trace nodes written straight to the trace database: (id, parent, kind, name, status, seconds, extra),
+    `seconds` after t0 (five minutes ago unless given, so that two calls can share one start)."""
     from datetime import timedelta
 
     from django.utils import timezone
 
-    t0 = timezone.now() - timedelta(minutes=5)
+    t0 = t0 or timezone.now() - timedelta(minutes=5)
     for node_id, parent, kind, name, status, at, extra in specs:
         TraceNode.objects.create(
             id=node_id.ljust(32, "0"),
@@ -324,7 +325,7 @@ def test_a_retried_task_shows_its_attempts_and_next_attempt_and_stops_polling_on
     assert ">RETRY<" in body and "attempt 1" in body and "LMS answered 503" in body
     assert "next attempt not scheduled" in body
     assert 'hx-trigger="every 2s"' in body  # the retry has not run again yet: the page refreshes itself
-    make_nodes(trace_id, ("a3", "", "task", "lms.process_line", "ok", 30, {"task_id": "t-1"}))
+    make_nodes(trace_id, ("a3", "", "task", "lms.process_line", "ok", 30, {"task_id": "t-1"}), t0=t0)
     body = staff.get(reverse("console:trace", args=[trace_id])).content.decode()
     assert "attempt 2" in body
     assert f"next attempt {(t0 + timedelta(seconds=30)):%Y-%m-%d %H:%M:%S}" in body
