@@ -345,7 +345,7 @@ MAX_ROWS_PER_INSERT = 500  # SQLite caps the variables of one statement (32766);
 
 def write_nodes(nodes: list[SpanNode], keys: dict | None = None) -> None:
     """Write nodes in one INSERT statement (one round trip in autocommit) per 500 nodes, and their business
-    keys in one more when there are any. Never raises."""
+    keys in one more per 500 keys when there are any. Never raises."""
     try:
         connection = connections[settings.CC_TRACE_DATABASE]
         adapt = connection.ops.adapt_datetimefield_value
@@ -355,11 +355,11 @@ def write_nodes(nodes: list[SpanNode], keys: dict | None = None) -> None:
                 chunk = nodes[start : start + MAX_ROWS_PER_INSERT]
                 params = [value for node in chunk for value in _row(node, readers, adapt)]
                 cursor.execute(_insert_sql(connection, "core_tracenode", columns, len(chunk)), params)
-            if keys:
-                trace_id = nodes[0].trace_id
-                rows = list(keys.items())[:MAX_ROWS_PER_INSERT]
-                params = [v for (key, value), node_id in rows for v in (trace_id, node_id, key, value)]
-                cursor.execute(_insert_sql(connection, "core_tracekey", KEY_COLUMNS, len(rows)), params)
+            trace_id, rows = nodes[0].trace_id, list((keys or {}).items())
+            for start in range(0, len(rows), MAX_ROWS_PER_INSERT):  # a page's trace: a key per invoice, say
+                chunk = rows[start : start + MAX_ROWS_PER_INSERT]
+                params = [v for (key, value), node_id in chunk for v in (trace_id, node_id, key, value)]
+                cursor.execute(_insert_sql(connection, "core_tracekey", KEY_COLUMNS, len(chunk)), params)
     except Exception:  # tracing must never break the workflow it traces
         logger.exception("Could not store %d trace node(s) of trace %s", len(nodes), nodes[0].trace_id)
 

@@ -116,14 +116,38 @@ def transition_many(chains: list[tuple[Invoice, list[Step]]], actor: str = "syst
         planned.append((invoice, values, events))
     moved = {}
     with transaction.atomic(savepoint=False):
-        for invoice, values, events in planned:
-            if Invoice.objects.filter(pk=invoice.pk, state=invoice.state, version=invoice.version).update(**values):
-                moved[invoice.pk] = (invoice, values, events)
+        for group in _same_update(planned):
+            won = _update(group, now)
+            moved.update((plan[0].pk, plan) for plan in group if plan[0].pk in won)
         InvoiceEvent.objects.bulk_create([event for _, _, events in moved.values() for event in events])
     for invoice, values, _ in moved.values():
         for name, value in values.items():
             setattr(invoice, name, value)
     return {pk: events for pk, (_, _, events) in moved.items()}
+
+
+def _same_update(planned: list) -> list[list]:
+    """Invoices whose conditional UPDATE is the same statement (read in the same state and version, the same
+    values to set): a page of first charge attempts is one UPDATE, not one per invoice."""
+    groups: dict = {}
+    for plan in planned:
+        invoice, values, _ = plan
+        key = (invoice.state, invoice.version, tuple(sorted(values.items(), key=str)))
+        groups.setdefault(repr(key), []).append(plan)
+    return list(groups.values())
+
+
+def _update(group: list, now) -> set[int]:
+    """One conditional UPDATE for the group; the pks it moved (all, or those now carrying this very write)."""
+    first, values = group[0][0], group[0][1]
+    pks = [invoice.pk for invoice, _, _ in group]
+    count = Invoice.objects.filter(pk__in=pks, state=first.state, version=first.version).update(**values)
+    if count == len(pks):
+        return set(pks)
+    if not count:
+        return set()
+    marked = Invoice.objects.filter(pk__in=pks, state=values["state"], version=values["version"], updated=now)
+    return set(marked.values_list("pk", flat=True))
 
 
 def _as_in(invoice: Invoice, state: str) -> Invoice:
