@@ -19,7 +19,8 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import DatabaseError, transaction
-from django.db.models import Exists, Max, Min, OuterRef, Q
+from django.db.models import CharField, Exists, Max, Min, OuterRef, Q, Value
+from django.db.models.functions import Cast, Concat, LPad
 
 from commerce_coordinator.apps.core import tracing
 from commerce_coordinator.apps.core.bulk import insert_rows
@@ -280,10 +281,11 @@ def populate_lines(invoice: Invoice, products: list[Product]) -> list[InvoiceLin
     return lines
 
 
-def finalize_steps(invoice: Invoice, lines: list[InvoiceLine]) -> list[states.Step]:
-    """populate then finalize (after a retry when the invoice is in error): number, totals, due date."""
+def finalize_steps(invoice: Invoice, lines: list[InvoiceLine], now=None) -> list[states.Step]:
+    """populate then finalize (after a retry when the invoice is in error): number, totals, due date. `now`: the
+    page's time (invoices finalized together share it, and so their UPDATE)."""
     total = sum((line.amount for line in lines), start=Decimal("0"))
-    now = clock.now()
+    now = now or clock.now()
     steps = [states.Step("retry", "taken again by dispatch")] if invoice.state == S.ERROR else []
     return steps + [
         states.Step("populate", f"{len(lines)} line(s)", {"subtotal": total, "total": total}),
@@ -291,13 +293,26 @@ def finalize_steps(invoice: Invoice, lines: list[InvoiceLine]) -> list[states.St
             "finalize",
             f"total {total} {invoice.currency}",
             {
-                "number": f"{settings.INVOICING_NUMBER_PREFIX}-{invoice.period_start:%Y%m}-{invoice.pk:07d}",
+                "number": invoice_number(invoice),
                 "due_date": (now + timedelta(days=settings.INVOICING_PAYMENT_TERMS_DAYS)).date(),
                 "finalized_at": now,
                 "next_attempt_at": now,
             },
         ),
     ]
+
+
+NUMBER_DIGITS = 7
+
+
+def invoice_number(invoice: Invoice):
+    """`INV-YYYYMM-<id, 7 digits>`: computed by the finalize UPDATE itself (one statement for a page's invoices of
+    a period and total) where the id fits the digits, else written as it is."""
+    number = f"{settings.INVOICING_NUMBER_PREFIX}-{invoice.period_start:%Y%m}-{invoice.pk:0{NUMBER_DIGITS}d}"
+    if invoice.pk >= 10**NUMBER_DIGITS:
+        return number
+    padded = LPad(Cast("id", output_field=CharField()), NUMBER_DIGITS, Value("0"))
+    return states.Computed(Concat(Value(number[: -NUMBER_DIGITS]), padded, output_field=CharField()), number)
 
 
 def finalize(invoice: Invoice, products: list[Product], actor: str) -> None:
@@ -314,19 +329,26 @@ def finalize(invoice: Invoice, products: list[Product], actor: str) -> None:
 def _finalize_fresh(page: list[Invoice], products, scope: Scope, counters: dict, errors: dict) -> list[Invoice]:
     """The fast path for never-populated drafts: their conditional UPDATEs, then one INSERT of all events and
     one of all lines (a page is one transaction; the caller falls back to one invoice at a time on a DB error)."""
-    chains, lines = [], {}
+    chains, lines, now = [], {}, clock.now()
     for invoice in page:
         try:
             lines[invoice.pk] = populate_lines(invoice, products.get(invoice.account_id, []))
         except Exception as exc:
             _record_error(invoice, exc, scope, counters, errors)
             continue
-        chains.append((invoice, finalize_steps(invoice, lines[invoice.pk])))
+        chains.append((invoice, finalize_steps(invoice, lines[invoice.pk], now)))
     moved = states.transition_many(chains, scope.actor)
-    InvoiceLine.objects.bulk_create([line for pk in moved for line in lines[pk]])
+    insert_rows(InvoiceLine, {}, [_line_row(line) for pk in moved for line in lines[pk]])
     counters["skipped"] += len(chains) - len(moved)
     counters["dispatched"] += len(moved)
     return [invoice for invoice, _ in chains if invoice.pk in moved]
+
+
+LINE_FIELDS = ("invoice_id", "product_id", "kind", "description", "quantity", "unit_price", "amount")
+
+
+def _line_row(line: InvoiceLine) -> dict:
+    return {name: getattr(line, name) for name in LINE_FIELDS}
 
 
 def _finalize_page(page: list[Invoice], scope: Scope, counters: dict, errors: dict) -> list[Invoice]:
