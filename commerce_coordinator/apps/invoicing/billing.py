@@ -368,9 +368,10 @@ def _finalize_page(page: list[Invoice], scope: Scope, counters: dict, errors: di
             errors.clear(), errors.update(before[1])
             finalized, fresh = [], []
             page = list(Invoice.objects.select_related("account").filter(pk__in=[i.pk for i in page]).order_by("pk"))
+        taken = {invoice.pk for invoice in fresh}  # a set: `invoice in list` compared models pairwise (n^2)
         with transaction.atomic():
             for invoice in page:
-                if invoice in fresh or invoice.state not in (S.DRAFT, S.ERROR):
+                if invoice.pk in taken or invoice.state not in (S.DRAFT, S.ERROR):
                     continue
                 try:
                     finalize(invoice, products.get(invoice.account_id, []), scope.actor)
