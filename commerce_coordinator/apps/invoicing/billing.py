@@ -312,7 +312,7 @@ def invoice_number(invoice: Invoice):
     if invoice.pk >= 10**NUMBER_DIGITS:
         return number
     padded = LPad(Cast("id", output_field=CharField()), NUMBER_DIGITS, Value("0"))
-    return states.Computed(Concat(Value(number[: -NUMBER_DIGITS]), padded, output_field=CharField()), number)
+    return states.Computed(Concat(Value(number[:-NUMBER_DIGITS]), padded, output_field=CharField()), number)
 
 
 def finalize(invoice: Invoice, products: list[Product], actor: str) -> None:

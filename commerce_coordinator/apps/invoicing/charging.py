@@ -94,8 +94,11 @@ def _no_method(invoices: list[Invoice], actor: str, why: str) -> dict[int, None]
 def _store_and_request(invoices: list[Invoice]) -> dict[int, InvoiceCharge]:
     """The attempts' InvoiceCharge rows (one INSERT) and one charges_requested naming them all."""
     trace_id, now = tracing.current_trace_id() or "", clock.now()
-    rows = [{"invoice_id": i.pk, "attempt": i.attempts, "idempotency_key": i.idempotency_key(i.attempts),
-             "provider": i.account.payment_provider, "amount": i.total, "currency": i.currency} for i in invoices]  # fmt: skip
+    rows = [
+        {"invoice_id": i.pk, "attempt": i.attempts, "idempotency_key": i.idempotency_key(i.attempts),
+         "provider": i.account.payment_provider, "amount": i.total, "currency": i.currency}
+        for i in invoices
+    ]  # fmt: skip
     insert_rows(InvoiceCharge, {"trace_id": trace_id, "requested_at": now}, rows)
     sent = charges_requested.send("invoicing", charges=[_request(i) for i in invoices])
     if not sent.ok or not len(sent):
