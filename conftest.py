@@ -13,6 +13,33 @@ def celery_worker():
 
 
 @pytest.fixture
+def gateway(live_server, settings):
+    """The demo gateway (apps/demo_gateway) served by a live server on a real HTTP port; both providers' API
+    bases point at it. `calls()` counts the charge requests it answered, `refund_calls()` the refund requests."""
+    from django.apps import apps
+
+    root = f"{live_server.url}/demo_gateway"
+    settings.STRIPE_API_BASE = f"{root}/stripe"
+    settings.CLOUDPAYMENTS_API_BASE = f"{root}/cloudpayments"
+
+    def counted(model: str) -> int:
+        return sum(apps.get_model("demo_gateway", model).objects.values_list("calls", flat=True))
+
+    class Gateway:
+        url = root
+
+        @staticmethod
+        def calls() -> int:
+            return counted("DemoCharge")
+
+        @staticmethod
+        def refund_calls() -> int:
+            return counted("DemoRefund")
+
+    return Gateway
+
+
+@pytest.fixture
 def staff_client(client, django_user_model):
     user = django_user_model.objects.create_user("staff", "staff@example.invalid", "pw", is_staff=True)
     client.force_login(user)

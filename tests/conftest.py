@@ -1,5 +1,5 @@
-"""Fixtures for the cross-app tests: the LMS fake, invoicing's demo gateway and clock, contracts' test backends,
-and one billing clock moving invoicing's and subscriptions' clocks together."""
+"""Fixtures for the cross-app tests: the LMS fake, invoicing's clock, contracts' test backends, and one billing
+clock moving invoicing's and subscriptions' clocks together (the demo gateway, `gateway`, is the root conftest's)."""
 
 import datetime as _dt
 
@@ -7,7 +7,7 @@ import pytest
 
 from commerce_coordinator.apps.contracts.tests.conftest import backends  # noqa: F401
 from commerce_coordinator.apps.invoicing import clock as _invoicing_clock
-from commerce_coordinator.apps.invoicing.tests.conftest import _clock, gateway  # noqa: F401
+from commerce_coordinator.apps.invoicing.tests.conftest import _clock  # noqa: F401
 from commerce_coordinator.apps.lms.tests.conftest import fake_lms  # noqa: F401
 from commerce_coordinator.apps.subscriptions import clock as _subscriptions_clock
 

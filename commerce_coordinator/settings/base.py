@@ -134,6 +134,8 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "InvoiceStateEnum": "commerce_coordinator.apps.invoicing.models.InvoiceState",
         "SubscriptionStatusEnum": "commerce_coordinator.apps.subscriptions.models.SubscriptionStatus",
+        # A charge attempt's and a refund's status: the same choices (requested, succeeded, failed).
+        "ChargeOrRefundStatusEnum": "commerce_coordinator.apps.invoicing.models.InvoiceRefund.Status",
     },
 }
 
@@ -153,6 +155,7 @@ from .components.invoicing import INVOICING_BEAT_TIMES  # noqa: E402
 from .components.lms import *  # noqa: E402,F403
 from .components.payments import *  # noqa: E402,F403
 from .components.payments_charges import *  # noqa: E402,F403
+from .components.payments_refunds import *  # noqa: E402,F403
 from .components.subscriptions import *  # noqa: E402,F403
 from .components.subscriptions import SUBSCRIPTIONS_SWEEP_INTERVAL  # noqa: E402
 from .components.traces import *  # noqa: E402,F403
@@ -215,6 +218,17 @@ CC_SIGNALS: dict = {
     "commerce_coordinator.apps.payments.signals.charge_failed": [
         "commerce_coordinator.apps.invoicing.receivers.record_charge_failed",
     ],
+    # Refunds of paid invoices (ADR 63): invoicing asks payments (a durable refund per idempotency key), which
+    # calls the provider's refund API and answers; invoicing records the answer on the invoice.
+    "commerce_coordinator.apps.invoicing.signals.refund_requested": [
+        "commerce_coordinator.apps.payments.refunds.request_refund",
+    ],
+    "commerce_coordinator.apps.payments.signals.refund_succeeded": [
+        "commerce_coordinator.apps.invoicing.receivers.record_refund_succeeded",
+    ],
+    "commerce_coordinator.apps.payments.signals.refund_failed": [
+        "commerce_coordinator.apps.invoicing.receivers.record_refund_failed",
+    ],
     "commerce_coordinator.apps.invoicing.signals.credit_card_error": [
         "commerce_coordinator.apps.subscriptions.receivers.record_invoice_failed",
         {
@@ -245,6 +259,9 @@ CC_SIGNALS: dict = {
     ],
     "commerce_coordinator.apps.invoicing.signals.invoice_cancel_requested": [
         "commerce_coordinator.apps.invoicing.receivers.cancel_invoice_from_bus",
+    ],
+    "commerce_coordinator.apps.invoicing.signals.invoice_refund_requested": [
+        "commerce_coordinator.apps.invoicing.receivers.refund_invoice_from_bus",
     ],
     "commerce_coordinator.apps.invoicing.signals.account_cleared": [
         "commerce_coordinator.apps.subscriptions.receivers.resume_on_cleared",
@@ -312,6 +329,7 @@ CC_BUS_COMMANDS: dict[str, str] = {
     # apps/invoicing (docs/invoicing.md)
     "issue_invoice": "commerce_coordinator.apps.invoicing.signals.invoice_issue_requested",
     "cancel_invoice": "commerce_coordinator.apps.invoicing.signals.invoice_cancel_requested",
+    "refund": "commerce_coordinator.apps.invoicing.signals.invoice_refund_requested",  # ADR 63
     # subscriptions: the admin panel's subscribe (docs/bus.md)
     "subscribe": "commerce_coordinator.apps.subscriptions.signals.subscribe_requested",
 }

@@ -39,6 +39,7 @@ CLOUDPAYMENTS_API_SECRETS = ["cp_test_secret"]
 STRIPE_API_BASE = os.environ.get("STRIPE_API_BASE", "http://127.0.0.1:9/demo_gateway/stripe")  # a test: its live server
 CLOUDPAYMENTS_API_BASE = os.environ.get("CLOUDPAYMENTS_API_BASE", "http://127.0.0.1:9/demo_gateway/cloudpayments")
 PAYMENTS_CHARGE_RETRY_SCHEDULE = [0.1, 0.1]
+PAYMENTS_REFUND_RETRY_SCHEDULE = [0.1, 0.1]
 PAYMENTS_CHARGE_READ_TIMEOUT = 1.0
 DEMO_GATEWAY_HANG_SECONDS = 2.0
 

@@ -73,6 +73,8 @@ def convert_arguments(signal: CoordinatorSignal, raw: dict) -> dict:
     converted = {
         name: _convert(name, value, signal.arguments[name]) for name, value in raw.items() if name in signal.arguments
     }
+    # An argument that may be None may be left out of the message (e.g. a refund's amount: all of it).
+    converted.update({name: None for name in optional_arguments(signal) if name not in raw})
     converted.update({name: value for name, value in raw.items() if name not in signal.arguments})
     try:
         signal.check_arguments(converted)
@@ -81,8 +83,17 @@ def convert_arguments(signal: CoordinatorSignal, raw: dict) -> dict:
     return converted
 
 
+def optional_arguments(signal: CoordinatorSignal) -> list[str]:
+    """The arguments whose declared types include None: a message may leave them out."""
+    return [name for name, declared in signal.arguments.items() if type(None) in _types(declared)]
+
+
+def _types(declared) -> tuple:
+    return declared if isinstance(declared, tuple) else (declared,)
+
+
 def _convert(name: str, value, declared):
-    types = declared if isinstance(declared, tuple) else (declared,)
+    types = _types(declared)
     if isinstance(value, types) and not (isinstance(value, bool) and bool not in types):
         return value
     for target in types:

@@ -1,10 +1,12 @@
-"""Stripe's PaymentIntent API and CloudPayments' token charge API, as far as charging a saved method goes.
+"""Stripe's PaymentIntent and Refund APIs and CloudPayments' token charge and refund APIs, as far as charging a
+saved method and refunding that payment go.
 
 Answers with each provider's shapes (status codes, error objects, ReasonCodes) for the test cards of
 cards.py, and replays the stored answer for a repeated idempotency key, as both providers do.
 """
 
 import base64
+import functools
 import json
 import time
 import uuid
@@ -17,7 +19,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from . import cards
-from .models import DemoCharge
+from .models import DemoCharge, DemoRefund
 
 
 def _pause(behaviour: cards.Behaviour) -> None:
@@ -27,33 +29,29 @@ def _pause(behaviour: cards.Behaviour) -> None:
         time.sleep(settings.DEMO_GATEWAY_HANG_SECONDS)
 
 
-def _replay(provider: str, key: str):
+def _replay(provider: str, key: str, model=DemoCharge):
     """The stored answer for a repeated idempotency key (and one more call counted), or None."""
     if not key:
         return None
-    stored = DemoCharge.objects.filter(provider=provider, idempotency_key=key).first()
+    stored = model.objects.filter(provider=provider, idempotency_key=key).first()
     if stored is None:
         return None
-    DemoCharge.objects.filter(pk=stored.pk).update(calls=F("calls") + 1)
+    model.objects.filter(pk=stored.pk).update(calls=F("calls") + 1)
     return JsonResponse(stored.response, status=stored.status_code)
 
 
-def _answer(provider, key, token, amount, currency, status_code, body):
-    """Remember a final answer under its key (a 5xx is not final: a retry is evaluated afresh)."""
-    if key and status_code < 500:
+def _answer(provider, key, status_code, body, model=DemoCharge, **fields):
+    """Remember a final answer under its key (a 5xx is not final: a retry is evaluated afresh); one without a key
+    too, under a key of its own, so that a payment made without one can be refunded."""
+    if status_code < 500:
+        stored_key = key or f"no-key-{uuid.uuid4().hex}"
         try:
             with transaction.atomic():
-                DemoCharge.objects.create(
-                    provider=provider,
-                    idempotency_key=key,
-                    token=token,
-                    amount=amount,
-                    currency=currency,
-                    status_code=status_code,
-                    response=body,
+                model.objects.create(
+                    provider=provider, idempotency_key=stored_key, status_code=status_code, response=body, **fields
                 )
         except IntegrityError:  # a concurrent request with the same key answered first: give its answer
-            return _replay(provider, key)
+            return _replay(provider, key, model)
     return JsonResponse(body, status=status_code)
 
 
@@ -61,16 +59,36 @@ def _stripe_error(status_code: int, type_: str, message: str, **extra) -> JsonRe
     return JsonResponse({"error": {"type": type_, "message": message, **extra}}, status=status_code)
 
 
-@csrf_exempt
-@require_POST
-def stripe_payment_intents(request):
+def _metadata(data) -> dict:
+    """Stripe's form-encoded metadata[key]=value pairs."""
+    return {k[len("metadata[") : -1]: v for k, v in data.items() if k.startswith("metadata[")}
+
+
+def _provider_api(provider: str, model=DemoCharge):
+    """A provider API view: a POST, the provider's authentication, then the stored answer for a repeated key;
+    the view gets the request and the key."""
+
+    def wrap(view):
+        @csrf_exempt
+        @require_POST
+        @functools.wraps(view)
+        def handle(request):
+            if provider == "stripe" and not request.headers.get("Authorization", "").startswith("Bearer sk_"):
+                return _stripe_error(401, "invalid_request_error", "Invalid API Key provided.")
+            if provider == "cloudpayments" and not _cloudpayments_authorized(request):
+                return JsonResponse({"Success": False, "Message": "Authentication failed"}, status=401)
+            key = request.headers.get("Idempotency-Key" if provider == "stripe" else "X-Request-ID", "")
+            replay = _replay(provider, key, model)
+            return replay if replay is not None else view(request, key)
+
+        return handle
+
+    return wrap
+
+
+@_provider_api("stripe")
+def stripe_payment_intents(request, key):
     """POST /v1/payment_intents (form-encoded, Bearer secret key, Idempotency-Key header)."""
-    if not request.headers.get("Authorization", "").startswith("Bearer sk_"):
-        return _stripe_error(401, "invalid_request_error", "Invalid API Key provided.")
-    key = request.headers.get("Idempotency-Key", "")
-    replay = _replay("stripe", key)
-    if replay is not None:
-        return replay
     data = request.POST
     token, currency = data.get("payment_method", ""), data.get("currency", "")
     try:
@@ -85,7 +103,7 @@ def stripe_payment_intents(request):
         return _stripe_error(500, "api_error", behaviour.message)
     intent_id = f"pi_demo_{uuid.uuid4().hex[:20]}"
     charge_id = f"ch_demo_{uuid.uuid4().hex[:20]}"
-    metadata = {k[len("metadata[") : -1]: v for k, v in data.items() if k.startswith("metadata[")}
+    metadata = _metadata(data)
     intent = {
         "id": intent_id,
         "object": "payment_intent",
@@ -97,7 +115,7 @@ def stripe_payment_intents(request):
         "status": "succeeded" if behaviour.outcome == "succeed" else "requires_payment_method",
     }
     if behaviour.outcome == "succeed":
-        return _answer("stripe", key, token, amount, currency, 200, intent)
+        return _answer("stripe", key, 200, intent, token=token, amount=amount, currency=currency)
     body = {
         "error": {
             "type": "card_error",
@@ -108,7 +126,7 @@ def stripe_payment_intents(request):
             "payment_intent": intent,
         }
     }
-    return _answer("stripe", key, token, amount, currency, 402, body)
+    return _answer("stripe", key, 402, body, token=token, amount=amount, currency=currency)
 
 
 def _cloudpayments_authorized(request) -> bool:
@@ -122,16 +140,9 @@ def _cloudpayments_authorized(request) -> bool:
     return bool(public_id and secret)
 
 
-@csrf_exempt
-@require_POST
-def cloudpayments_token_charge(request):
+@_provider_api("cloudpayments")
+def cloudpayments_token_charge(request, key):
     """POST /payments/tokens/charge (JSON, HTTP Basic public id : API secret, X-Request-ID)."""
-    if not _cloudpayments_authorized(request):
-        return JsonResponse({"Success": False, "Message": "Authentication failed"}, status=401)
-    key = request.headers.get("X-Request-ID", "")
-    replay = _replay("cloudpayments", key)
-    if replay is not None:
-        return replay
     try:
         data = json.loads(request.body or b"{}")
         amount = round(float(data["Amount"]) * 100)
@@ -157,6 +168,88 @@ def cloudpayments_token_charge(request):
         "Reason": "Approved" if succeeded else behaviour.cp_reason,
         "CardHolderMessage": behaviour.message,
     }
-    return _answer(
-        "cloudpayments", key, token, amount, currency, 200, {"Success": succeeded, "Message": None, "Model": model}
-    )
+    body = {"Success": succeeded, "Message": None, "Model": model}
+    return _answer("cloudpayments", key, 200, body, token=token, amount=amount, currency=currency)
+
+
+# --- refunds ---------------------------------------------------------------------------------
+
+
+def _refundable(provider: str, charge: DemoCharge, payment_id: str) -> int:
+    """What is left of a payment to refund, in minor units."""
+    done = DemoRefund.objects.filter(provider=provider, payment_id=payment_id, succeeded=True)
+    return charge.amount - sum(done.values_list("amount", flat=True))
+
+
+def _refund_answer(provider, key, payment_id, amount, status_code, body, succeeded=False):
+    return _answer(provider, key, status_code, body, DemoRefund, payment_id=payment_id, amount=amount,
+                   succeeded=succeeded)  # fmt: skip
+
+
+@_provider_api("stripe", DemoRefund)
+def stripe_refunds(request, key):
+    """POST /v1/refunds (form-encoded: payment_intent, amount, metadata[...]; Bearer key, Idempotency-Key)."""
+    data = request.POST
+    intent_id = data.get("payment_intent", "")
+    charge = DemoCharge.objects.filter(provider="stripe", status_code=200, response__id=intent_id).first()
+    if charge is None:
+        return _stripe_error(400, "invalid_request_error", f"No such payment_intent: '{intent_id}'",
+                             code="resource_missing", param="payment_intent")  # fmt: skip
+    left = _refundable("stripe", charge, intent_id)
+    try:
+        amount = int(data.get("amount") or left)
+    except ValueError:
+        return _stripe_error(400, "invalid_request_error", "Invalid integer: amount", param="amount")
+    behaviour = cards.behaviour("stripe", charge.token) or cards.SUCCEED
+    if behaviour.refund == "error":
+        return _stripe_error(500, "api_error", "The demo gateway fails refunds of this payment on purpose (500).")
+    if left <= 0:
+        message = f"Charge {charge.response['latest_charge']} has already been refunded."
+        body = {"error": {"type": "invalid_request_error", "code": "charge_already_refunded", "message": message}}
+        return _refund_answer("stripe", key, intent_id, amount, 400, body)
+    if amount <= 0 or amount > left:
+        body = {
+            "error": {
+                "type": "invalid_request_error",
+                "code": "amount_too_large",
+                "param": "amount",
+                "message": f"Refund amount ({amount}) is greater than unrefunded amount on charge ({left})",
+            }
+        }
+        return _refund_answer("stripe", key, intent_id, amount, 400, body)  # fmt: skip
+    failed = behaviour.refund == "fail"
+    metadata = _metadata(data)
+    refund = {
+        "id": f"re_demo_{uuid.uuid4().hex[:20]}", "object": "refund", "amount": amount, "balance_transaction": None,
+        "charge": charge.response["latest_charge"], "created": int(time.time()), "currency": charge.currency,
+        "customer": None, "customer_account": None, "payment_method": charge.token,
+        "destination_details": {"card": {"type": "refund"}, "type": "card"}, "metadata": metadata,
+        "payment_intent": intent_id, "reason": data.get("reason") or None, "receipt_number": None,
+        "source_transfer_reversal": None, "status": "failed" if failed else "succeeded", "transfer_reversal": None,
+    }  # fmt: skip
+    if failed:
+        refund["failure_reason"] = "expired_or_canceled_card"
+    return _refund_answer("stripe", key, intent_id, amount, 200, refund, succeeded=not failed)
+
+
+@_provider_api("cloudpayments", DemoRefund)
+def cloudpayments_refund(request, key):
+    """POST /payments/refund (JSON TransactionId, Amount; HTTP Basic, X-Request-ID)."""
+    try:
+        data = json.loads(request.body or b"{}")
+        transaction_id, amount = int(data["TransactionId"]), round(float(data["Amount"]) * 100)
+    except (ValueError, KeyError, TypeError):
+        return JsonResponse({"Success": False, "Message": "TransactionId and Amount are required"}, status=400)
+    charge = DemoCharge.objects.filter(provider="cloudpayments", response__Model__TransactionId=transaction_id).first()
+    payment_id = str(transaction_id)
+    if charge is None or not charge.response.get("Success"):
+        return _refund_answer("cloudpayments", key, payment_id, amount, 200,
+                              {"Success": False, "Message": "Transaction not found"})  # fmt: skip
+    behaviour = cards.behaviour("cloudpayments", charge.token) or cards.SUCCEED
+    if behaviour.refund == "error":
+        return JsonResponse({"Success": False, "Message": "The demo gateway fails this refund (500)."}, status=500)
+    if behaviour.refund == "fail" or amount <= 0 or amount > _refundable("cloudpayments", charge, payment_id):
+        message = "Refund declined by the demo gateway" if behaviour.refund == "fail" else "Invalid refund amount"
+        return _refund_answer("cloudpayments", key, payment_id, amount, 200, {"Success": False, "Message": message})
+    body = {"Success": True, "Message": None, "Model": {"TransactionId": uuid.uuid4().int % 10**9}}
+    return _refund_answer("cloudpayments", key, payment_id, amount, 200, body, succeeded=True)

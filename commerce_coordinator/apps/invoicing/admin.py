@@ -1,7 +1,7 @@
 """Operator views: accounts with their products, invoices with their event chain as a timeline, runs.
 
-Invoice actions (retry charge now, void, mark uncollectible) ask for a reason first and go through
-invoicing.operations, so the chain records the operator and the reason.
+Invoice actions (retry charge now, void, mark uncollectible, refund in full) ask for a reason first and go
+through invoicing.operations, so the chain records the operator and the reason (a refund also a core.WorkAudit).
 """
 
 from django import forms
@@ -12,7 +12,8 @@ from django.utils.html import format_html, format_html_join
 from commerce_coordinator.apps.core.admin import ReadOnlyAdmin, ReadOnlyInline
 
 from . import operations
-from .models import Account, BillingRun, Invoice, InvoiceCharge, InvoiceEvent, InvoiceLine, Product
+from .models import Account, BillingRun, Invoice, InvoiceCharge, InvoiceEvent, InvoiceLine, InvoiceRefund, Product
+from .refunds import RefundRefused
 from .states import InvalidTransition, StaleInvoice
 
 
@@ -51,6 +52,12 @@ class ChargeInline(ReadOnlyInline):
               "requested_at", "answered_at", "trace_id"]  # fmt: skip
 
 
+class RefundInline(ReadOnlyInline):
+    model = InvoiceRefund
+    fields = ["seq", "idempotency_key", "amount", "currency", "status", "actor", "reason", "refund_id", "message",
+              "requested_at", "answered_at", "trace_id"]  # fmt: skip
+
+
 class ReasonForm(forms.Form):
     reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3, "cols": 60}), help_text="Recorded in the chain.")
 
@@ -71,7 +78,7 @@ def _reasoned_action(operation, label: str):
         for invoice in queryset.select_related("account"):
             try:
                 operation(invoice, actor, form.cleaned_data["reason"])
-            except (InvalidTransition, StaleInvoice) as exc:
+            except (InvalidTransition, StaleInvoice, RefundRefused) as exc:
                 modeladmin.message_user(request, str(exc), messages.ERROR)
             else:
                 modeladmin.message_user(request, f"{label}: {invoice}", messages.SUCCESS)
@@ -90,15 +97,16 @@ class InvoiceAdmin(admin.ModelAdmin):
     search_fields = ["number", "=account__id", "=account__lms_user_id"]
     date_hierarchy = "period_start"
     list_select_related = ["account"]
-    inlines = [LineInline, ChargeInline]
+    inlines = [LineInline, ChargeInline, RefundInline]
     actions = [
         _reasoned_action(operations.retry_charge_now, "Retry charge now"),
         _reasoned_action(operations.void, "Void"),
         _reasoned_action(operations.mark_uncollectible, "Mark uncollectible"),
+        _reasoned_action(operations.refund, "Refund in full"),
     ]
     fields = ["number", "account", "period_start", "period_end", "state", "currency", "subtotal", "total",
-              "amount_paid", "due_date", "payment_overdue", "attempts", "next_attempt_at", "charge_in_flight",
-              "last_error", "finalized_at", "paid_at", "timeline"]  # fmt: skip
+              "amount_paid", "amount_refunded", "due_date", "payment_overdue", "attempts", "next_attempt_at",
+              "charge_in_flight", "last_error", "finalized_at", "paid_at", "timeline"]  # fmt: skip
 
     def get_readonly_fields(self, request, obj=None):
         return self.fields  # the state changes only through the actions (the transition function)

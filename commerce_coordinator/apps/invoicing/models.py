@@ -139,6 +139,9 @@ class Invoice(models.Model):
     subtotal = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0"))
     total = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0"))
     amount_paid = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0"))
+    amount_refunded = models.DecimalField(
+        max_digits=12, decimal_places=2, default=Decimal("0"), help_text="Refunds the provider confirmed (ADR 63)."
+    )
     due_date = models.DateField(null=True, blank=True)
     payment_overdue = models.BooleanField(default=False)
     attempts = models.PositiveIntegerField(default=0, help_text="Charge attempts requested so far.")
@@ -273,6 +276,40 @@ class InvoiceCharge(models.Model):
             "reject_reason": self.reject_reason,
             "message": self.message,
         }
+
+
+class InvoiceRefund(models.Model):
+    """One refund of a paid invoice as invoicing sees it: requested (the amount reserved), then the provider's
+    answer. Unique per idempotency key `inv-<id>-r<n>`, which payments gives the provider (ADR 63)."""
+
+    class Status(models.TextChoices):
+        REQUESTED = "requested", "Requested"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    invoice = models.ForeignKey(Invoice, related_name="refunds", on_delete=models.CASCADE)
+    seq = models.PositiveIntegerField(help_text="The invoice's n-th refund.")
+    idempotency_key = models.CharField(max_length=64, unique=True)
+    provider = models.CharField(max_length=32)
+    payment_id = models.CharField(max_length=255, help_text="The provider's id of the payment refunded.")
+    amount = models.DecimalField(max_digits=12, decimal_places=2)
+    currency = models.CharField(max_length=3)
+    reason = models.TextField()
+    actor = models.CharField(max_length=150, help_text="Who asked: bus:<message id>, api:<user>, operator:<name>.")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.REQUESTED, db_index=True)
+    refund_id = models.CharField(max_length=255, blank=True, default="", help_text="The provider's refund id.")
+    provider_status = models.CharField(max_length=64, blank=True, default="")
+    message = models.TextField(blank=True, default="", help_text="Why it failed (the provider's words).")
+    trace_id = models.CharField(max_length=32, blank=True, default="")
+    requested_at = models.DateTimeField(default=timezone.now)
+    answered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["invoice_id", "seq"]
+        constraints = [models.UniqueConstraint(fields=["invoice", "seq"], name="invoicing_one_refund_per_seq")]
+
+    def __str__(self):
+        return f"{self.idempotency_key} {self.amount} {self.currency} ({self.status})"
 
 
 class BillingRun(models.Model):

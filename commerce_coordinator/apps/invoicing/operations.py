@@ -5,10 +5,15 @@ Each goes through the one transition function, so the chain records who did it, 
 
 from __future__ import annotations
 
-from commerce_coordinator.apps.core import tracing
+from decimal import Decimal
 
-from . import charging, dunning, notify
-from .models import Invoice, InvoiceCharge, InvoiceState
+from django.db import transaction
+
+from commerce_coordinator.apps.core import tracing
+from commerce_coordinator.apps.core.models import WorkAudit
+
+from . import charging, dunning, notify, refunds
+from .models import Invoice, InvoiceCharge, InvoiceRefund, InvoiceState
 from .states import InvalidTransition, transition
 
 
@@ -38,3 +43,21 @@ def void(invoice: Invoice, actor: str, reason: str) -> None:
 def mark_uncollectible(invoice: Invoice, actor: str, reason: str) -> None:
     with tracing.span("operator", f"mark uncollectible {invoice.number}", actor, **notify.invoice_keys(invoice)):
         transition(invoice, "uncollectible", reason=_reason(reason), actor=actor, next_attempt_at=None)
+
+
+def refund(invoice: Invoice, actor: str, reason: str, amount: Decimal | None = None, audited: bool = True
+           ) -> InvoiceRefund:  # fmt: skip
+    """Refund a paid invoice (all that is refundable, or `amount`) through its provider (ADR 63); raises
+    refunds.RefundRefused. An operator's refund (admin, manage.py refund_invoice) also writes a core.WorkAudit row;
+    the API's is kept under its Idempotency-Key."""
+    keys = notify.invoice_keys(invoice)
+    with tracing.span("operator", f"refund {invoice.number}", actor, **keys), transaction.atomic():
+        made = refunds.request_refund(invoice.number or "", amount, reason, actor)
+        if audited:
+            WorkAudit.objects.create(
+                item_type="invoicing.invoice", item_id=str(invoice.pk), item_label=f"invoice {invoice.number}",
+                action="refund", actor=str(actor)[:150], reason=str(reason).strip(),
+                outcome=f"refund {made.idempotency_key} of {made.amount} {made.currency} requested",
+                trace_id=tracing.current_trace_id() or "",
+            )  # fmt: skip
+    return made

@@ -4,6 +4,9 @@ The charge answers come from the payments app, which this app never imports:
     charge_succeeded / charge_failed(invoice_number, idempotency_key, lms_user_id, amount, currency, provider,
                                      charge_id, result, status, response_code, response_text, reject_reason,
                                      message[, decline])
+and so do the refund answers (invoicing/refunds.py):
+    refund_succeeded / refund_failed(invoice_number, idempotency_key, amount, currency, provider, payment_id,
+                                     refund_id, status, message)
 """
 
 import logging
@@ -13,7 +16,7 @@ from django.core.mail import send_mail
 
 from commerce_coordinator.apps.core.retries import PermanentError
 
-from . import billing, charging, clock, operations
+from . import billing, charging, clock, operations, refunds
 from .models import Account, Invoice
 from .states import InvalidTransition, StaleInvoice
 
@@ -101,3 +104,20 @@ def cancel_invoice_from_bus(sender, invoice_number, reason, message_id, **kwargs
     except (InvalidTransition, StaleInvoice) as exc:
         raise PermanentError(str(exc))
     return {"invoice_number": invoice_number, "state": invoice.state}
+
+
+def refund_invoice_from_bus(sender, invoice_number, amount, reason, message_id, **kwargs):
+    """invoice_refund_requested (bus "refund"): refund a paid invoice, all of it when amount is None. Runs in the
+    consumer's transaction; a refusal (not paid, more than is refundable) is a RefundRefused: a PermanentError."""
+    refund = refunds.request_refund(invoice_number, amount, reason, f"bus:{message_id}")
+    return {"invoice_number": invoice_number, "refund": refund.idempotency_key, "amount": str(refund.amount)}
+
+
+def record_refund_succeeded(sender, idempotency_key, **answer):
+    """refund_succeeded: the refund is recorded on the invoice (once per refund, whatever the redeliveries)."""
+    return refunds.record_answer(idempotency_key, succeeded=True, **answer)
+
+
+def record_refund_failed(sender, idempotency_key, **answer):
+    """refund_failed: the refund's amount is refundable again; the chain says why it failed."""
+    return refunds.record_answer(idempotency_key, succeeded=False, **answer)

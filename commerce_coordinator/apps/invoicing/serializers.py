@@ -1,8 +1,10 @@
 """What the billing API shows of accounts and invoices."""
 
+from decimal import Decimal
+
 from rest_framework import serializers
 
-from .models import Account, Invoice, InvoiceCharge, InvoiceEvent, InvoiceLine
+from .models import Account, Invoice, InvoiceCharge, InvoiceEvent, InvoiceLine, InvoiceRefund
 
 
 class AccountSerializer(serializers.ModelSerializer):
@@ -20,7 +22,8 @@ class InvoiceSummarySerializer(serializers.ModelSerializer):
     class Meta:
         model = Invoice
         fields = ["id", "number", "account", "period", "period_start", "period_end", "state", "currency", "total",
-                  "amount_paid", "due_date", "payment_overdue", "attempts", "next_attempt_at"]  # fmt: skip
+                  "amount_paid", "amount_refunded", "due_date", "payment_overdue", "attempts",
+                  "next_attempt_at"]  # fmt: skip
 
 
 class LineSerializer(serializers.ModelSerializer):
@@ -43,18 +46,28 @@ class ChargeSerializer(serializers.ModelSerializer):
                   "trace_id", "requested_at", "answered_at"]  # fmt: skip
 
 
+class RefundSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = InvoiceRefund
+        fields = ["seq", "idempotency_key", "provider", "payment_id", "amount", "currency", "status", "reason",
+                  "actor", "refund_id", "provider_status", "message", "trace_id", "requested_at",
+                  "answered_at"]  # fmt: skip
+
+
 class InvoiceSerializer(InvoiceSummarySerializer):
     lines = LineSerializer(many=True, read_only=True)
     events = EventSerializer(many=True, read_only=True)
     charges = ChargeSerializer(many=True, read_only=True)
+    refunds = RefundSerializer(many=True, read_only=True)
     trace_ids = serializers.SerializerMethodField()
 
     class Meta(InvoiceSummarySerializer.Meta):
         fields = [*InvoiceSummarySerializer.Meta.fields, "subtotal", "finalized_at", "paid_at", "last_error",
-                  "lines", "events", "charges", "trace_ids"]  # fmt: skip
+                  "lines", "events", "charges", "refunds", "trace_ids"]  # fmt: skip
 
     def get_trace_ids(self, invoice) -> list[str]:
         seen = [e.trace_id for e in invoice.events.all()] + [c.trace_id for c in invoice.charges.all()]
+        seen += [r.trace_id for r in invoice.refunds.all()]
         return list(dict.fromkeys(t for t in seen if t))
 
 
@@ -69,3 +82,11 @@ class PayRequestSerializer(serializers.Serializer):
         if bool(data.get("provider")) != bool(data.get("payment_token")):
             raise serializers.ValidationError("give both provider and payment_token, or neither")
         return data
+
+
+class RefundRequestSerializer(serializers.Serializer):
+    """Refund a paid invoice: `amount` of it, or (left out) all that is still refundable."""
+
+    amount = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=Decimal("0.01"), required=False,
+                                      allow_null=True, help_text="Default: all that is still refundable.")  # fmt: skip
+    reason = serializers.CharField(max_length=500, help_text="Why (recorded on the refund and the invoice's chain).")

@@ -40,3 +40,25 @@ invoice_cancel_requested = CoordinatorSignal(
     {"invoice_number": str, "reason": str, "message_id": str},
     doc="The admin panel cancels (voids) an open or uncollectible invoice that nothing was paid on.",
 )
+
+# Refunds of paid invoices (invoicing/refunds.py, ADR 63): the admin panel's "refund" command, then the request to
+# payments, which answers with refund_succeeded / refund_failed (plain data: this app never imports payments).
+invoice_refund_requested = CoordinatorSignal(
+    {"invoice_number": str, "amount": (Decimal, type(None)), "reason": str, "message_id": str},
+    doc="The admin panel refunds a paid invoice: `amount` of it, or (None, or left out of the message) all that "
+    "is still refundable. An invoice that is not paid, or more than is refundable, is refused for good.",
+)
+refund_requested = CoordinatorSignal(
+    {
+        "invoice_number": str,
+        "amount": Decimal,
+        "currency": str,
+        "provider": str,
+        "payment_id": str,
+        "idempotency_key": str,
+        "reason": str,
+        "lms_user_id": int,
+    },
+    doc="Refund `amount` of the provider's payment `payment_id` once for this refund (the idempotency key names it). "
+    "A payments receiver answers with refund_succeeded or refund_failed.",
+)

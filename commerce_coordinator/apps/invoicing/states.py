@@ -56,6 +56,10 @@ RULES: tuple[Rule, ...] = (
     Rule("pay", S.UNCOLLECTIBLE, S.PAID, doc="paid late"),
     Rule("void", S.UNCOLLECTIBLE, S.VOID),
     Rule("void", S.OPEN, S.VOID, guard=_nothing_paid, doc="only when nothing was paid"),
+    # A refund leaves a paid invoice paid (ADR 63): the chain and InvoiceRefund record the money going back.
+    Rule("refund", S.PAID, S.PAID, doc="a refund requested (its amount reserved)"),
+    Rule("refunded", S.PAID, S.PAID, doc="the provider refunded it: amount_refunded grows"),
+    Rule("refund_failed", S.PAID, S.PAID, doc="the provider refused it: the amount is refundable again"),
 )
 TABLE: dict[tuple[str, str], Rule] = {(rule.source, rule.action): rule for rule in RULES}
 

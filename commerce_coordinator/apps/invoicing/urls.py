@@ -11,4 +11,5 @@ urlpatterns = [
     path("accounts/<int:account_id>/invoices/", views.AccountInvoicesView.as_view(), name="account-invoices"),
     path("invoices/<str:number>/", views.InvoiceView.as_view(), name="invoice"),
     path("invoices/<str:number>/pay/", views.InvoicePayView.as_view(), name="invoice-pay"),
+    path("invoices/<str:number>/refund/", views.InvoiceRefundView.as_view(), name="invoice-refund"),
 ]

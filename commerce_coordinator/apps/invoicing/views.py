@@ -1,6 +1,7 @@
-"""The billing API (service JWT or staff, like the order API): accounts, their invoices, one invoice, pay.
+"""The billing API (service JWT or staff, like the order API): accounts, their invoices, one invoice, pay, refund.
 
-Writes take an Idempotency-Key header: the first answer is stored under it and a repeat gets it again.
+Writes take an Idempotency-Key header: the first answer is stored under it and a repeat gets it again (a refund's
+in its own transaction, core.api_writes; pay's once the charge committed, so that it shows an in-process charge).
 Errors are JSON {"error", "detail"} (core's exception handler).
 """
 
@@ -11,12 +12,20 @@ from rest_framework.exceptions import NotFound, ParseError, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from commerce_coordinator.apps.core import tracing
+from commerce_coordinator.apps.core import api_writes, tracing
 from commerce_coordinator.apps.core.api_auth import AUTHENTICATION_CLASSES, PERMISSION_CLASSES
 
 from . import operations
 from .models import Account, ApiWrite, Invoice
-from .serializers import AccountSerializer, InvoiceSerializer, InvoiceSummarySerializer, PayRequestSerializer
+from .refunds import RefundRefused
+from .serializers import (
+    AccountSerializer,
+    InvoiceSerializer,
+    InvoiceSummarySerializer,
+    PayRequestSerializer,
+    RefundRequestSerializer,
+    RefundSerializer,
+)
 from .states import InvalidTransition, StaleInvoice
 
 ERROR = inline_serializer("BillingError", fields={"error": serializers.CharField(), "detail": serializers.JSONField()})
@@ -24,6 +33,8 @@ PAY_ANSWER = inline_serializer(
     "PayAnswer",
     fields={"invoice": InvoiceSummarySerializer(), "charge": serializers.CharField(allow_null=True)},
 )
+REFUND_ANSWER = inline_serializer("RefundAnswer", fields={"invoice": InvoiceSummarySerializer(),
+                                                          "refund": RefundSerializer()})  # fmt: skip
 
 
 class BillingApiView(APIView):
@@ -41,7 +52,7 @@ def _account(account_id: int) -> Account:
 def _invoice(number: str) -> Invoice:
     invoice = (
         Invoice.objects.select_related("account")
-        .prefetch_related("lines", "events", "charges")
+        .prefetch_related("lines", "events", "charges", "refunds")
         .filter(number=number[:32])
         .first()
     )
@@ -88,7 +99,7 @@ class InvoicePayView(BillingApiView):
     @extend_schema(
         summary="Charge an open invoice now (optionally with a new saved method); needs an Idempotency-Key",
         request=PayRequestSerializer,
-        parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=True)],
+        parameters=[api_writes.IDEMPOTENCY_KEY],
         responses={202: PAY_ANSWER, 400: ERROR, 404: ERROR, 409: ERROR},
     )
     def post(self, request, number):
@@ -102,6 +113,7 @@ class InvoicePayView(BillingApiView):
         data.is_valid(raise_exception=True)
         invoice = _invoice(number)
         actor = f"api:{request.user.get_username()}"
+        # The charge commits (and, without a broker, runs) before its answer is stored: the answer shows it.
         with tracing.span("request", f"POST pay {invoice.number}", actor, invoice_number=invoice.number):
             code, body = self._pay(invoice, data.validated_data, actor)
         try:
@@ -128,3 +140,32 @@ class InvoicePayView(BillingApiView):
         if charge is None:
             body["detail"] = "the account has no saved payment method"
         return status.HTTP_202_ACCEPTED, body
+
+
+class InvoiceRefundView(BillingApiView):
+    @extend_schema(
+        summary="Refund a paid invoice (all that is refundable, or `amount`) through its provider; needs an "
+        "Idempotency-Key",
+        description="202: the refund is requested (status `requested`); the provider's answer is recorded on the "
+        "invoice (its `refunds` and event chain, `amount_refunded`). 409: not paid, nothing left, or more than is "
+        "refundable, with the reason (ADR 63).",
+        request=RefundRequestSerializer,
+        parameters=[api_writes.IDEMPOTENCY_KEY],
+        responses={202: REFUND_ANSWER, 400: ERROR, 404: ERROR, 409: ERROR},
+    )
+    def post(self, request, number):
+        data = RefundRequestSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        invoice = _invoice(number)
+
+        def write(actor):
+            with tracing.span("request", f"POST refund {invoice.number}", actor, invoice_number=invoice.number):
+                try:
+                    refund = operations.refund(invoice, actor, data.validated_data["reason"],
+                                               data.validated_data.get("amount"), audited=False)  # fmt: skip
+                except RefundRefused as exc:
+                    return status.HTTP_409_CONFLICT, {"error": "conflict", "detail": str(exc)}
+            fresh = InvoiceSummarySerializer(_invoice(invoice.number)).data
+            return status.HTTP_202_ACCEPTED, {"invoice": fresh, "refund": RefundSerializer(refund).data}
+
+        return api_writes.idempotent(request, write, ApiWrite)

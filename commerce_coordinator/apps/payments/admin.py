@@ -92,3 +92,4 @@ class WebhookEventAdmin(ReadOnlyAdmin):
 
 
 from .charge_admin import ChargeAttemptAdmin  # noqa: E402,F401  (charges of saved payment methods)
+from .refund_admin import RefundAttemptAdmin  # noqa: E402,F401  (refunds of invoice payments)

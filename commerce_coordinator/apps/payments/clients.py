@@ -50,13 +50,53 @@ def _timeouts() -> tuple[float, float]:
     return settings.PAYMENTS_CHARGE_CONNECT_TIMEOUT, settings.PAYMENTS_CHARGE_READ_TIMEOUT
 
 
-def charge_stripe(*, token, amount, currency, idempotency_key, invoice_number, lms_user_id) -> ChargeAnswer:
-    client = stripe.StripeClient(
+def stripe_client() -> stripe.StripeClient:
+    """The stripe library's client on STRIPE_API_BASE (the demo gateway locally), without retries of its own."""
+    return stripe.StripeClient(
         settings.STRIPE_API_KEY,
         base_addresses={"api": settings.STRIPE_API_BASE},
         max_network_retries=0,  # core's retry policy retries, on its schedule
         http_client=stripe.RequestsClient(timeout=_timeouts()),
     )
+
+
+def stripe_failure(exc: stripe.error.StripeError) -> retries.WorkError:
+    """A Stripe error that is no answer: retryable (network, 429, 5xx) or permanent (any other refusal)."""
+    if isinstance(exc, (stripe.error.APIConnectionError, stripe.error.RateLimitError)):
+        return retries.RetryableError(f"Stripe: {exc.user_message or exc}", status_code=exc.http_status)
+    status = exc.http_status
+    error = retries.RetryableError if status is None or status >= 500 else retries.PermanentError
+    return error(f"Stripe answered {status}: {exc.user_message or exc}", status_code=status)
+
+
+def cloudpayments_post(path: str, body: dict, request_id: str) -> dict:
+    """POST to CloudPayments' API (HTTP Basic, X-Request-ID): its JSON answer, or core's Retryable/PermanentError."""
+    secrets = settings.CLOUDPAYMENTS_API_SECRETS
+    try:
+        response = requests.post(
+            f"{settings.CLOUDPAYMENTS_API_BASE.rstrip('/')}{path}",
+            json=body,
+            auth=(settings.CLOUDPAYMENTS_PUBLIC_ID, secrets[0] if secrets else ""),
+            headers={"X-Request-ID": request_id},
+            timeout=_timeouts(),
+        )
+    except (requests.ConnectionError, requests.Timeout) as exc:
+        raise retries.RetryableError(f"CloudPayments unreachable: {type(exc).__name__}")
+    if response.status_code >= 500 or response.status_code == 429:
+        raise retries.RetryableError(f"CloudPayments answered {response.status_code}", status_code=response.status_code)
+    try:
+        data = response.json()
+    except ValueError:
+        data = None
+    if response.status_code != 200 or not isinstance(data, dict):
+        raise retries.PermanentError(
+            f"CloudPayments answered {response.status_code}: {response.text[:200]}", status_code=response.status_code
+        )
+    return data
+
+
+def charge_stripe(*, token, amount, currency, idempotency_key, invoice_number, lms_user_id) -> ChargeAnswer:
+    client = stripe_client()
     params = {
         "amount": minor_units(amount, currency),
         "currency": currency.lower(),
@@ -81,19 +121,14 @@ def charge_stripe(*, token, amount, currency, idempotency_key, invoice_number, l
             charge_id=str(getattr(error, "charge", "") or ""),
             decline="hard" if code in STRIPE_HARD_DECLINES else "soft",
         )
-    except (stripe.error.APIConnectionError, stripe.error.RateLimitError) as exc:
-        raise retries.RetryableError(f"Stripe: {exc.user_message or exc}", status_code=exc.http_status)
     except stripe.error.StripeError as exc:
-        status = exc.http_status
-        error = retries.RetryableError if status is None or status >= 500 else retries.PermanentError
-        raise error(f"Stripe answered {status}: {exc.user_message or exc}", status_code=status)
+        raise stripe_failure(exc) from None
     if intent.status != "succeeded":  # e.g. requires_action (3-D Secure): off-session cannot finish it
         return ChargeAnswer("declined", intent.status, intent.status, "needs the customer", "", "", intent.id, "soft")
     return ChargeAnswer("succeeded", intent.status, "", "", "", "", intent.id)
 
 
 def charge_cloudpayments(*, token, amount, currency, idempotency_key, invoice_number, lms_user_id) -> ChargeAnswer:
-    secrets = settings.CLOUDPAYMENTS_API_SECRETS
     body = {
         "Amount": float(amount),
         "Currency": currency.upper(),
@@ -102,26 +137,7 @@ def charge_cloudpayments(*, token, amount, currency, idempotency_key, invoice_nu
         "InvoiceId": invoice_number,
         "Description": f"Invoice {invoice_number}",
     }
-    try:
-        response = requests.post(
-            f"{settings.CLOUDPAYMENTS_API_BASE.rstrip('/')}/payments/tokens/charge",
-            json=body,
-            auth=(settings.CLOUDPAYMENTS_PUBLIC_ID, secrets[0] if secrets else ""),
-            headers={"X-Request-ID": idempotency_key},
-            timeout=_timeouts(),
-        )
-    except (requests.ConnectionError, requests.Timeout) as exc:
-        raise retries.RetryableError(f"CloudPayments unreachable: {type(exc).__name__}")
-    if response.status_code >= 500 or response.status_code == 429:
-        raise retries.RetryableError(f"CloudPayments answered {response.status_code}", status_code=response.status_code)
-    try:
-        data = response.json()
-    except ValueError:
-        data = None
-    if response.status_code != 200 or not isinstance(data, dict):
-        raise retries.PermanentError(
-            f"CloudPayments answered {response.status_code}: {response.text[:200]}", status_code=response.status_code
-        )
+    data = cloudpayments_post("/payments/tokens/charge", body, idempotency_key)
     model = data.get("Model") or {}
     if data.get("Success"):
         return ChargeAnswer("succeeded", str(model.get("Status", "Completed")), "0", "", "", "",

@@ -72,3 +72,6 @@ class WebhookEvent(durable.DurableWorkItem):
 
 # Charges of saved payment methods (durable work items answering invoicing's charges_requested).
 from .charges import ChargeAttempt  # noqa: E402,F401
+
+# Refunds of invoice payments (durable work items answering invoicing's refund_requested).
+from .refunds import RefundAttempt  # noqa: E402,F401

@@ -89,3 +89,25 @@ charge_failed = CoordinatorSignal(
     "'error' (the provider could not be reached or refused the request; retries were spent).",
 )
 SIGNALS.update(charge_succeeded=charge_succeeded, charge_failed=charge_failed)  # a charge's webhook answers too
+
+
+# --- Refunds of invoice payments (payments/refunds.py), answering invoicing's refund_requested ---
+# refund_id: the provider's id of the refund; status: the provider's refund status ("succeeded", "failed", ...,
+# "error" when the call was dead-lettered); message: why it failed ("" when it succeeded).
+REFUND_ARGUMENTS = {
+    "invoice_number": str,
+    "idempotency_key": str,
+    "amount": Decimal,
+    "currency": str,
+    "provider": str,
+    "payment_id": str,
+    "refund_id": str,
+    "status": str,
+    "message": str,
+}
+refund_succeeded = CoordinatorSignal(dict(REFUND_ARGUMENTS), doc="The provider refunded (part of) a payment.")
+refund_failed = CoordinatorSignal(
+    dict(REFUND_ARGUMENTS),
+    doc="A refund failed: the provider refused it, or could not be reached until the retries were spent (status "
+    "'error').",
+)

@@ -6,16 +6,14 @@ a repeat (even a concurrent one) gets the first answer and changes nothing. Erro
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from commerce_coordinator.apps.core import tracing
+from commerce_coordinator.apps.core import api_writes, tracing
 from commerce_coordinator.apps.core.api_auth import AUTHENTICATION_CLASSES, PERMISSION_CLASSES
 
 from . import operations
@@ -27,10 +25,7 @@ from .states import InvalidTransition, StaleSubscription
 ERROR = inline_serializer(
     "SubscriptionError", fields={"error": serializers.CharField(), "detail": serializers.JSONField()}
 )
-IDEMPOTENCY_KEY = OpenApiParameter(
-    "Idempotency-Key", str, OpenApiParameter.HEADER, required=True,
-    description="1-255 characters; a repeat returns the first answer (header Idempotent-Replayed) and changes nothing.",
-)  # fmt: skip
+IDEMPOTENCY_KEY = api_writes.IDEMPOTENCY_KEY
 
 
 class SubscriptionsApiView(APIView):
@@ -40,24 +35,9 @@ class SubscriptionsApiView(APIView):
     permission_classes = PERMISSION_CLASSES
 
 
-def idempotent(request, write: Callable[[str], tuple[int, dict]]) -> Response:
-    """Run `write(actor)` once per Idempotency-Key (and method and path); a repeat gets the stored answer."""
-    key = request.headers.get("Idempotency-Key", "").strip()
-    if not key or len(key) > 255:
-        raise ValidationError({"Idempotency-Key": "a header of 1-255 characters is required for this write"})
-    where = {"idempotency_key": key, "method": request.method, "path": request.path[:255]}
-    stored = ApiWrite.objects.filter(**where).first()
-    if stored is not None:
-        return Response(stored.response, status=stored.status_code, headers={"Idempotent-Replayed": "true"})
-    actor = f"api:{request.user.get_username()}"
-    try:
-        with transaction.atomic():
-            code, body = write(actor)
-            ApiWrite.objects.create(**where, status_code=code, response=body, actor=actor)
-    except IntegrityError:  # a concurrent request with this key won (its work stands, ours rolled back)
-        stored = ApiWrite.objects.get(**where)
-        return Response(stored.response, status=stored.status_code, headers={"Idempotent-Replayed": "true"})
-    return Response(body, status=code)
+def idempotent(request, write) -> Response:
+    """Run `write(actor)` once per Idempotency-Key (core.api_writes, with this app's ApiWrite)."""
+    return api_writes.idempotent(request, write, ApiWrite)
 
 
 def _conflict(exc: Exception) -> tuple[int, dict]:

@@ -64,3 +64,15 @@ def test_the_attempt_count_is_read_from_our_header(headers, expected):
     from commerce_coordinator.apps.bus.consumer import attempts_before
 
     assert attempts_before(SimpleNamespace(headers=headers)) == expected
+
+
+def test_an_argument_that_may_be_none_may_be_left_out():
+    from commerce_coordinator.apps.core.signals import ALL_SIGNALS, CoordinatorSignal
+
+    optional = CoordinatorSignal({"invoice_number": str, "amount": Decimal | None})
+    ALL_SIGNALS.remove(optional)  # a test's own signal: no unrouted-signal warning for it
+    assert messages.optional_arguments(optional) == ["amount"]
+    assert messages.convert_arguments(optional, {"invoice_number": "I-1"}) == {"invoice_number": "I-1", "amount": None}
+    assert messages.convert_arguments(optional, {"invoice_number": "I-1", "amount": "2.50"})["amount"] == Decimal("2.5")
+    with pytest.raises(messages.RejectedMessage, match="missing argument"):
+        messages.convert_arguments(optional, {"amount": None})

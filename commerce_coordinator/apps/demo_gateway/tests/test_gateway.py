@@ -52,3 +52,40 @@ def test_a_shell_beside_the_dev_server_finds_its_address(tmp_path, monkeypatch):
     assert dev_server_url(tmp_path) == "http://127.0.0.1:9000"
     monkeypatch.setenv("DEMO_GATEWAY_URL", "http://gateway.invalid/")
     assert dev_server_url(tmp_path) == "http://gateway.invalid"
+
+
+def _fixture(name: str) -> dict:
+    import json
+    from pathlib import Path
+
+    from django.conf import settings
+
+    return json.loads((Path(settings.BASE_DIR) / "tests" / "fixtures" / name).read_text())
+
+
+def test_refunds_answer_in_each_providers_shape_and_replay_a_repeated_key(client):
+    intent = client.post(STRIPE, {"amount": "500", "currency": "usd", "payment_method": "pm_card_visa"}, **BEARER)
+    refunds = "/demo_gateway/stripe/v1/refunds"
+    assert client.post(refunds, {"payment_intent": intent.json()["id"]}).status_code == 401
+    unknown = client.post(refunds, {"payment_intent": "pi_nope"}, **BEARER)
+    assert unknown.status_code == 400 and unknown.json()["error"]["code"] == "resource_missing"
+    body = {"payment_intent": intent.json()["id"], "amount": "200", "metadata[refund_key]": "inv-1-r1"}
+    made = client.post(refunds, body, HTTP_IDEMPOTENCY_KEY="rk1", **BEARER)
+    assert made.status_code == 200 and set(made.json()) == set(_fixture("stripe/refund.json"))  # Stripe's own keys
+    shown = made.json()
+    assert (shown["amount"], shown["status"], shown["metadata"]) == (200, "succeeded", {"refund_key": "inv-1-r1"})
+    assert client.post(refunds, body, HTTP_IDEMPOTENCY_KEY="rk1", **BEARER).json() == made.json()
+    rest = client.post(refunds, {"payment_intent": intent.json()["id"]}, **BEARER).json()  # no amount: the rest
+    assert rest["amount"] == 300
+    done = client.post(refunds, {"payment_intent": intent.json()["id"]}, **BEARER)
+    assert done.status_code == 400 and done.json()["error"]["code"] == "charge_already_refunded"
+
+    cp = "/demo_gateway/cloudpayments/payments/refund"
+    charge = {"Amount": 10.5, "Currency": "RUB", "Token": "tk_demo_success", "InvoiceId": "INV-1"}
+    paid = client.post(CP, charge, content_type="application/json", **BASIC).json()["Model"]["TransactionId"]
+    assert client.post(cp, {"TransactionId": paid, "Amount": 1}, content_type="application/json").status_code == 401
+    assert client.post(cp, {"Amount": 1}, content_type="application/json", **BASIC).status_code == 400
+    refund = client.post(cp, {"TransactionId": paid, "Amount": 10.5}, content_type="application/json", **BASIC)
+    assert set(refund.json()) == set(_fixture("cloudpayments/api_refund.json")) and refund.json()["Success"]
+    again = client.post(cp, {"TransactionId": paid, "Amount": 0.01}, content_type="application/json", **BASIC)
+    assert again.json() == {"Success": False, "Message": "Invalid refund amount"}

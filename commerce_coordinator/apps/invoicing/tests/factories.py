@@ -17,6 +17,11 @@ CARDS = {
     "cp_soft": ("cloudpayments", "tk_demo_insufficient_funds"),
     "cp_hard": ("cloudpayments", "tk_demo_lost_card"),
     "cp_down": ("cloudpayments", "tk_demo_gateway_error"),
+    # Charged fine; a refund then fails (Stripe: answered `failed`; CloudPayments: refused) or meets a 500.
+    "refund_fails": ("stripe", "pm_card_refundFail"),
+    "refund_down": ("stripe", "pm_card_demo_refundError"),
+    "cp_refund_fails": ("cloudpayments", "tk_demo_refund_fails"),
+    "cp_refund_down": ("cloudpayments", "tk_demo_refund_error"),
     "none": ("", ""),
 }
 
@@ -58,3 +63,13 @@ def start_clock_in_period(day: int = 2) -> None:
     clock.reset()
     target = dt.datetime(PERIOD.year, PERIOD.month, day, 12, tzinfo=dt.UTC)
     clock.move(seconds=(target - clock.now()).total_seconds())
+
+
+def paid(card="ok", **fields) -> Invoice:
+    """An invoice of PERIOD charged through the demo gateway (the `gateway` fixture) and paid."""
+    acct = account(card, **fields)
+    draft(acct)
+    billing.dispatch_invoices(scope(account_ids=[acct.pk]))
+    invoice = Invoice.objects.get(account=acct, period_start=PERIOD)
+    assert invoice.state == "paid", (invoice.state, invoice.last_error)
+    return invoice

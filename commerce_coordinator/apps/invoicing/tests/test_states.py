@@ -47,8 +47,8 @@ def test_every_transition_not_in_the_table_is_refused_and_writes_nothing(state, 
 
 
 def test_an_unknown_action_is_refused_with_a_clear_error():
-    with pytest.raises(states.InvalidTransition, match="'refund' is not an invoice action"):
-        states.transition(_invoice_in(S.OPEN), "refund")
+    with pytest.raises(states.InvalidTransition, match="'rewind' is not an invoice action"):
+        states.transition(_invoice_in(S.OPEN), "rewind")
 
 
 def test_an_open_invoice_is_voided_only_when_nothing_was_paid():

@@ -42,3 +42,8 @@ def flaky(sender, **kwargs):
 def slow(sender, **kwargs):
     time.sleep(0.2)
     return "slow"
+
+
+def record_refund_answer(sender, **kwargs):
+    """refund_succeeded / refund_failed (tests tell them apart by the status)."""
+    return _record("refund_answer", kwargs)
