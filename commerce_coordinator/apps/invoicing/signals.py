@@ -7,6 +7,8 @@ response_text, reject_reason, message}, or None when the account has no saved pa
 ``charges`` (charges_requested): a list of charge requests, plain data each (see the signal's doc).
 """
 
+from decimal import Decimal
+
 from commerce_coordinator.apps.core.signals import CoordinatorSignal
 
 charges_requested = CoordinatorSignal(
