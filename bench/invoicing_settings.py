@@ -6,14 +6,14 @@ from commerce_coordinator.settings.base import *  # noqa: F403
 from commerce_coordinator.settings.base import DATABASES
 
 for _alias, _db in DATABASES.items():
-    if not str(_db["NAME"]).startswith("cc_inv_bench"):
-        raise RuntimeError(f"refusing to benchmark on a database not named cc_inv_bench*: {_db['NAME']}")
+    if "bench" not in str(_db["NAME"]):
+        raise RuntimeError(f"refusing to benchmark on a database whose name has no 'bench' in it: {_db['NAME']}")
 
 DEBUG = False
 # In process by default; the end-to-end phase gives the dispatch and its Celery worker a Redis broker.
 CELERY_BROKER_URL = os.environ.get("CC_BENCH_BROKER_URL", "memory://")
 CELERY_TASK_ALWAYS_EAGER = CELERY_BROKER_URL == "memory://"
-CELERY_TASK_DEFAULT_QUEUE = "cc-inv-bench"
+CELERY_TASK_DEFAULT_QUEUE = str(DATABASES["default"]["NAME"]).replace("_", "-")  # bench/invoicing's worker's -Q
 CC_DEMO_ENDPOINTS_ENABLED = True  # the demo gateway, served by the bench's gunicorn
 STRIPE_API_KEY = "sk_test_demo_gateway"
 STRIPE_API_BASE = os.environ.get("STRIPE_API_BASE", "http://127.0.0.1:9/demo_gateway/stripe")

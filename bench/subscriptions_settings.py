@@ -4,8 +4,8 @@ from commerce_coordinator.settings.base import *  # noqa: F403
 from commerce_coordinator.settings.base import DATABASES
 
 for _alias, _db in DATABASES.items():
-    if not str(_db["NAME"]).startswith("cc_subs_bench"):
-        raise RuntimeError(f"refusing to benchmark on a database not named cc_subs_bench*: {_db['NAME']}")
+    if "bench" not in str(_db["NAME"]):
+        raise RuntimeError(f"refusing to benchmark on a database whose name has no 'bench' in it: {_db['NAME']}")
 
 DEBUG = False
 # Charge tasks are published (payments' receiver, on commit) to an in-memory broker and never run:

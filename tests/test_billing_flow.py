@@ -51,7 +51,7 @@ def test_a_declined_card_climbs_the_ladder_until_the_owner_pays_and_the_account_
     for charge in invoice.charges.all():
         assert charge.status == "failed" and charge.decline == "soft"
         names = one_tree(charge.trace_id)
-        assert ("send", "commerce_coordinator.apps.invoicing.signals.charge_requested") in names
+        assert ("send", "commerce_coordinator.apps.invoicing.signals.charges_requested") in names
         assert ("work", f"charge {charge.idempotency_key}") in names
         assert ("send", "commerce_coordinator.apps.payments.signals.charge_failed") in names
         assert ("send", "commerce_coordinator.apps.invoicing.signals.credit_card_error") in names

@@ -65,7 +65,7 @@ def test_subscribe_renew_decline_suspend_pay_resume(staff_client, gateway, billi
     subscribe, activate, renew, fail, suspend, pay = (one_tree(e.trace_id) for e in chain)
     assert chain[0].trace_id == chain[1].trace_id  # subscribe: the first charge answered within its trace
     assert ("send", "commerce_coordinator.apps.subscriptions.signals.subscription_periods_due") in subscribe
-    assert ("send", "commerce_coordinator.apps.invoicing.signals.charge_requested") in renew
+    assert ("send", "commerce_coordinator.apps.invoicing.signals.charges_requested") in renew
     assert ("send", "commerce_coordinator.apps.payments.signals.charge_failed") in fail
     assert ("send", "commerce_coordinator.apps.subscriptions.signals.subscription_past_due") in fail
     assert ("send", "commerce_coordinator.apps.invoicing.signals.account_overdue") in suspend

@@ -207,10 +207,10 @@ CC_SIGNALS: dict = {
     "commerce_coordinator.apps.lms.signals.fulfillment_failed": [
         "commerce_coordinator.apps.lms.receivers.log_fulfillment_failed",
     ],
-    # Invoicing: a finalized invoice is charged through payments (a durable attempt per idempotency key);
-    # the answer comes back to invoicing, which notifies the owner and runs the dunning ladder.
-    "commerce_coordinator.apps.invoicing.signals.charge_requested": [
-        "commerce_coordinator.apps.payments.charges.request_charge",
+    # Invoicing: finalized invoices are charged through payments (a page's requests in one send, ADR 0034; a durable
+    # attempt per idempotency key); the answer comes back to invoicing, which notifies the owner and runs dunning.
+    "commerce_coordinator.apps.invoicing.signals.charges_requested": [
+        "commerce_coordinator.apps.payments.charges.request_charges",
     ],
     "commerce_coordinator.apps.payments.signals.charge_succeeded": [
         "commerce_coordinator.apps.payments.charges.record_confirmation",  # a dead-lettered attempt confirmed

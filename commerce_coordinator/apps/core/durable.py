@@ -27,6 +27,7 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from . import hotsql, retries, tracing
+from .bulk import insert_rows
 
 logger = logging.getLogger(__name__)
 
@@ -273,6 +274,52 @@ def publish(model, pk, token: str, headers: dict, countdown: float | None = None
         model.task().apply_async(**options)
     except Exception:
         logger.exception("Could not publish the task of %s %s; the sweep will", model._meta.label_lower, pk)
+
+
+def store_many(model, rows: list[dict], key: str) -> dict[str, int]:
+    """Store items once per value of their unique field `key` and queue the ones this call created.
+
+    One multi-row INSERT with conflicts ignored (a key stored before, or by a concurrent caller, keeps its row
+    and gets no second task), each row pending under a fresh claim token and stamped with the current trace;
+    one SELECT tells which rows carry this call's tokens; their tasks are published when the transaction
+    commits (a crash before that leaves them pending: the sweep publishes them). Returns {key value: pk} of
+    the created items. The bulk form of creating an item and calling `enqueue`.
+    """
+    if not rows:
+        return {}
+    now = timezone.now()
+    tokens = {row[key]: uuid.uuid4().hex for row in rows}
+    fixed = {"status": WorkStatus.PENDING, "next_attempt_at": now, "created_at": now, "updated_at": now,
+             "trace_id": tracing.current_trace_id() or ""}  # fmt: skip
+    insert_rows(model, fixed, [{**row, "claim_token": tokens[row[key]]} for row in rows], ignore=True)
+    stored = model._default_manager.filter(**{f"{key}__in": list(tokens)}).values_list(key, "pk", "claim_token")
+    created = {value: pk for value, pk, token in stored if tokens.get(value) == token}
+    ctx = tracing.current()
+    headers = ctx.headers(ctx.parent_id) if ctx is not None else {}
+    items = [(pk, tokens[value]) for value, pk in created.items()]
+    transaction.on_commit(partial(publish_many, model, items, headers), robust=True)
+    return created
+
+
+def publish_many(model, items: list[tuple], headers: dict) -> None:
+    """Publish the tasks of items [(pk, claim token), ...] through one producer; a failure is logged (the sweep
+    publishes what was missed)."""
+    if not items:
+        return
+    task = model.task()
+    if task.app.conf.task_always_eager:  # in process: nothing to connect to
+        for pk, token in items:
+            publish(model, pk, token, headers)
+        return
+    try:
+        with task.app.producer_or_acquire() as producer:
+            for pk, token in items:
+                try:
+                    task.apply_async(args=[pk], task_id=token, headers=headers, producer=producer)
+                except Exception:
+                    logger.exception("Could not publish the task of %s %s; the sweep will", model._meta.label_lower, pk)
+    except Exception:
+        logger.exception("Could not publish %d %s task(s); the sweep will", len(items), model._meta.label_lower)
 
 
 def run(model, pk, task, work):

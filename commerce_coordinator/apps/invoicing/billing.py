@@ -19,10 +19,11 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import DatabaseError, transaction
-from django.db.models import Exists, Max, Min, OuterRef, Q
-from django.db.models.constants import OnConflict
+from django.db.models import CharField, Exists, Max, Min, OuterRef, Q, Value
+from django.db.models.functions import Cast, Concat, LPad
 
 from commerce_coordinator.apps.core import tracing
+from commerce_coordinator.apps.core.bulk import insert_rows
 
 from . import charging, clock, dunning, states
 from .models import (
@@ -179,39 +180,6 @@ def create_invoices(scope: Scope, run: BillingRun | None = None, progress: Progr
     return counters
 
 
-def insert_rows(model, fixed: dict, rows: list[dict], ignore: bool = False) -> None:
-    """One multi-row INSERT (the driver batches executemany), optionally ignoring unique conflicts.
-
-    The ORM's bulk_create prepares every value of every row through its field (most of create_invoices'
-    time at 100,000 rows); here the constant values are prepared once and only the varying ones per row.
-    """
-    if not rows:
-        return
-    connection = transaction.get_connection()
-    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
-    varying = [f for f in fields if f.attname in rows[0]]
-    constant = {
-        f.attname: f.get_db_prep_save(fixed[f.attname] if f.attname in fixed else f.get_default(), connection)
-        for f in fields
-        if f.attname not in rows[0]
-    }
-    columns = [f.column for f in fields]
-    conflict = OnConflict.IGNORE if ignore else None
-    sql = "{} {} ({}) VALUES ({}) {}".format(
-        connection.ops.insert_statement(on_conflict=conflict),
-        connection.ops.quote_name(model._meta.db_table),
-        ", ".join(connection.ops.quote_name(c) for c in columns),
-        ", ".join(["%s"] * len(columns)),
-        connection.ops.on_conflict_suffix_sql(fields, conflict, None, None) if ignore else "",
-    )
-    params = []
-    for row in rows:
-        prepared = {f.attname: f.get_db_prep_save(row[f.attname], connection) for f in varying}
-        params.append([prepared[f.attname] if f.attname in prepared else constant[f.attname] for f in fields])
-    with connection.cursor() as cursor:
-        cursor.executemany(sql, params)
-
-
 def create_invoices_baseline(period_start) -> int:
     """The straightforward way (the benchmark's baseline): get_or_create per active account."""
     period_start, period_end = clock.period_of(period_start)
@@ -313,10 +281,11 @@ def populate_lines(invoice: Invoice, products: list[Product]) -> list[InvoiceLin
     return lines
 
 
-def finalize_steps(invoice: Invoice, lines: list[InvoiceLine]) -> list[states.Step]:
-    """populate then finalize (after a retry when the invoice is in error): number, totals, due date."""
+def finalize_steps(invoice: Invoice, lines: list[InvoiceLine], now=None) -> list[states.Step]:
+    """populate then finalize (after a retry when the invoice is in error): number, totals, due date. `now`: the
+    page's time (invoices finalized together share it, and so their UPDATE)."""
     total = sum((line.amount for line in lines), start=Decimal("0"))
-    now = clock.now()
+    now = now or clock.now()
     steps = [states.Step("retry", "taken again by dispatch")] if invoice.state == S.ERROR else []
     return steps + [
         states.Step("populate", f"{len(lines)} line(s)", {"subtotal": total, "total": total}),
@@ -324,13 +293,26 @@ def finalize_steps(invoice: Invoice, lines: list[InvoiceLine]) -> list[states.St
             "finalize",
             f"total {total} {invoice.currency}",
             {
-                "number": f"{settings.INVOICING_NUMBER_PREFIX}-{invoice.period_start:%Y%m}-{invoice.pk:07d}",
+                "number": invoice_number(invoice),
                 "due_date": (now + timedelta(days=settings.INVOICING_PAYMENT_TERMS_DAYS)).date(),
                 "finalized_at": now,
                 "next_attempt_at": now,
             },
         ),
     ]
+
+
+NUMBER_DIGITS = 7
+
+
+def invoice_number(invoice: Invoice):
+    """`INV-YYYYMM-<id, 7 digits>`: computed by the finalize UPDATE itself (one statement for a page's invoices of
+    a period and total) where the id fits the digits, else written as it is."""
+    number = f"{settings.INVOICING_NUMBER_PREFIX}-{invoice.period_start:%Y%m}-{invoice.pk:0{NUMBER_DIGITS}d}"
+    if invoice.pk >= 10**NUMBER_DIGITS:
+        return number
+    padded = LPad(Cast("id", output_field=CharField()), NUMBER_DIGITS, Value("0"))
+    return states.Computed(Concat(Value(number[:-NUMBER_DIGITS]), padded, output_field=CharField()), number)
 
 
 def finalize(invoice: Invoice, products: list[Product], actor: str) -> None:
@@ -347,19 +329,26 @@ def finalize(invoice: Invoice, products: list[Product], actor: str) -> None:
 def _finalize_fresh(page: list[Invoice], products, scope: Scope, counters: dict, errors: dict) -> list[Invoice]:
     """The fast path for never-populated drafts: their conditional UPDATEs, then one INSERT of all events and
     one of all lines (a page is one transaction; the caller falls back to one invoice at a time on a DB error)."""
-    chains, lines = [], {}
+    chains, lines, now = [], {}, clock.now()
     for invoice in page:
         try:
             lines[invoice.pk] = populate_lines(invoice, products.get(invoice.account_id, []))
         except Exception as exc:
             _record_error(invoice, exc, scope, counters, errors)
             continue
-        chains.append((invoice, finalize_steps(invoice, lines[invoice.pk])))
+        chains.append((invoice, finalize_steps(invoice, lines[invoice.pk], now)))
     moved = states.transition_many(chains, scope.actor)
-    InvoiceLine.objects.bulk_create([line for pk in moved for line in lines[pk]])
+    insert_rows(InvoiceLine, {}, [_line_row(line) for pk in moved for line in lines[pk]])
     counters["skipped"] += len(chains) - len(moved)
     counters["dispatched"] += len(moved)
     return [invoice for invoice, _ in chains if invoice.pk in moved]
+
+
+LINE_FIELDS = ("invoice_id", "product_id", "kind", "description", "quantity", "unit_price", "amount")
+
+
+def _line_row(line: InvoiceLine) -> dict:
+    return {name: getattr(line, name) for name in LINE_FIELDS}
 
 
 def _finalize_page(page: list[Invoice], scope: Scope, counters: dict, errors: dict) -> list[Invoice]:
@@ -379,9 +368,10 @@ def _finalize_page(page: list[Invoice], scope: Scope, counters: dict, errors: di
             errors.clear(), errors.update(before[1])
             finalized, fresh = [], []
             page = list(Invoice.objects.select_related("account").filter(pk__in=[i.pk for i in page]).order_by("pk"))
+        taken = {invoice.pk for invoice in fresh}  # a set: `invoice in list` compared models pairwise (n^2)
         with transaction.atomic():
             for invoice in page:
-                if invoice in fresh or invoice.state not in (S.DRAFT, S.ERROR):
+                if invoice.pk in taken or invoice.state not in (S.DRAFT, S.ERROR):
                     continue
                 try:
                     finalize(invoice, products.get(invoice.account_id, []), scope.actor)
@@ -409,25 +399,43 @@ def _record_error(invoice: Invoice, exc: Exception, scope: Scope, counters: dict
 
 
 def _charge_page(page: list[Invoice], scope: Scope, counters: dict, errors: dict, touched: list[int]) -> None:
-    """Request a page's charges in one transaction (one commit; each request in its own savepoint and its
-    own trace). The attempts' tasks are published, and in the embedded default run, when it commits."""
-    with transaction.atomic():
-        for invoice in page:
-            touched.append(invoice.pk)
-            _charge_one(invoice, scope, counters, errors)
+    """Request a page's charges at once (ADR 0034): one transaction, one trace, one charges_requested. When that
+    fails the page is taken again one invoice at a time, each in a savepoint, so that a failing account rolls
+    back only its own request. The attempts' tasks are published (in the embedded default run) on commit."""
+    touched.extend(invoice.pk for invoice in page)
+    with tracing.span("work", f"invoicing.charge {len(page)} invoice(s)", scope.actor):
+        with transaction.atomic():
+            try:
+                with transaction.atomic():  # a savepoint: a failure rolls back the page's requests, not the page
+                    charges = _request_page(page, scope)
+            except Exception:
+                logger.exception("The charge requests of a page of %d invoice(s) failed; one by one", len(page))
+                fresh = Invoice.objects.select_related("account").filter(pk__in=[i.pk for i in page]).order_by("pk")
+                for invoice in fresh:
+                    _charge_one(invoice, scope, counters, errors)
+                return
+    counters["charges"] += sum(charge is not None for charge in charges.values())
+    counters["skipped"] += len(page) - len(charges)
+
+
+def _request_page(page: list[Invoice], scope: Scope) -> dict:
+    """The page's invoices with nothing to pay are paid at once; the others' charges requested together."""
+    free = [(invoice, [states.Step("pay", "nothing to pay", {"paid_at": clock.now(), "next_attempt_at": None})])
+            for invoice in page if not invoice.total]  # fmt: skip
+    paid = states.transition_many(free, scope.actor)
+    charges = charging.request_charges([invoice for invoice in page if invoice.total], scope.actor)
+    return {**dict.fromkeys(paid), **charges}
 
 
 def _charge_one(invoice: Invoice, scope: Scope, counters: dict, errors: dict) -> None:
     try:
         with transaction.atomic():  # a savepoint: a failure here rolls back this invoice's request only
-            if not invoice.total:
-                states.transition(invoice, "pay", reason="nothing to pay", actor=scope.actor, paid_at=clock.now(),
-                                  next_attempt_at=None)  # fmt: skip
+            if invoice.state != S.OPEN or invoice.charge_in_flight:
+                counters["skipped"] += 1  # another run took it first
                 return
-            charge = charging.request_charge(invoice, scope.actor)
-        counters["charges"] += charge is not None
-    except states.StaleInvoice:
-        counters["skipped"] += 1
+            charges = _request_page([invoice], scope)
+        counters["charges"] += sum(charge is not None for charge in charges.values())
+        counters["skipped"] += 1 - len(charges)
     except Exception as exc:
         logger.exception("Could not request the charge of invoice %s", invoice)
         counters["errors"] += 1

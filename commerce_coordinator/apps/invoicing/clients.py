@@ -1,1 +1,1 @@
-"""Invoicing makes no outbound HTTP calls: charges go out as charge_requested (routed to payments)."""
+"""Invoicing makes no outbound HTTP calls: charges go out as charges_requested (routed to payments)."""

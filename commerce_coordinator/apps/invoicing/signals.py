@@ -4,24 +4,19 @@
 ``owner``: {account_id, lms_user_id, email}; ``account``: owner's keys plus currency and dunning_level;
 ``charge``: the seed's charge fields {idempotency_key, amount, result, status, response_code,
 response_text, reject_reason, message}, or None when the account has no saved payment method.
+``charges`` (charges_requested): a list of charge requests, plain data each (see the signal's doc).
 """
 
 from decimal import Decimal
 
 from commerce_coordinator.apps.core.signals import CoordinatorSignal
 
-charge_requested = CoordinatorSignal(
-    {
-        "invoice_number": str,
-        "amount": Decimal,
-        "currency": str,
-        "provider": str,
-        "payment_token": str,
-        "idempotency_key": str,
-        "lms_user_id": int,
-    },
-    doc="Charge a saved payment method once for this attempt (the idempotency key names the attempt). "
-    "A payments receiver answers with charge_succeeded or charge_failed.",
+charges_requested = CoordinatorSignal(
+    {"charges": list},
+    doc="Charge saved payment methods, each once for its attempt (ADR 0034): a page of dispatch's charge requests "
+    "(or one), each {invoice_number, amount (decimal string), currency, provider, payment_token, idempotency_key "
+    "(names the attempt), lms_user_id}. A payments receiver stores them in the sender's transaction and answers "
+    "each with charge_succeeded or charge_failed.",
 )
 credit_card_error = CoordinatorSignal(
     {"invoice": dict, "charge": (dict, type(None)), "owner": dict},

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from django.db import transaction
 
 from commerce_coordinator.apps.core import tracing
+from commerce_coordinator.apps.core.bulk import insert_rows
 
 from . import clock
 from .models import Invoice, InvoiceEvent, InvoiceState
@@ -78,6 +79,15 @@ def rule_for(invoice: Invoice, action: str) -> Rule:
 
 
 @dataclass(frozen=True)
+class Computed:
+    """A field value the UPDATE computes from the row (`sql`, an expression the same for every invoice), so that
+    invoices whose values differ only by it share one UPDATE; `value` is what it comes to for this invoice."""
+
+    sql: object
+    value: object
+
+
+@dataclass(frozen=True)
 class Step:
     """One transition of a chain applied at once (e.g. populate then finalize)."""
 
@@ -120,14 +130,48 @@ def transition_many(chains: list[tuple[Invoice, list[Step]]], actor: str = "syst
         planned.append((invoice, values, events))
     moved = {}
     with transaction.atomic(savepoint=False):
-        for invoice, values, events in planned:
-            if Invoice.objects.filter(pk=invoice.pk, state=invoice.state, version=invoice.version).update(**values):
-                moved[invoice.pk] = (invoice, values, events)
-        InvoiceEvent.objects.bulk_create([event for _, _, events in moved.values() for event in events])
+        for group in _same_update(planned):
+            won = _update(group, now)
+            moved.update((plan[0].pk, plan) for plan in group if plan[0].pk in won)
+        insert_rows(InvoiceEvent, {"actor": str(actor)[:150], "trace_id": trace_id, "created": now},
+                    [_event_row(event) for _, _, events in moved.values() for event in events])  # fmt: skip
     for invoice, values, _ in moved.values():
         for name, value in values.items():
-            setattr(invoice, name, value)
+            setattr(invoice, name, value.value if isinstance(value, Computed) else value)
     return {pk: events for pk, (_, _, events) in moved.items()}
+
+
+EVENT_VARYING = ("invoice_id", "seq", "action", "from_state", "to_state", "reason")
+
+
+def _event_row(event: InvoiceEvent) -> dict:
+    return {name: getattr(event, name) for name in EVENT_VARYING}
+
+
+def _same_update(planned: list) -> list[list]:
+    """Invoices whose conditional UPDATE is the same statement (read in the same state and version, the same
+    values to set): a page of first charge attempts is one UPDATE, not one per invoice."""
+    groups: dict = {}
+    for plan in planned:
+        invoice, values, _ = plan
+        shared = {name: value.sql if isinstance(value, Computed) else value for name, value in values.items()}
+        key = (invoice.state, invoice.version, tuple(sorted(shared.items(), key=str)))
+        groups.setdefault(repr(key), []).append(plan)
+    return list(groups.values())
+
+
+def _update(group: list, now) -> set[int]:
+    """One conditional UPDATE for the group; the pks it moved (all, or those now carrying this very write)."""
+    first = group[0][0]
+    values = {name: value.sql if isinstance(value, Computed) else value for name, value in group[0][1].items()}
+    pks = [invoice.pk for invoice, _, _ in group]
+    count = Invoice.objects.filter(pk__in=pks, state=first.state, version=first.version).update(**values)
+    if count == len(pks):
+        return set(pks)
+    if not count:
+        return set()
+    marked = Invoice.objects.filter(pk__in=pks, state=values["state"], version=values["version"], updated=now)
+    return set(marked.values_list("pk", flat=True))
 
 
 def _as_in(invoice: Invoice, state: str) -> Invoice:

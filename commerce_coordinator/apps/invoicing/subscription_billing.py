@@ -28,7 +28,7 @@ def product_name(plan: dict, subscription_id: int) -> str:
 
 def bill_subscription_periods(sender, periods, **kwargs):
     """subscription_periods_due: each period on its account's invoice (created and dispatched up to
-    charge_requested). Answers {'deferred': [...], 'refused': {...}} by subscription id."""
+    charges_requested). Answers {'deferred': [...], 'refused': {...}} by subscription id."""
     answer = {"deferred": [], "refused": {}}
     accounts = Account.objects.in_bulk({int(p["account_id"]) for p in periods})
     by_period = defaultdict(list)

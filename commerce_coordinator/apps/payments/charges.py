@@ -1,4 +1,4 @@
-"""Charging a saved payment method on request (invoicing's charge_requested), exactly once per attempt.
+"""Charging a saved payment method on request (invoicing's charges_requested), exactly once per attempt.
 
 Each request is a ChargeAttempt: a durable work item (core.durable) stored BEFORE the provider is
 called, unique on the idempotency key the requester chose (one key per attempt, e.g. `inv-7-a2`). Its
@@ -84,26 +84,36 @@ class ChargeAttempt(durable.DurableWorkItem):
         charge_failed.send(ChargeAttempt, **self.answer_arguments(answer), decline="error")
 
 
-def request_charge(
-    sender, invoice_number, amount, currency, provider, payment_token, idempotency_key, lms_user_id, **kwargs
-):
-    """charge_requested: store the attempt (once per idempotency key) and queue its task on commit."""
-    if provider not in clients.CHARGERS:
-        raise ValueError(f"cannot charge through provider {provider!r}; known: {', '.join(clients.CHARGERS)}")
-    attempt, created = ChargeAttempt.objects.get_or_create(
-        idempotency_key=idempotency_key,
-        defaults={
-            "invoice_number": invoice_number,
-            "lms_user_id": lms_user_id,
-            "provider": provider,
-            "payment_token": payment_token,
-            "amount": Decimal(amount),
-            "currency": currency.upper(),
-        },
-    )
-    if created:
-        attempt.enqueue()
-    return {"attempt": attempt.pk, "created": created, "status": attempt.status}
+REQUEST_FIELDS = ("invoice_number", "amount", "currency", "provider", "payment_token", "idempotency_key", "lms_user_id")
+
+
+def request_charges(sender, charges, **kwargs):
+    """charges_requested: store each attempt once per idempotency key (one INSERT for all, conflicts ignored) in
+    the sender's transaction, and publish the tasks of those stored now when it commits (core.durable.store_many).
+    A request this receiver cannot take (an unknown provider, a field missing) refuses them all: the sender
+    rolls back and asks again one by one."""
+    rows = [_attempt_row(request) for request in charges]
+    created = durable.store_many(ChargeAttempt, rows, key="idempotency_key")
+    return {"requested": len(rows), "created": len(created), "existing": len(rows) - len(created)}
+
+
+def _attempt_row(request: dict) -> dict:
+    missing = [name for name in REQUEST_FIELDS if name not in request]
+    if missing:
+        raise ValueError(f"charge request {request.get('idempotency_key', '?')!r} lacks {', '.join(missing)}")
+    if request["provider"] not in clients.CHARGERS:
+        raise ValueError(
+            f"cannot charge through provider {request['provider']!r}; known: {', '.join(clients.CHARGERS)}"
+        )
+    return {
+        "idempotency_key": str(request["idempotency_key"]),
+        "invoice_number": str(request["invoice_number"]),
+        "lms_user_id": int(request["lms_user_id"]),
+        "provider": request["provider"],
+        "payment_token": str(request["payment_token"]),
+        "amount": Decimal(str(request["amount"])),
+        "currency": str(request["currency"]).upper(),
+    }
 
 
 def charge(attempt: ChargeAttempt) -> dict:

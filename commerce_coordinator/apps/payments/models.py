@@ -70,7 +70,7 @@ class WebhookEvent(durable.DurableWorkItem):
         return f"webhook {self.provider}:{self.event_id} ({self.type})"
 
 
-# Charges of saved payment methods (durable work items answering invoicing's charge_requested).
+# Charges of saved payment methods (durable work items answering invoicing's charges_requested).
 from .charges import ChargeAttempt  # noqa: E402,F401
 
 # Refunds of invoice payments (durable work items answering invoicing's refund_requested).

@@ -64,7 +64,7 @@ SIGNALS = {
 }
 
 
-# --- Charges of saved payment methods (payments/charges.py), answering invoicing's charge_requested ---
+# --- Charges of saved payment methods (payments/charges.py), answering invoicing's charges_requested ---
 # The seed's charge fields: result ("succeeded", "declined", "error"), status (the provider's),
 # response_code, response_text, reject_reason, message; charge_id is the provider's id of the charge.
 CHARGE_ARGUMENTS = {

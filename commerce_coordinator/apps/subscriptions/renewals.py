@@ -4,7 +4,7 @@ A page is one transaction: Renewal ledger rows inserted with conflicts ignored u
 (subscription, period) (a second or concurrent sweep inserts nothing and so does nothing), the
 subscriptions of the rows this run wrote moved on through the one transition function (renewed,
 canceled at period end, or expired), and one subscription_periods_due to invoicing, which creates and
-dispatches each account's invoice of the period up to charge_requested. A crash rolls the page back
+dispatches each account's invoice of the period up to charges_requested. A crash rolls the page back
 whole; a lost or skipped beat run is caught up by the next, which finds the same subscriptions due.
 """
 

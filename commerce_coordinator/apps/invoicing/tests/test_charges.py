@@ -132,10 +132,12 @@ def test_a_repeated_answer_or_request_changes_nothing(gateway):
     assert charging.record_answer(key, succeeded=False, decline="soft") == {"duplicate": key}
     assert charging.record_answer("inv-0-a1", succeeded=True) == {"ignored": "unknown attempt inv-0-a1"}
     # The payments receiver asked again for the same attempt: the same row, no second call.
-    receiver = apps.get_app_config("payments").module.charges.request_charge
-    again = receiver(None, invoice_number=invoice.number, amount=invoice.total, currency="USD", provider="stripe",
-                     payment_token="pm_card_visa", idempotency_key=key, lms_user_id=9001)  # fmt: skip
-    assert again["created"] is False and gateway.calls() == 1
+    receiver = apps.get_app_config("payments").module.charges.request_charges
+    request = {"invoice_number": invoice.number, "amount": str(invoice.total), "currency": "USD", "provider": "stripe",
+               "payment_token": "pm_card_visa", "idempotency_key": key, "lms_user_id": 9001}  # fmt: skip
+    again = receiver(None, charges=[request])
+    assert again == {"requested": 1, "created": 0, "existing": 1} and gateway.calls() == 1
+    assert ChargeAttempt().objects.filter(idempotency_key=key).count() == 1
     assert Invoice.objects.get(pk=invoice.pk).version == invoice.version
 
 

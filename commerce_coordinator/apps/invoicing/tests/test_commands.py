@@ -196,16 +196,23 @@ def test_a_page_whose_bulk_write_fails_is_finalized_one_invoice_at_a_time(monkey
 
     accounts = [factories.account("none", lms_user_id=n) for n in range(3)]
     run("create_invoices")
-    real = InvoiceLine.objects.bulk_create
+    from commerce_coordinator.apps.invoicing import billing
+
+    real_page, real_one = billing.insert_rows, InvoiceLine.objects.bulk_create
     calls = []
 
-    def fail_first(objs, *args, **kwargs):
-        calls.append(len(objs))
-        if len(calls) == 1:
-            raise IntegrityError("a bulk insert refused")
-        return real(objs, *args, **kwargs)
+    def fail_page(model, fixed, rows, *args, **kwargs):  # the page's one INSERT of lines
+        if model is not InvoiceLine:
+            return real_page(model, fixed, rows, *args, **kwargs)
+        calls.append(len(rows))
+        raise IntegrityError("a bulk insert refused")
 
-    monkeypatch.setattr(InvoiceLine.objects, "bulk_create", fail_first)
+    def one(objs, *args, **kwargs):  # an invoice finalized on its own
+        calls.append(len(objs))
+        return real_one(objs, *args, **kwargs)
+
+    monkeypatch.setattr(billing, "insert_rows", fail_page)
+    monkeypatch.setattr(InvoiceLine.objects, "bulk_create", one)
     with factories.in_period():
         summary = run("dispatch_invoices", "--no-charge")
     assert (summary["dispatched"], summary["errors"], summary["skipped"]) == (3, 0, 0)
