@@ -77,3 +77,6 @@ CELERY_DB_REUSE_MAX = int(os.environ.get("CC_BENCH_DB_REUSE_MAX", "100")) or Non
 # The minimal pipeline the bench compares with (bench/fulfillment_support/minimal.py): its view and its task.
 ROOT_URLCONF = "fulfillment_support.urls"
 CELERY_IMPORTS = ["fulfillment_support.minimal"]
+
+# This bench charges no saved payment method: no provider credentials needed (payments.E004/E005).
+PAYMENTS_CHARGE_PROVIDERS = []

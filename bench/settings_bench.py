@@ -58,3 +58,6 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": "ERROR"},
 }
+
+# This bench charges no saved payment method: no provider credentials needed (payments.E004/E005).
+PAYMENTS_CHARGE_PROVIDERS = []

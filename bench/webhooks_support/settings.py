@@ -18,3 +18,6 @@ CELERY_TASK_DEFAULT_QUEUE = "cc-bench-webhooks"
 CELERY_TASK_ROUTES: dict = {}
 CELERY_TASK_QUEUES = None
 LOGGING = {**LOGGING, "root": {"handlers": ["console"], "level": os.environ.get("BENCH_LOG_LEVEL", "WARNING")}}
+
+# This bench charges no saved payment method: no provider credentials needed (payments.E004/E005).
+PAYMENTS_CHARGE_PROVIDERS = []
