@@ -27,3 +27,6 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": "ERROR"},
 }
+
+# The bench charges through Stripe only (the demo gateway): no CloudPayments credentials (payments.E005).
+PAYMENTS_CHARGE_PROVIDERS = ["stripe"]

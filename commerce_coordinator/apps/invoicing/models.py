@@ -385,6 +385,9 @@ class Notice(durable.DurableWorkItem):
 
     class Meta:
         ordering = ["-id"]
+        # flush() claims its notices by token: without this index the UPDATE scanned (and locked) every
+        # pending notice, and two workers' flushes deadlocked (bench/invoicing end to end, MariaDB 1213).
+        indexes = [models.Index(fields=["claim_token"], name="invoicing_notice_claim_token")]
 
     def __str__(self):
         return f"{self.kind} {self.cause} ({self.status})"
