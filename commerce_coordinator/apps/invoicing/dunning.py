@@ -23,8 +23,13 @@ def ladder() -> list[dict]:
 
 def evaluate_after(charge) -> None:
     """A charge answer was recorded: evaluate its account's ladder, as a durable step stored with the answer."""
-    notify.store("evaluate_dunning", f"dunning:{charge.idempotency_key}:{charge.status}", charge.invoice.account_id,
-                 charge.invoice.number or "", {})  # fmt: skip
+    notify.store_many([evaluation_after(charge)])
+
+
+def evaluation_after(charge) -> tuple:
+    """The durable step `evaluate_after` stores, for notify.store_many (a chunk's answers store theirs together)."""
+    return ("evaluate_dunning", f"dunning:{charge.idempotency_key}:{charge.status}", charge.invoice.account_id,
+            charge.invoice.number or "", {})  # fmt: skip
 
 
 def evaluate(account_id: int, actor: str = "dunning") -> dict:
