@@ -54,6 +54,19 @@ def evaluate(account_id: int, actor: str = "dunning") -> dict:
     return {"account": account_id, "level": account.dunning_level, "days_overdue": days, "entered": entered}
 
 
+def idle_accounts(account_ids: set[int]) -> set[int]:
+    """Those of the accounts that evaluate() would leave as they are: nothing unpaid is past due and no dunning
+    level is to be cleared (two SELECTs for all of them; a chunk's evaluations after its payments)."""
+    today = clock.today()
+    busy = set(
+        Invoice.objects.filter(account_id__in=account_ids, state__in=Invoice.UNPAID, due_date__lt=today).values_list(
+            "account_id", flat=True
+        )
+    )
+    busy |= set(Account.objects.filter(pk__in=account_ids).exclude(dunning_level="").values_list("pk", flat=True))
+    return set(account_ids) - busy
+
+
 def _climb(account: Account, earliest: Invoice, days: int) -> list[str]:
     rungs = ladder()
     levels = [rung["level"] for rung in rungs]

@@ -7,6 +7,7 @@ and raises core's RetryableError (network, timeout, 5xx, 429) or PermanentError 
 
 from __future__ import annotations
 
+import http.client
 import json
 import threading
 from dataclasses import asdict, dataclass
@@ -73,6 +74,22 @@ def stripe_client() -> stripe.StripeClient:
     return _clients.stripe
 
 
+def dropped_connection(exc: BaseException) -> bool:
+    """Did the call fail because the server had closed the kept-alive connection it was sent on (the server
+    closed it without any answer: http.client's RemoteDisconnected, or a reset / broken pipe)?"""
+    seen, todo = set(), [exc]
+    while todo:
+        current = todo.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)):
+            return True
+        if isinstance(current, BaseException):
+            todo += [current.__cause__, current.__context__, *(a for a in current.args if isinstance(a, BaseException))]
+    return False
+
+
 def stripe_failure(exc: stripe.error.StripeError) -> retries.WorkError:
     """A Stripe error that is no answer: retryable (network, 429, 5xx) or permanent (any other refusal)."""
     if isinstance(exc, (stripe.error.APIConnectionError, stripe.error.RateLimitError)):
@@ -131,7 +148,15 @@ def charge_stripe(*, token, amount, currency, idempotency_key, invoice_number, l
         "metadata": {"invoice_number": invoice_number, "lms_user_id": str(lms_user_id), "charge_key": idempotency_key},
     }
     try:
-        intent = client.v1.payment_intents.create(params=params, options={"idempotency_key": idempotency_key})
+        try:
+            intent = client.v1.payment_intents.create(params=params, options={"idempotency_key": idempotency_key})
+        except stripe.error.APIConnectionError as exc:
+            if not dropped_connection(exc):
+                raise
+            # A kept-alive connection the server had closed (nothing was sent on it): once more at once, on a new
+            # connection, under the same idempotency key (Stripe replays an answer it gave).
+            _clients.made_for = None
+            intent = stripe_client().v1.payment_intents.create(params=params, options={"idempotency_key": idempotency_key})
     except stripe.error.CardError as exc:
         error = exc.error
         code = getattr(error, "decline_code", None) or exc.code or ""
