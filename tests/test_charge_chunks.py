@@ -219,3 +219,12 @@ def test_the_rate_limit_spaces_calls_and_a_429_pauses_them(settings):
     assert ratelimit.per_second("6000/m") == 100.0 and ratelimit.per_second(None) == 0.0
     with pytest.raises(ValueError):
         ratelimit.per_second("fast")
+
+
+def test_a_rate_limit_that_does_not_parse_or_an_empty_chunk_is_a_system_check_error(settings):
+    from commerce_coordinator.apps.payments.checks import check_charge_chunks
+
+    assert check_charge_chunks() == []
+    settings.PAYMENTS_CHARGE_RATE_LIMIT = "fast"
+    settings.PAYMENTS_CHARGE_CHUNK_SIZE = 0
+    assert [m.id for m in check_charge_chunks()] == ["payments.E006", "payments.E007"]

@@ -216,7 +216,8 @@ def _apply_answers(fresh: list[tuple[InvoiceCharge, bool]], now) -> dict[str, di
                 continue
             owner = invoice.account.owner_data()
             if succeeded:
-                notices.append(notify.invoice_notice_of("invoice_sent", invoice, invoice=invoice.as_data(), owner=owner))
+                sent = notify.invoice_notice_of("invoice_sent", invoice, invoice=invoice.as_data(), owner=owner)
+                notices.append(sent)
                 outcomes[charge.idempotency_key] = {"invoice": invoice.number, "state": invoice.state}
             else:
                 notices.append(notify.invoice_notice_of("credit_card_error", invoice, invoice=invoice.as_data(),

@@ -148,6 +148,19 @@ def cloudpayments_post(path: str, body: dict, request_id: str = "") -> dict:
     return data
 
 
+def _create_intent(client: stripe.StripeClient, params: dict, idempotency_key: str):
+    """The PaymentIntent create. A kept-alive connection the server had closed without answering: once more at
+    once, on a new connection, under the same idempotency key (Stripe replays an answer it gave)."""
+    options = {"idempotency_key": idempotency_key}
+    try:
+        return client.v1.payment_intents.create(params=params, options=options)
+    except stripe.error.APIConnectionError as exc:
+        if not dropped_connection(exc):
+            raise
+    _clients.made_for = None
+    return stripe_client().v1.payment_intents.create(params=params, options=options)
+
+
 def charge_stripe(*, token, amount, currency, idempotency_key, invoice_number, lms_user_id) -> ChargeAnswer:
     client = stripe_client()
     params = {
@@ -159,15 +172,7 @@ def charge_stripe(*, token, amount, currency, idempotency_key, invoice_number, l
         "metadata": {"invoice_number": invoice_number, "lms_user_id": str(lms_user_id), "charge_key": idempotency_key},
     }
     try:
-        try:
-            intent = client.v1.payment_intents.create(params=params, options={"idempotency_key": idempotency_key})
-        except stripe.error.APIConnectionError as exc:
-            if not dropped_connection(exc):
-                raise
-            # A kept-alive connection the server had closed (nothing was sent on it): once more at once, on a new
-            # connection, under the same idempotency key (Stripe replays an answer it gave).
-            _clients.made_for = None
-            intent = stripe_client().v1.payment_intents.create(params=params, options={"idempotency_key": idempotency_key})
+        intent = _create_intent(client, params, idempotency_key)
     except stripe.error.CardError as exc:
         error = exc.error
         code = getattr(error, "decline_code", None) or exc.code or ""
