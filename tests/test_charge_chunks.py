@@ -228,3 +228,27 @@ def test_a_rate_limit_that_does_not_parse_or_an_empty_chunk_is_a_system_check_er
     settings.PAYMENTS_CHARGE_RATE_LIMIT = "fast"
     settings.PAYMENTS_CHARGE_CHUNK_SIZE = 0
     assert [m.id for m in check_charge_chunks()] == ["payments.E006", "payments.E007"]
+
+
+def test_a_chunk_whose_answers_cannot_be_recorded_hands_each_attempt_to_its_own_task(gateway, published, monkeypatch):
+    accounts = billed("ok", "ok")
+    dispatch()
+    [(pks, token)] = published["chunks"]
+
+    real, broken = charges.send_answers, [True]
+
+    def send_answers(answered):
+        if broken:
+            raise RuntimeError("the transaction is gone")
+        return real(answered)
+
+    monkeypatch.setattr(charges, "send_answers", send_answers)
+    result = run_charge_chunk.apply(args=[pks], task_id=token).get()
+    assert (result["done"], result["handed_back"]) == (0, 2)
+    assert set(ChargeAttempt.objects.values_list("status", flat=True)) == {"pending"}  # nothing half-written
+    assert all(invoice_of(a).charge_in_flight for a in accounts)
+    broken.clear()
+    for pk, fresh, _ in published["singles"]:
+        run_charge_attempt.apply(args=[pk], task_id=fresh)
+    assert [invoice_of(a).state for a in accounts] == ["paid", "paid"]
+    assert DemoCharge.objects.count() == 2  # each charged once: the second call was the provider's replay

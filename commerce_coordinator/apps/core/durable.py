@@ -537,10 +537,14 @@ def _run_chunk(items, call, fields, record, work, alone, executor) -> dict:
             counts["failed"] += 1
         if node is not None:
             node.finish(tracing.OK, ms)  # the outcome _failed declared wins
-    with transaction.atomic():
-        done = [(item, value) for item, value in answered if item.finish(**fields(item, value))]
-        if done:
-            record(done)
+    try:
+        with transaction.atomic():
+            done = [(item, value) for item, value in answered if item.finish(**fields(item, value))]
+            if done:
+                record(done)
+    except Exception:  # the transaction is gone (a deadlock, a lost connection): each to its own task, at once
+        logger.exception("Recording %d answered item(s) of a chunk failed; handing each to its own task", len(answered))
+        done, counts["handed_back"] = [], _hand_back([item for item, _ in answered])
     counts["done"] = len(done)
     for item, value, exc, _, ms in results:
         node = nodes[item.pk]
@@ -548,6 +552,22 @@ def _run_chunk(items, call, fields, record, work, alone, executor) -> dict:
             node.result = tracing.short_repr(value)
             node.finish(tracing.OK, ms)
     return counts
+
+
+def _hand_back(items) -> int:
+    """Items this chunk's run holds but could not finish: pending again under a fresh token, each published to its
+    own task now (its work is done again: for a provider call, under the same idempotency key)."""
+    now = timezone.now()
+    ctx = tracing.current()
+    headers = ctx.headers(ctx.parent_id) if ctx is not None else {}
+    handed = 0
+    for item in items:
+        token = uuid.uuid4().hex
+        mine = type(item)._default_manager.filter(pk=item.pk, status=WorkStatus.RUNNING, claim_token=item.claim_token)
+        if mine.update(status=WorkStatus.PENDING, claim_token=token, next_attempt_at=now, updated_at=now):
+            publish(type(item), item.pk, token, headers)
+            handed += 1
+    return handed
 
 
 def _work_node(item):
