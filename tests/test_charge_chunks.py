@@ -252,3 +252,18 @@ def test_a_chunk_whose_answers_cannot_be_recorded_hands_each_attempt_to_its_own_
         run_charge_attempt.apply(args=[pk], task_id=fresh)
     assert [invoice_of(a).state for a in accounts] == ["paid", "paid"]
     assert DemoCharge.objects.count() == 2  # each charged once: the second call was the provider's replay
+
+
+def test_finishing_a_chunk_leaves_an_attempt_taken_from_it_meanwhile_untouched(published):
+    billed("ok", "ok", "soft")
+    dispatch()
+    [(pks, token)] = published["chunks"]
+    items = durable.claim_chunk(ChargeAttempt, pks, token)
+    ChargeAttempt.objects.get(pk=pks[1]).enqueue()  # the sweep took it from this run (a fresh token)
+    answered = [(item, charges.clients.ChargeAnswer("succeeded", "succeeded", charge_id=f"pi_{item.pk}"))
+                for item in items]  # fmt: skip
+    done = durable._finish_all(answered, charges.answer_fields)
+    assert [item.pk for item, _ in done] == [pks[0], pks[2]]
+    rows = {a.pk: a for a in ChargeAttempt.objects.all()}
+    assert [(rows[pk].status, rows[pk].charge_id) for pk in pks] == [
+        ("done", f"pi_{pks[0]}"), ("pending", ""), ("done", f"pi_{pks[2]}")]  # fmt: skip

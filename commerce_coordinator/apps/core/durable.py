@@ -539,7 +539,7 @@ def _run_chunk(items, call, fields, record, work, alone, executor) -> dict:
             node.finish(tracing.OK, ms)  # the outcome _failed declared wins
     try:
         with transaction.atomic():
-            done = [(item, value) for item, value in answered if item.finish(**fields(item, value))]
+            done = _finish_all(answered, fields)
             if done:
                 record(done)
     except Exception:  # the transaction is gone (a deadlock, a lost connection): each to its own task, at once
@@ -552,6 +552,32 @@ def _run_chunk(items, call, fields, record, work, alone, executor) -> dict:
             node.result = tracing.short_repr(value)
             node.finish(tracing.OK, ms)
     return counts
+
+
+def _finish_all(answered: list, fields) -> list:
+    """Finish a chunk's answered items, each with its own fields, while this run holds them: one UPDATE for all
+    (an item model that overrides `finish` is finished item by item). The (item, value) pairs finished."""
+    if not answered:
+        return []
+    model, token = type(answered[0][0]), answered[0][0].claim_token
+    if model.finish is not DurableWorkItem.finish:
+        return [(item, value) for item, value in answered if item.finish(**fields(item, value))]
+    now = timezone.now()
+    shared = {"status": WorkStatus.DONE, "finished_at": now, "updated_at": now, "next_attempt_at": None}
+    rows = {item.pk: fields(item, value) for item, value in answered}
+    won = hotsql.update_each(model, rows, shared, "{status} = %s AND {claim_token} = %s", [WorkStatus.RUNNING, token])
+    if won == len(rows):
+        mine = set(rows)
+    else:  # some were taken from this run meanwhile (the sweep, after CC_DURABLE_RUNNING_TIMEOUT)
+        mine = set(model._default_manager.filter(pk__in=list(rows), status=WorkStatus.DONE, claim_token=token,
+                                                 finished_at=now).values_list("pk", flat=True))  # fmt: skip
+    done = []
+    for item, value in answered:
+        if item.pk in mine:
+            for name, field_value in {**shared, **rows[item.pk]}.items():
+                setattr(item, name, field_value)
+            done.append((item, value))
+    return done
 
 
 def _hand_back(items) -> int:

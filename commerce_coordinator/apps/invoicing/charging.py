@@ -160,7 +160,7 @@ def record_answer(idempotency_key: str, succeeded: bool, decline: str = "", **an
 def record_answers(answers: list[dict]) -> dict:
     """charges_answered: a chunk's answers (each charge_failed's arguments; decline "" for a success), recorded as
     record_answer records each, with grouped statements in one transaction (ADR 0035): the attempts read and
-    locked with one SELECT, each answer stored once (a duplicate changes nothing), the invoices read with one
+    locked with one SELECT, the answers stored with one UPDATE (a duplicate changes nothing), the invoices read with one
     SELECT and moved by transition_many (one UPDATE per group of identical changes, one INSERT of events), and
     the notices (invoice_sent / credit_card_error, the dunning evaluations) stored with one INSERT. An invoice
     that is not in the plain case (no longer unpaid or open, or moved meanwhile) is handled as record_answer
@@ -175,7 +175,7 @@ def record_answers(answers: list[dict]) -> dict:
         for key in answers_by_key.keys() - {charge.idempotency_key for charge in charges}:
             logger.warning("A charge answer for %s names no invoice attempt of ours; ignored", key)
             outcomes[key] = {"ignored": f"unknown attempt {key}"}
-        fresh = []
+        fresh, updates = [], {}
         for charge in charges:
             answer = answers_by_key[charge.idempotency_key]
             succeeded = answer["result"] == "succeeded"
@@ -185,11 +185,12 @@ def record_answers(answers: list[dict]) -> dict:
                 continue
             status = InvoiceCharge.Status.SUCCEEDED if succeeded else InvoiceCharge.Status.FAILED
             fields = {"status": status, **_answer_fields(answer, answer.get("decline", ""), now)}
-            hotsql.update(InvoiceCharge, fields, "{pk} = %s", [charge.pk])  # the row is locked: no condition
+            updates[charge.pk] = fields
             for name, value in fields.items():
                 setattr(charge, name, value)
             fresh.append((charge, succeeded))
         if fresh:
+            hotsql.update_each(InvoiceCharge, updates, {})  # one UPDATE; the rows are locked: no condition
             outcomes.update(_apply_answers(fresh, now))
     return outcomes
 
