@@ -74,7 +74,8 @@ def test_a_crash_between_commit_and_publish_is_retaken_by_the_sweep(published, m
 
 
 @pytest.mark.mysql_only
-def test_two_requesters_of_the_same_attempts_at_once_store_one_row_and_one_task_each(published):
+def test_two_requesters_of_the_same_attempts_at_once_store_one_row_and_one_task_each(published, settings):
+    settings.PAYMENTS_CHARGE_CHUNK_SIZE = 10  # 20 attempts: two chunks
     if connection.vendor != "mysql":
         pytest.skip("needs MariaDB/MySQL (run with DB_ENGINE=mysql)")
     first_in, answers, errors = threading.Event(), {}, []
