@@ -56,11 +56,14 @@ def test_payment_succeeded_records_the_order_and_enrolls_every_line(fake_lms, ro
     assert sorted(c["body"]["course_details"]["course_id"] for c in fake_lms.calls) == [A, B, C]
     assert [kind for kind, _ in routed] == ["completed"]
     assert routed[0][1]["course_run_keys"] == [A, B, C]
-    # One trace tree: the payment send, the receiver, a task per line, and the completion send.
+    # One trace tree: the payment send, the receiver, one task for the order's lines (one message) with a work
+    # span per line under it, and the completion send.
     nodes = TraceNode.objects.filter(trace_id=result.trace_id)
-    assert nodes.filter(kind="task", name="lms.process_line", status="ok").count() == 3
+    batch = nodes.get(kind="task", name="lms.process_lines", status="ok")
     receiver = nodes.get(kind="receiver", name="commerce_coordinator.apps.lms.receivers.fulfill_paid_order")
     assert {n.parent_id for n in nodes.filter(kind="task")} == {receiver.id}
+    work = nodes.filter(kind="work", parent_id=batch.id, status="ok")
+    assert sorted(work.values_list("name", flat=True)) == [f"lms.enroll {key}" for key in (A, B, C)]
 
 
 def test_a_second_payment_succeeded_changes_nothing_and_calls_the_lms_no_more(fake_lms, routed):
