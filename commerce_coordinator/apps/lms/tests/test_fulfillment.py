@@ -269,6 +269,16 @@ def test_a_broker_failure_leaves_the_line_pending_for_retry_fulfillment(fake_lms
     assert line.state == "fulfilled"
 
 
+def test_a_broker_failure_publishing_an_orders_lines_leaves_every_line_pending(fake_lms, routed):
+    from commerce_coordinator.apps.lms.tasks import process_lines
+
+    with mock.patch.object(process_lines, "apply_async", side_effect=ConnectionError("broker down")):
+        pay(keys=[A, B])
+    assert {line.state for line in OrderLine.objects.all()} == {"pending"} and fake_lms.calls == []
+    call_command("retry_fulfillment", "ORD-1", stdout=io.StringIO())  # what the sweep would do, each line alone
+    assert {line.state for line in OrderLine.objects.all()} == {"fulfilled"} and len(fake_lms.calls) == 2
+
+
 def test_a_refund_before_its_payment_means_the_payment_enrolls_nobody(fake_lms, routed):
     refunded = refund(order_number="ORD-9", keys=[A])
     assert refunded.results[0].value["before_payment"] is True
