@@ -63,18 +63,23 @@ def test_items_stored_by_this_process_are_claimed_in_one_update_each_under_its_o
     assert DemoItem.objects.get(pk=done.pk).status == Status.DONE and durable.claim_many(DemoItem, []) == []
 
 
-@override_settings(DEMO_ITEM_RETRY_SCHEDULE=[0.01])
-def test_an_item_run_in_process_is_done_or_hands_its_retry_to_its_own_task(httpserver):
-    answers = iter([("down", 503), ("back", 200)])
+def _answers(*answers):
+    """An HTTP handler answering (body, status) pairs in turn."""
+    pending = iter(answers)
 
-    def flaky_handler(request):
+    def handler(request):
         from werkzeug import Response
 
-        body, status = next(answers)
+        body, status = next(pending)
         return Response(body, status=status)
 
+    return handler
+
+
+@override_settings(DEMO_ITEM_RETRY_SCHEDULE=[0.01])
+def test_an_item_run_in_process_is_done_or_hands_its_retry_to_its_own_task(httpserver):
     httpserver.expect_request("/ok").respond_with_data("fine")
-    httpserver.expect_request("/flaky").respond_with_handler(flaky_handler)
+    httpserver.expect_request("/flaky").respond_with_handler(_answers(("down", 503), ("back", 200)))
     ok = _item(url=httpserver.url_for("/ok"), claim_token="a")
     flaky = _item(url=httpserver.url_for("/flaky"), claim_token="b")
     with tracing.trace():
@@ -88,17 +93,9 @@ def test_an_item_run_in_process_is_done_or_hands_its_retry_to_its_own_task(https
 
 @override_settings(DEMO_ITEM_RETRY_SCHEDULE=[0.01])
 def test_a_batch_runs_each_item_as_its_own_task_would_and_its_node_tells_the_worst(httpserver):
-    answers = iter([("down", 503), ("back", 200)])
-
-    def flaky_handler(request):
-        from werkzeug import Response
-
-        body, status = next(answers)
-        return Response(body, status=status)
-
     httpserver.expect_request("/ok").respond_with_data("fine")
     httpserver.expect_request("/gone").respond_with_data("no such thing", status=404)
-    httpserver.expect_request("/flaky").respond_with_handler(flaky_handler)
+    httpserver.expect_request("/flaky").respond_with_handler(_answers(("down", 503), ("back", 200)))
     ok = _item(url=httpserver.url_for("/ok"), claim_token="a")
     gone = _item(url=httpserver.url_for("/gone"), claim_token="b")
     flaky = _item(url=httpserver.url_for("/flaky"), claim_token="c")
