@@ -3,9 +3,13 @@
 import os
 
 from celery import Celery, signals
+from kombu.transport import TRANSPORT_ALIASES
 
 # As wsgi.py: a worker started bare is a production worker (manage.py celery and the tests set local/test).
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "commerce_coordinator.settings.production")
+
+# redis:// and rediss:// brokers through kombu's Redis transport with one client per channel (redis_broker.py).
+TRANSPORT_ALIASES.update(dict.fromkeys(("redis", "rediss"), "commerce_coordinator.redis_broker:Transport"))
 
 app = Celery("commerce_coordinator")
 app.config_from_object("django.conf:settings", namespace="CELERY")

@@ -31,7 +31,7 @@ def test_signed_webhook_ends_in_one_enrollment_per_line_in_process(client, fake_
     assert len(fake_lms.calls) == 2
     [trace_id] = order.trace_ids
     kinds = set(TraceNode.objects.filter(trace_id=trace_id).values_list("kind", "name"))
-    assert ("task", "lms.process_line") in kinds
+    assert ("task", "lms.process_lines") in kinds  # the order's two lines in one message
     assert ("send", "commerce_coordinator.apps.lms.signals.fulfillment_completed") in kinds
     # The lines' work spans carry the order's business keys: the trace is found by order and user.
     assert trace_id in Trace.objects.with_key("order_number", "T-1").values_list("trace_id", flat=True)

@@ -75,6 +75,7 @@ class DurableWorkItem(models.Model):
     retry_schedule_setting = "CC_RETRY_SCHEDULE"  # a list-of-seconds setting: the delays before each retry
     task_path = ""  # dotted path of the Celery task that runs one item (it calls durable.run)
     task_name = ""  # or the task's registered name
+    batch_task_path = ""  # optional: a Celery task that runs several items of one message (run_batch)
 
     class Meta:
         abstract = True
@@ -238,8 +239,7 @@ class DurableWorkItem(models.Model):
 
     def publish_on_commit(self, countdown: float | None = None) -> None:
         """Publish this item's task (its claim token as the task id) once the transaction commits."""
-        ctx = tracing.current()
-        headers = ctx.headers(ctx.parent_id) if ctx is not None else {}
+        headers = _trace_headers()
         transaction.on_commit(partial(publish, type(self), self.pk, self.claim_token, headers, countdown), robust=True)
 
     def requeue(self, actor: str, reason: str, action: str = "retry", **fields):
@@ -304,15 +304,25 @@ def store_many(model, rows: list[dict], key: str, chunk: int = 1) -> dict[str, i
     insert_rows(model, fixed, [{**row, "claim_token": tokens[row[key]]} for row in rows], ignore=True)
     stored = model._default_manager.filter(**{f"{key}__in": list(tokens)}).values_list(key, "pk", "claim_token")
     created = {value: pk for value, pk, token in stored if tokens.get(value) == token}
-    ctx = tracing.current()
-    headers = ctx.headers(ctx.parent_id) if ctx is not None else {}
     by_token: dict[str, list] = {}
     for value, pk in created.items():
         by_token.setdefault(tokens[value], []).append(pk)
     # A chunk of one is the item's own task; a larger chunk is one message naming its items.
-    items = [(pks[0] if len(pks) == 1 else sorted(pks), token) for token, pks in by_token.items()]
-    transaction.on_commit(partial(publish_many, model, items, headers), robust=True)
+    publish_many_on_commit(model, [(pks[0] if len(pks) == 1 else sorted(pks), tok) for tok, pks in by_token.items()])
     return created
+
+
+def _trace_headers() -> dict:
+    """The current trace's headers for a task published from here (its span the task's parent)."""
+    ctx = tracing.current()
+    return ctx.headers(ctx.parent_id) if ctx is not None else {}
+
+
+def publish_many_on_commit(model, items: list[tuple]) -> None:
+    """Publish the tasks of items [(pk, claim token), ...] through one producer once the transaction commits
+    (one connection and one hook for all, not one per item)."""
+    if items:
+        transaction.on_commit(partial(publish_many, model, items, _trace_headers()), robust=True)
 
 
 def publish_many(model, items: list[tuple], headers: dict) -> None:
@@ -435,19 +445,18 @@ class HandedOver(Exception):
 
 
 class _InProcess:
-    """What `_run_claimed` sees as the task when an item runs in the process that claimed it: a retry is
-    handed to the item's own Celery task (a fresh claim token, the policy's countdown)."""
+    """What `durable.run` sees as the task when an item runs in a process that holds its claim token (an outbox
+    flushed after commit, or one message run for several items): a retry is handed to the item's own Celery
+    task (a fresh claim token, the policy's countdown)."""
 
-    def __init__(self, item):
-        self.item = item
-        self.request = type("Request", (), {"id": item.claim_token, "retries": 0})()
+    def __init__(self, model, pk, token: str):
+        self.model, self.pk = model, pk
+        self.request = type("Request", (), {"id": token, "retries": 0})()
 
     def retry(self, countdown=None, exc=None, **options):
         token = uuid.uuid4().hex
-        item = self.item
-        type(item)._default_manager.filter(pk=item.pk, status=WorkStatus.RETRY).update(claim_token=token)
-        ctx = tracing.current()
-        publish(type(item), item.pk, token, ctx.headers(ctx.parent_id) if ctx is not None else {}, countdown)
+        self.model._default_manager.filter(pk=self.pk, status=WorkStatus.RETRY).update(claim_token=token)
+        publish(self.model, self.pk, token, _trace_headers(), countdown)
         return HandedOver(f"retry in {countdown:.1f} s as task {token}: {exc}")
 
 
@@ -455,7 +464,7 @@ def run_in_process(item, work) -> dict:
     """Run an item this process has claimed (claim_many) exactly as its task would: a traced work span,
     then finished, dead-lettered, or retried on the policy by its own task (handed over)."""
     try:
-        return _run_claimed(item, _InProcess(item), work)
+        return _run_claimed(item, _InProcess(type(item), item.pk, item.claim_token), work)
     except HandedOver as exc:
         return {"item": item.pk, "status": WorkStatus.RETRY, "handed_over": str(exc)}
 
@@ -531,7 +540,7 @@ def _run_chunk(items, call, fields, record, work, alone, executor) -> dict:
             continue
         countdown, _ = _failed(item, exc, node, tb)
         if countdown is not None:  # its own task retries it (a fresh token); the chunk goes on
-            _InProcess(item).retry(countdown=countdown, exc=item.last_error)
+            _InProcess(type(item), item.pk, item.claim_token).retry(countdown=countdown, exc=item.last_error)
             counts["retry"] += 1
         else:
             counts["failed"] += 1
@@ -546,6 +555,9 @@ def _run_chunk(items, call, fields, record, work, alone, executor) -> dict:
         logger.exception("Recording %d answered item(s) of a chunk failed; handing each to its own task", len(answered))
         done, counts["handed_back"] = [], _hand_back([item for item, _ in answered])
     counts["done"] = len(done)
+    if counts["failed"] or counts["retry"] or counts.get("handed_back"):  # the task's node: the worst outcome
+        status = tracing.ERROR if counts["failed"] else tracing.RETRY
+        tracing.set_outcome(status, f"of {len(items)} item(s): {counts}")
     for item, value, exc, _, ms in results:
         node = nodes[item.pk]
         if exc is None and node is not None:
@@ -583,9 +595,7 @@ def _finish_all(answered: list, fields) -> list:
 def _hand_back(items) -> int:
     """Items this chunk's run holds but could not finish: pending again under a fresh token, each published to its
     own task now (its work is done again: for a provider call, under the same idempotency key)."""
-    now = timezone.now()
-    ctx = tracing.current()
-    headers = ctx.headers(ctx.parent_id) if ctx is not None else {}
+    now, headers = timezone.now(), _trace_headers()
     handed = 0
     for item in items:
         token = uuid.uuid4().hex
@@ -614,6 +624,53 @@ def _timed_call(call, item) -> tuple:
     except Exception as exc:
         return item, None, exc, traceback.format_exc(), (time.perf_counter() - start) * 1000
     return item, value, None, "", (time.perf_counter() - start) * 1000
+
+
+def publish_batch_on_commit(model, items: list[tuple]) -> None:
+    """Publish items [(pk, claim token), ...] as ONE message of the model's batch task (`batch_task_path`) once
+    the transaction commits: one publish, one delivery and one ack for all of them instead of one each. Each
+    item keeps its own claim token, so the batch claims it exactly as its own task would; one item alone is
+    published as its own task. A lost publish leaves the items pending: the sweep publishes each again."""
+    if len(items) < 2 or not model.batch_task_path:
+        publish_many_on_commit(model, items)
+        return
+    transaction.on_commit(partial(_publish_batch, model, [list(item) for item in items], _trace_headers()), robust=True)
+
+
+def _publish_batch(model, items: list[list], headers: dict) -> None:
+    try:
+        import_string(model.batch_task_path).apply_async(args=[items], headers=headers)
+    except Exception:
+        label = model._meta.label_lower
+        logger.exception("Could not publish a batch of %d %s task(s); the sweep will", len(items), label)
+
+
+def run_batch(model, items: list, run_one) -> dict:
+    """The body of a batch task (publish_batch_on_commit): each item [pk, claim token] run one after another by
+    `run_one(task, pk)` (which calls `durable.run`), with a task whose id is the item's own token: claimed by the
+    rule of its own task (a redelivered batch retakes the item it was running, skips the finished ones), a retry
+    handed to the item's own task, a failure recorded on its item. The batch always goes on to the next item;
+    its trace node ends with the worst of its items' outcomes, never "ok" when one of them retries or failed."""
+    outcomes, worst = {}, []
+    for pk, token in items:
+        try:
+            outcome = run_one(_InProcess(model, pk, token), pk)
+        except HandedOver as exc:
+            outcome = {"item": pk, "status": WorkStatus.RETRY, "handed_over": str(exc)}
+        except Exception as exc:  # not the work's failure (durable.run records those): e.g. a lost database
+            logger.exception("%s %s failed in its batch; the sweep will run it again", model._meta.label_lower, pk)
+            outcome = {"item": pk, "status": WorkStatus.FAILED, "error": repr(exc)}
+        outcomes[pk] = outcome
+        status = BATCH_OUTCOMES.get(outcome.get("status")) if isinstance(outcome, dict) else None
+        if status is not None:
+            worst.append((tracing.STATUS_RANK[status], status, f"{model._meta.label_lower} {pk}: {outcome}"))
+    if worst:
+        _, status, reason = max(worst)
+        tracing.set_outcome(status, f"{len(worst)} of {len(items)} item(s) not done; worst: {reason}")
+    return outcomes
+
+
+BATCH_OUTCOMES = {WorkStatus.RETRY: tracing.RETRY, WorkStatus.FAILED: tracing.ERROR}
 
 
 def _keys_of(model, pk) -> dict:

@@ -74,6 +74,13 @@ class SendResult:
     def ok(self) -> bool:
         return all(r.status != ERROR for r in self.results)
 
+    def refusal(self) -> str:
+        """Why a send that asks another app to act was not taken: the failed receivers' errors, or "no receiver is
+        routed"; "" when a receiver took it and none failed. A requester rolls back on a refusal."""
+        if self.ok and self.results:
+            return ""
+        return "; ".join(str(r.error) for r in self.results if r.error is not None) or "no receiver is routed"
+
     def __iter__(self):
         return iter(self.results)
 

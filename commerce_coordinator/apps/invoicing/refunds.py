@@ -108,9 +108,8 @@ def _send_request(refund: InvoiceRefund, invoice: Invoice) -> None:
         reason=refund.reason,
         lms_user_id=invoice.account.lms_user_id,
     )
-    if not sent.ok or not len(sent):
+    if why := sent.refusal():
         errors = [r.error for r in sent if r.error is not None]
-        why = "; ".join(str(e) for e in errors) or "no receiver is routed"
         raise RefundNotRequested(f"refund_requested for {refund.idempotency_key} failed: {why}", errors)
 
 

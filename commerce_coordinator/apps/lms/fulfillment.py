@@ -134,7 +134,8 @@ def record_order(
 
 
 def create_lines(order: Order, keys: list[str], mode: str) -> None:
-    """One enrollment line per course run, each published on commit under its own claim token."""
+    """One enrollment line per course run, each under its own claim token, published on commit in one message
+    (lms.process_lines; a line alone as its own lms.process_line)."""
     now = timezone.now()
     lines = [
         OrderLine(order=order, course_run_key=key, mode=mode, claim_token=uuid.uuid4().hex, next_attempt_at=now)
@@ -142,8 +143,7 @@ def create_lines(order: Order, keys: list[str], mode: str) -> None:
     ]
     if lines:
         hotsql.insert(lines)  # one INSERT ... RETURNING for every line (MariaDB, SQLite)
-    for line in lines:
-        line.publish_on_commit()
+    durable.publish_batch_on_commit(OrderLine, [(line.pk, line.claim_token) for line in lines])
 
 
 def record_refund(

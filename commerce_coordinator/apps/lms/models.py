@@ -170,6 +170,7 @@ class OrderLine(durable.DurableWorkItem):
 
     retry_schedule_setting = "LMS_RETRY_SCHEDULE"
     task_path = "commerce_coordinator.apps.lms.tasks.process_line"
+    batch_task_path = "commerce_coordinator.apps.lms.tasks.process_lines"  # an order's lines in one message
 
     class Meta:
         ordering = ["id"]

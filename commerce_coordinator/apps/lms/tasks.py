@@ -2,7 +2,10 @@
 
 from celery import shared_task
 
+from commerce_coordinator.apps.core import durable
+
 from . import fulfillment
+from .models import OrderLine
 
 
 @shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, name="lms.process_line")
@@ -12,3 +15,10 @@ def process_line(self, line_id: int, **kwargs):
     Lost tasks are found by core's generic sweep (core.sweep_durable_work), not by a task of this app.
     """
     return fulfillment.run_line(self, line_id)
+
+
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, name="lms.process_lines")
+def process_lines(self, lines: list, **kwargs):
+    """The lines of one order published together ([[line id, claim token], ...]; core.durable.run_batch): each
+    run as its own process_line task would, one after another; a retry goes to the line's own task."""
+    return durable.run_batch(OrderLine, lines, fulfillment.run_line)

@@ -40,9 +40,8 @@ def bill(periods: list[dict]) -> Answer:
     if not periods:
         return answer
     sent = subscription_periods_due.send("subscriptions", periods=periods)
-    if not sent.ok or not len(sent):
-        errors = [str(r.error) for r in sent if r.error is not None] or ["no receiver is routed"]
-        raise BillingFailed(f"subscription_periods_due failed: {'; '.join(errors)}")
+    if why := sent.refusal():
+        raise BillingFailed(f"subscription_periods_due failed: {why}")
     for result in sent:
         value = result.value if isinstance(result.value, dict) else {}
         answer.deferred.update(int(pk) for pk in value.get("deferred", []))

@@ -48,7 +48,7 @@ LMS_LATE_APPLY_WINDOW = float(os.environ.get("LMS_LATE_APPLY_WINDOW", "30"))
 # The Celery queue of lms.process_line (merged into CELERY_TASK_ROUTES by celery_settings.py): fulfillment never
 # delays webhook processing. Run a worker for it: `celery -A commerce_coordinator worker -Q lms_fulfillment`.
 LMS_CELERY_QUEUE = os.environ.get("LMS_CELERY_QUEUE", "lms_fulfillment")
-LMS_TASK_ROUTES = {"lms.process_line": {"queue": LMS_CELERY_QUEUE}}
+LMS_TASK_ROUTES = {"lms.process_line": {"queue": LMS_CELERY_QUEUE}, "lms.process_lines": {"queue": LMS_CELERY_QUEUE}}
 # At most this many course runs in one order; past it record_order refuses the order (OrderRefused,
 # fulfillment_failed) and the payment event is recorded as unroutable with the reason.
 LMS_MAX_COURSE_RUNS_PER_ORDER = int(os.environ.get("LMS_MAX_COURSE_RUNS_PER_ORDER", "100"))

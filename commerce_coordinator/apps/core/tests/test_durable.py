@@ -5,6 +5,7 @@ import os
 import signal
 import time
 from datetime import timedelta
+from unittest import mock
 
 import pytest
 from django.test import TestCase, override_settings
@@ -13,6 +14,7 @@ from django.utils import timezone
 from commerce_coordinator.apps.core import durable, retries, testing, tracing
 from commerce_coordinator.apps.core.models import Trace, TraceNode, WorkAudit
 from commerce_coordinator.apps.core.testing import ALL_DATABASES, wait_until
+from commerce_coordinator.apps.core.tests.workapp import tasks
 from commerce_coordinator.apps.core.tests.workapp.models import DEAD_LETTERS, DemoItem
 from commerce_coordinator.apps.core.tests.workapp.tasks import call_url
 
@@ -61,18 +63,23 @@ def test_items_stored_by_this_process_are_claimed_in_one_update_each_under_its_o
     assert DemoItem.objects.get(pk=done.pk).status == Status.DONE and durable.claim_many(DemoItem, []) == []
 
 
-@override_settings(DEMO_ITEM_RETRY_SCHEDULE=[0.01])
-def test_an_item_run_in_process_is_done_or_hands_its_retry_to_its_own_task(httpserver):
-    answers = iter([("down", 503), ("back", 200)])
+def _answers(*answers):
+    """An HTTP handler answering (body, status) pairs in turn."""
+    pending = iter(answers)
 
-    def flaky_handler(request):
+    def handler(request):
         from werkzeug import Response
 
-        body, status = next(answers)
+        body, status = next(pending)
         return Response(body, status=status)
 
+    return handler
+
+
+@override_settings(DEMO_ITEM_RETRY_SCHEDULE=[0.01])
+def test_an_item_run_in_process_is_done_or_hands_its_retry_to_its_own_task(httpserver):
     httpserver.expect_request("/ok").respond_with_data("fine")
-    httpserver.expect_request("/flaky").respond_with_handler(flaky_handler)
+    httpserver.expect_request("/flaky").respond_with_handler(_answers(("down", 503), ("back", 200)))
     ok = _item(url=httpserver.url_for("/ok"), claim_token="a")
     flaky = _item(url=httpserver.url_for("/flaky"), claim_token="b")
     with tracing.trace():
@@ -82,6 +89,50 @@ def test_an_item_run_in_process_is_done_or_hands_its_retry_to_its_own_task(https
     assert ok.status == Status.DONE
     # The retry went to the item's own task (eager here) under a fresh token, and succeeded.
     assert (flaky.status, flaky.attempts, flaky.calls) == (Status.DONE, 2, 2) and flaky.claim_token != "b"
+
+
+@override_settings(DEMO_ITEM_RETRY_SCHEDULE=[0.01])
+def test_a_batch_runs_each_item_as_its_own_task_would_and_its_node_tells_the_worst(httpserver):
+    httpserver.expect_request("/ok").respond_with_data("fine")
+    httpserver.expect_request("/gone").respond_with_data("no such thing", status=404)
+    httpserver.expect_request("/flaky").respond_with_handler(_answers(("down", 503), ("back", 200)))
+    ok = _item(url=httpserver.url_for("/ok"), claim_token="a")
+    gone = _item(url=httpserver.url_for("/gone"), claim_token="b")
+    flaky = _item(url=httpserver.url_for("/flaky"), claim_token="c")
+    done = _item(url=httpserver.url_for("/ok"), claim_token="d", status=Status.DONE)
+    retaken = DemoItem.claim(_item(url=httpserver.url_for("/ok"), claim_token="e").pk, "e")  # a killed run's
+    taken = DemoItem.claim(_item(url=httpserver.url_for("/ok"), claim_token="f").pk, "f")
+    items = [[ok.pk, "a"], [gone.pk, "b"], [flaky.pk, "c"], [done.pk, "d"], [retaken.pk, "e"], [taken.pk, "other"]]
+    with tracing.trace() as ctx:
+        with tracing.span("task", "core_workapp.run_demo_items") as node:
+            outcomes = durable.run_batch(DemoItem, items, tasks.run_one_demo_item)
+        trace_id = ctx.trace_id
+    assert [outcomes[pk].get("status") for pk, _ in items[:3]] == [Status.DONE, Status.FAILED, Status.RETRY]
+    assert "skipped" in outcomes[done.pk] and "skipped" in outcomes[taken.pk]  # finished / held by another run
+    assert outcomes[retaken.pk]["status"] == Status.DONE  # the redelivered batch retook the item it was running
+    rows = {i.pk: i for i in DemoItem.objects.all()}
+    assert (rows[ok.pk].calls, rows[gone.pk].status, rows[taken.pk].calls) == (1, Status.FAILED, 0)
+    # The flaky item's retry went to its own task (eager here) under a fresh token, and succeeded.
+    assert (rows[flaky.pk].status, rows[flaky.pk].calls) == (Status.DONE, 2) and rows[flaky.pk].claim_token != "c"
+    assert node.status == tracing.ERROR and "2 of 6 item(s) not done" in node.error_message  # never "ok"
+    ok_work = TraceNode.objects.filter(trace_id=trace_id, kind="work", status="ok").values_list("name", flat=True)
+    assert sorted(ok_work) == sorted(f"core_workapp.demoitem:{pk}" for pk in (ok.pk, flaky.pk, retaken.pk))
+
+
+def test_items_published_together_go_in_one_message_and_an_item_alone_as_its_own_task(
+    httpserver, django_capture_on_commit_callbacks
+):
+    httpserver.expect_request("/ok").respond_with_data("fine")
+    pair = [_item(url=httpserver.url_for("/ok"), claim_token=t) for t in ("p", "q")]
+    alone = _item(url=httpserver.url_for("/ok"), claim_token="r")
+    with mock.patch.object(tasks.run_demo_items, "apply_async", wraps=tasks.run_demo_items.apply_async) as batch:
+        with mock.patch.object(tasks.run_demo_item, "apply_async", wraps=tasks.run_demo_item.apply_async) as single:
+            with django_capture_on_commit_callbacks(execute=True):
+                durable.publish_batch_on_commit(DemoItem, [(i.pk, i.claim_token) for i in pair])
+                durable.publish_batch_on_commit(DemoItem, [(alone.pk, alone.claim_token)])
+    assert batch.call_count == 1 and batch.call_args.kwargs["args"] == [[[i.pk, i.claim_token] for i in pair]]
+    assert single.call_count == 1 and single.call_args.kwargs["task_id"] == "r"
+    assert set(DemoItem.objects.values_list("status", flat=True)) == {Status.DONE}
 
 
 def test_finished_and_failed_items_are_never_claimed_again():

@@ -195,3 +195,13 @@ def test_union_declarations_are_tuples_of_types():
         signal.check_arguments({"note": 3, "count": 1})
     with pytest.raises(TypeError, match="must be declared with a type"):
         CoordinatorSignal({"note": "str"})
+
+
+def test_a_request_is_refused_when_no_receiver_took_it_or_one_failed():
+    from commerce_coordinator.apps.core.signals import ERROR, OK, ReceiverResult, SendResult
+
+    taken = SendResult("s", "t", [ReceiverResult("a", OK), ReceiverResult("b", "skipped")])
+    failed = SendResult("s", "t", [ReceiverResult("a", OK), ReceiverResult("b", ERROR, error=ValueError("no token"))])
+    assert taken.refusal() == ""
+    assert failed.refusal() == "no token"
+    assert SendResult("s", "t", []).refusal() == "no receiver is routed"

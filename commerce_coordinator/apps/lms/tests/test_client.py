@@ -112,3 +112,17 @@ def test_retry_after_is_seconds_or_an_http_date():
     assert parse_retry_after(None) is None
     assert parse_retry_after("soon") is None
     assert 50 < parse_retry_after(time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(time.time() + 60))) <= 60
+
+
+def test_the_proxy_variables_are_read_when_the_client_is_built_not_on_every_call(fake_lms, monkeypatch):
+    monkeypatch.setenv("HTTP_PROXY", "http://proxy.invalid:3128")
+    monkeypatch.setenv("NO_PROXY", "")
+    client = LmsApiClient()
+    assert client.session.proxies.get("http") == "http://proxy.invalid:3128"  # what the environment said then
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    monkeypatch.delenv("HTTP_PROXY")
+    bypassing = LmsApiClient()
+    assert "http" not in bypassing.session.proxies  # the LMS's host is in NO_PROXY: called directly
+    assert enroll(bypassing).status_code == 200 and len(fake_lms.calls) == 1
+    monkeypatch.setenv("HTTP_PROXY", "http://proxy.invalid:3128")  # a change after the client is built ...
+    assert enroll(bypassing).status_code == 200  # ... is not read per call (the process restarts to see it)

@@ -10,7 +10,7 @@ from commerce_coordinator.apps.core.testing import ALL_DATABASES
 from commerce_coordinator.apps.lms import fulfillment
 from commerce_coordinator.apps.lms.clients import EnrollmentResult
 from commerce_coordinator.apps.lms.models import Order, OrderLine
-from commerce_coordinator.apps.lms.tasks import process_line
+from commerce_coordinator.apps.lms.tasks import process_line, process_lines
 
 from .fake_payments import pay
 
@@ -21,7 +21,7 @@ KEYS = [f"course-v1:edX+C{i}+2026" for i in range(4)]
 
 def test_lines_finishing_together_complete_the_order_once(routed):
     for round_ in range(5):
-        with mock.patch.object(process_line, "apply_async"):  # queued, run by the threads below
+        with mock.patch.object(process_lines, "apply_async"):  # the order's lines queued, run by the threads below
             pay(order_number=f"RACE-{round_}", keys=KEYS)
         lines = list(OrderLine.objects.filter(order__order_number=f"RACE-{round_}"))
         barrier = threading.Barrier(len(lines))

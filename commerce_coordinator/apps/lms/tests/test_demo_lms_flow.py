@@ -50,7 +50,9 @@ def test_paid_order_ends_in_demo_enrollments_and_a_refund_unenrolls(demo_lms):
     order = Order.objects.get(order_number="LIVE-1")
     assert order.status == "fulfilled"
     assert demo_enrollments(demo_lms, "3") == [(KEYS[0], "verified", True), (KEYS[1], "verified", True)]
-    assert TraceNode.objects.filter(trace_id=result.trace_id, kind="task", status="ok").count() == 2
+    # The order's two lines went in one message: one task, a work span per line.
+    assert TraceNode.objects.filter(trace_id=result.trace_id, kind="task", status="ok").count() == 1
+    assert TraceNode.objects.filter(trace_id=result.trace_id, kind="work", status="ok").count() == 2
 
     refund(order_number="LIVE-1", keys=KEYS, user=3)
     assert demo_enrollments(demo_lms, "3") == [(KEYS[0], "verified", False), (KEYS[1], "verified", False)]

@@ -56,11 +56,14 @@ def test_payment_succeeded_records_the_order_and_enrolls_every_line(fake_lms, ro
     assert sorted(c["body"]["course_details"]["course_id"] for c in fake_lms.calls) == [A, B, C]
     assert [kind for kind, _ in routed] == ["completed"]
     assert routed[0][1]["course_run_keys"] == [A, B, C]
-    # One trace tree: the payment send, the receiver, a task per line, and the completion send.
+    # One trace tree: the payment send, the receiver, one task for the order's lines (one message) with a work
+    # span per line under it, and the completion send.
     nodes = TraceNode.objects.filter(trace_id=result.trace_id)
-    assert nodes.filter(kind="task", name="lms.process_line", status="ok").count() == 3
+    batch = nodes.get(kind="task", name="lms.process_lines", status="ok")
     receiver = nodes.get(kind="receiver", name="commerce_coordinator.apps.lms.receivers.fulfill_paid_order")
     assert {n.parent_id for n in nodes.filter(kind="task")} == {receiver.id}
+    work = nodes.filter(kind="work", parent_id=batch.id, status="ok")
+    assert sorted(work.values_list("name", flat=True)) == [f"lms.enroll {key}" for key in (A, B, C)]
 
 
 def test_a_second_payment_succeeded_changes_nothing_and_calls_the_lms_no_more(fake_lms, routed):
@@ -264,6 +267,16 @@ def test_a_broker_failure_leaves_the_line_pending_for_retry_fulfillment(fake_lms
     assert "re-queued enroll (was pending)" in out.getvalue()
     line.refresh_from_db()
     assert line.state == "fulfilled"
+
+
+def test_a_broker_failure_publishing_an_orders_lines_leaves_every_line_pending(fake_lms, routed):
+    from commerce_coordinator.apps.lms.tasks import process_lines
+
+    with mock.patch.object(process_lines, "apply_async", side_effect=ConnectionError("broker down")):
+        pay(keys=[A, B])
+    assert {line.state for line in OrderLine.objects.all()} == {"pending"} and fake_lms.calls == []
+    call_command("retry_fulfillment", "ORD-1", stdout=io.StringIO())  # what the sweep would do, each line alone
+    assert {line.state for line in OrderLine.objects.all()} == {"fulfilled"} and len(fake_lms.calls) == 2
 
 
 def test_a_refund_before_its_payment_means_the_payment_enrolls_nobody(fake_lms, routed):

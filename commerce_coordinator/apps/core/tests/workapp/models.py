@@ -14,6 +14,7 @@ class DemoItem(durable.DurableWorkItem):
 
     retry_schedule_setting = "DEMO_ITEM_RETRY_SCHEDULE"
     task_path = "commerce_coordinator.apps.core.tests.workapp.tasks.run_demo_item"
+    batch_task_path = "commerce_coordinator.apps.core.tests.workapp.tasks.run_demo_items"
 
     def key_values(self) -> dict:
         return {"order_number": self.order_number} if self.order_number else {}

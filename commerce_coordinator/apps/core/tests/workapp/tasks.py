@@ -28,3 +28,13 @@ def call_url(item: DemoItem):
 @shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, name="core_workapp.run_demo_item")
 def run_demo_item(self, item_pk: int):
     return durable.run(DemoItem, item_pk, self, call_url)
+
+
+def run_one_demo_item(task, item_pk: int):
+    return durable.run(DemoItem, item_pk, task, call_url)
+
+
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, name="core_workapp.run_demo_items")
+def run_demo_items(self, items: list):
+    """Several DemoItems of one message (core.durable.run_batch)."""
+    return durable.run_batch(DemoItem, items, run_one_demo_item)
