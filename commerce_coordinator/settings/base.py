@@ -219,6 +219,10 @@ CC_SIGNALS: dict = {
     "commerce_coordinator.apps.payments.signals.charge_failed": [
         "commerce_coordinator.apps.invoicing.receivers.record_charge_failed",
     ],
+    # A chunk's answers together (ADR 0035): invoicing records them with grouped statements in one transaction.
+    "commerce_coordinator.apps.payments.signals.charges_answered": [
+        "commerce_coordinator.apps.invoicing.receivers.record_charge_answers",
+    ],
     # Refunds of paid invoices (ADR 63): invoicing asks payments (a durable refund per idempotency key), which
     # calls the provider's refund API and answers; invoicing records the answer on the invoice.
     "commerce_coordinator.apps.invoicing.signals.refund_requested": [

@@ -14,6 +14,7 @@ redelivered the task of a killed worker: it retakes its item at once). Any other
 from __future__ import annotations
 
 import logging
+import time
 import traceback
 import uuid
 from datetime import timedelta
@@ -276,7 +277,7 @@ def publish(model, pk, token: str, headers: dict, countdown: float | None = None
         logger.exception("Could not publish the task of %s %s; the sweep will", model._meta.label_lower, pk)
 
 
-def store_many(model, rows: list[dict], key: str) -> dict[str, int]:
+def store_many(model, rows: list[dict], key: str, chunk: int = 1) -> dict[str, int]:
     """Store items once per value of their unique field `key` and queue the ones this call created.
 
     One multi-row INSERT with conflicts ignored (a key stored before, or by a concurrent caller, keeps its row
@@ -284,17 +285,30 @@ def store_many(model, rows: list[dict], key: str) -> dict[str, int]:
     one SELECT tells which rows carry this call's tokens; their tasks are published when the transaction
     commits (a crash before that leaves them pending: the sweep publishes them). Returns {key value: pk} of
     the created items. The bulk form of creating an item and calling `enqueue`.
+
+    `chunk` > 1 (a model with a `chunk_task_path`): rows are stored in chunks of that many that share one claim
+    token, and each chunk is ONE task message (its id the chunk's token, its argument the chunk's pks), run by
+    `run_many`. The claim rule is unchanged: each item is taken only under its own token, which a retry, the
+    sweep or an operator replaces with a fresh one for the item's own task (ADR 0035).
     """
     if not rows:
         return {}
     now = timezone.now()
-    tokens = {row[key]: uuid.uuid4().hex for row in rows}
+    chunk = max(1, chunk if getattr(model, "chunk_task_path", "") else 1)
+    tokens = {}
+    for start in range(0, len(rows), chunk):
+        token = uuid.uuid4().hex
+        tokens.update((row[key], token) for row in rows[start : start + chunk])
     fixed = {"status": WorkStatus.PENDING, "next_attempt_at": now, "created_at": now, "updated_at": now,
              "trace_id": tracing.current_trace_id() or ""}  # fmt: skip
     insert_rows(model, fixed, [{**row, "claim_token": tokens[row[key]]} for row in rows], ignore=True)
     stored = model._default_manager.filter(**{f"{key}__in": list(tokens)}).values_list(key, "pk", "claim_token")
     created = {value: pk for value, pk, token in stored if tokens.get(value) == token}
-    publish_many_on_commit(model, [(pk, tokens[value]) for value, pk in created.items()])
+    by_token: dict[str, list] = {}
+    for value, pk in created.items():
+        by_token.setdefault(tokens[value], []).append(pk)
+    # A chunk of one is the item's own task; a larger chunk is one message naming its items.
+    publish_many_on_commit(model, [(pks[0] if len(pks) == 1 else sorted(pks), tok) for tok, pks in by_token.items()])
     return created
 
 
@@ -313,23 +327,36 @@ def publish_many_on_commit(model, items: list[tuple]) -> None:
 
 def publish_many(model, items: list[tuple], headers: dict) -> None:
     """Publish the tasks of items [(pk, claim token), ...] through one producer; a failure is logged (the sweep
-    publishes what was missed)."""
+    publishes what was missed). An entry ([pk, ...], token) is a chunk: one message of the model's chunk task."""
     if not items:
         return
     task = model.task()
+    chunk_task = import_string(model.chunk_task_path) if any(isinstance(pk, list) for pk, _ in items) else None
     if task.app.conf.task_always_eager:  # in process: nothing to connect to
         for pk, token in items:
-            publish(model, pk, token, headers)
+            if isinstance(pk, list):
+                _publish_chunk(chunk_task, model, pk, token, headers)
+            else:
+                publish(model, pk, token, headers)
         return
     try:
         with task.app.producer_or_acquire() as producer:
             for pk, token in items:
                 try:
-                    task.apply_async(args=[pk], task_id=token, headers=headers, producer=producer)
+                    (chunk_task if isinstance(pk, list) else task).apply_async(
+                        args=[pk], task_id=token, headers=headers, producer=producer
+                    )
                 except Exception:
                     logger.exception("Could not publish the task of %s %s; the sweep will", model._meta.label_lower, pk)
     except Exception:
         logger.exception("Could not publish %d %s task(s); the sweep will", len(items), model._meta.label_lower)
+
+
+def _publish_chunk(chunk_task, model, pks: list, token: str, headers: dict) -> None:
+    try:
+        chunk_task.apply_async(args=[pks], task_id=token, headers=headers)
+    except Exception:
+        logger.exception("Could not publish the chunk task of %s %s; the sweep will", model._meta.label_lower, pks)
 
 
 def run(model, pk, task, work):
@@ -380,7 +407,7 @@ class _RetryCause(Exception):
     """What Celery's retry records as its reason (the item's last error)."""
 
 
-def _failed(item, exc: Exception, node) -> tuple[float | None, dict]:
+def _failed(item, exc: Exception, node, tb: str = "") -> tuple[float | None, dict]:
     reason = f"{type(exc).__name__}: {exc}" if not isinstance(exc, retries.WorkError) else str(exc)
     status_code = retries.status_code_of(exc)
     countdown = None
@@ -392,7 +419,7 @@ def _failed(item, exc: Exception, node) -> tuple[float | None, dict]:
         if countdown is not None:
             node.outcome(tracing.RETRY, reason, attempt=item.attempts, next_attempt_at=item.next_attempt_at)
         else:
-            node.fail(exc, traceback.format_exc())  # the operator can unfold what raised
+            node.fail(exc, tb or traceback.format_exc())  # the operator can unfold what raised
             node.outcome(tracing.ERROR, item.last_error or reason, attempt=item.attempts)
     logger.warning("%s attempt %d failed: %s", item.work_label(), item.attempts, reason)
     status = WorkStatus.RETRY if countdown is not None else WorkStatus.FAILED
@@ -440,6 +467,163 @@ def run_in_process(item, work) -> dict:
         return _run_claimed(item, _InProcess(type(item), item.pk, item.claim_token), work)
     except HandedOver as exc:
         return {"item": item.pk, "status": WorkStatus.RETRY, "handed_over": str(exc)}
+
+
+# The claim rule for a chunk's task (one message for several items stored under its id, store_many(chunk=N)):
+# each item is taken when it is pending or retry under this very token, or running under it (a redelivery).
+CHUNK_CLAIM_WHERE = (
+    "{pk} IN (%s) AND (({status} IN (%s, %s) AND {claim_token} = %s) OR ({status} = %s AND {claim_token} = %s))"
+)
+
+
+def claim_chunk(model, pks: list, token: str) -> list:
+    """Take, in one conditional UPDATE, the items `pks` that a chunk's task run `token` may take (the claim rule
+    item by item: an item whose token a retry, the sweep or an operator replaced is refused), then read them.
+    The items won, in pk order."""
+    token = (token or "")[:64]
+    pks = sorted({int(pk) for pk in pks})
+    if not token or not pks:
+        return []
+    now = timezone.now()
+    values = {"status": WorkStatus.RUNNING, "claim_token": token, "claimed_at": now, "updated_at": now,
+              "trace_id": tracing.current_trace_id() or None}  # fmt: skip
+    where = CHUNK_CLAIM_WHERE.replace("IN (%s)", "IN (" + ", ".join(["%s"] * len(pks)) + ")", 1)
+    won = hotsql.update(
+        model, values, where, [*pks, *CLAIMABLE, token, WorkStatus.RUNNING, token],
+        increment=("attempts",), keep_if_null=("trace_id",),
+    )  # fmt: skip
+    if not won:
+        return []
+    return list(model._default_manager.filter(pk__in=pks, status=WorkStatus.RUNNING, claim_token=token).order_by("pk"))
+
+
+def run_many(model, pks: list, task, *, call, fields, record, work, alone=None, executor=None) -> dict:
+    """The body of a chunk's task (ADR 0035): claim its items together, call for all of them at once, and record
+    the answers together; each item keeps its own outcome.
+
+    - `alone(items)`: the pks that must run as their own task would (`work(item)` through `run_in_process`).
+    - `call(item)`: the side effect without the database (a provider call), for every other item concurrently on
+      `executor` (a concurrent.futures executor; None: one after another); its value is the item's answer.
+    - An item whose call raised is retried on its policy by its own task (a fresh token: handed over) or
+      dead-lettered, exactly as `run` would; the others do not wait for it.
+    - The answered items are finished in one transaction, each with `fields(item, value)` (its conditional
+      UPDATE, only while this run holds it), and `record([(item, value), ...])` runs in that same transaction.
+    Every item gets its own traced work node. Returns counts for the task result.
+    """
+    token = task.request.id or ""
+    items = claim_chunk(model, pks, token)
+    if not items:
+        return {"items": list(pks), "skipped": "not claimed: held by other task runs or finished"}
+    # A message without trace headers (published outside any trace) joins its first item's trace.
+    with tracing.trace(trace_id=None if tracing.current() is not None else (items[0].trace_id or None)):
+        return _run_chunk(items, call, fields, record, work, alone, executor)
+
+
+def _run_chunk(items, call, fields, record, work, alone, executor) -> dict:
+    counts = {"claimed": len(items), "done": 0, "retry": 0, "failed": 0, "alone": 0}
+    single = set(alone(items)) if alone and items else set()
+    for item in items:
+        if item.pk in single:
+            run_in_process(item, work)
+            counts["alone"] += 1
+    batch = [item for item in items if item.pk not in single]
+    nodes = {item.pk: _work_node(item) for item in batch}
+    if executor is None or len(batch) < 2:
+        results = [_timed_call(call, item) for item in batch]
+    else:
+        results = list(executor.map(partial(_timed_call, call), batch))
+    answered = []
+    for item, value, exc, tb, ms in results:
+        node = nodes[item.pk]
+        if exc is None:
+            answered.append((item, value))
+            continue
+        countdown, _ = _failed(item, exc, node, tb)
+        if countdown is not None:  # its own task retries it (a fresh token); the chunk goes on
+            _InProcess(type(item), item.pk, item.claim_token).retry(countdown=countdown, exc=item.last_error)
+            counts["retry"] += 1
+        else:
+            counts["failed"] += 1
+        if node is not None:
+            node.finish(tracing.OK, ms)  # the outcome _failed declared wins
+    try:
+        with transaction.atomic():
+            done = _finish_all(answered, fields)
+            if done:
+                record(done)
+    except Exception:  # the transaction is gone (a deadlock, a lost connection): each to its own task, at once
+        logger.exception("Recording %d answered item(s) of a chunk failed; handing each to its own task", len(answered))
+        done, counts["handed_back"] = [], _hand_back([item for item, _ in answered])
+    counts["done"] = len(done)
+    if counts["failed"] or counts["retry"] or counts.get("handed_back"):  # the task's node: the worst outcome
+        status = tracing.ERROR if counts["failed"] else tracing.RETRY
+        tracing.set_outcome(status, f"of {len(items)} item(s): {counts}")
+    for item, value, exc, _, ms in results:
+        node = nodes[item.pk]
+        if exc is None and node is not None:
+            node.result = tracing.short_repr(value)
+            node.finish(tracing.OK, ms)
+    return counts
+
+
+def _finish_all(answered: list, fields) -> list:
+    """Finish a chunk's answered items, each with its own fields, while this run holds them: one UPDATE for all
+    (an item model that overrides `finish` is finished item by item). The (item, value) pairs finished."""
+    if not answered:
+        return []
+    model, token = type(answered[0][0]), answered[0][0].claim_token
+    if model.finish is not DurableWorkItem.finish:
+        return [(item, value) for item, value in answered if item.finish(**fields(item, value))]
+    now = timezone.now()
+    shared = {"status": WorkStatus.DONE, "finished_at": now, "updated_at": now, "next_attempt_at": None}
+    rows = {item.pk: fields(item, value) for item, value in answered}
+    won = hotsql.update_each(model, rows, shared, "{status} = %s AND {claim_token} = %s", [WorkStatus.RUNNING, token])
+    if won == len(rows):
+        mine = set(rows)
+    else:  # some were taken from this run meanwhile (the sweep, after CC_DURABLE_RUNNING_TIMEOUT)
+        mine = set(model._default_manager.filter(pk__in=list(rows), status=WorkStatus.DONE, claim_token=token,
+                                                 finished_at=now).values_list("pk", flat=True))  # fmt: skip
+    done = []
+    for item, value in answered:
+        if item.pk in mine:
+            for name, field_value in {**shared, **rows[item.pk]}.items():
+                setattr(item, name, field_value)
+            done.append((item, value))
+    return done
+
+
+def _hand_back(items) -> int:
+    """Items this chunk's run holds but could not finish: pending again under a fresh token, each published to its
+    own task now (its work is done again: for a provider call, under the same idempotency key)."""
+    now, headers = timezone.now(), _trace_headers()
+    handed = 0
+    for item in items:
+        token = uuid.uuid4().hex
+        mine = type(item)._default_manager.filter(pk=item.pk, status=WorkStatus.RUNNING, claim_token=item.claim_token)
+        if mine.update(status=WorkStatus.PENDING, claim_token=token, next_attempt_at=now, updated_at=now):
+            publish(type(item), item.pk, token, headers)
+            handed += 1
+    return handed
+
+
+def _work_node(item):
+    """An item's work node in the chunk's trace, opened here and finished with its call's duration (the calls run
+    on other threads, which record nothing)."""
+    ctx = tracing.current()
+    if ctx is None or not ctx.sampled:
+        return None
+    node = ctx.open_node("work", item.work_label())
+    ctx.add_keys(node.id, item.key_values())
+    return node
+
+
+def _timed_call(call, item) -> tuple:
+    start = time.perf_counter()
+    try:
+        value = call(item)
+    except Exception as exc:
+        return item, None, exc, traceback.format_exc(), (time.perf_counter() - start) * 1000
+    return item, value, None, "", (time.perf_counter() - start) * 1000
 
 
 def publish_batch_on_commit(model, items: list[tuple]) -> None:

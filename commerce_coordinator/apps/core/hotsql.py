@@ -7,6 +7,7 @@ a row by primary key with one level of select_related); anything else is the ORM
 
     hotsql.update(Model, {"status": "done", ...}, "{id} = %s AND {claim_token} = %s", [pk, token],
                   increment=("attempts",), keep_if_null=("trace_id",))   # -> matched rows
+    hotsql.update_each(Model, {pk: {"result": ...}, ...}, {"status": "done"}, "{status} = %s", ["running"])
     hotsql.insert([Model(...), ...])   # one INSERT, primary keys set
     hotsql.get(Model, pk)    # -> instance (with the default manager's select_related) or None
     hotsql.rows(Model, ("status",), "{id} = %s", [pk], for_update=True)   # -> [("fulfilling",)]
@@ -59,6 +60,39 @@ def update(model, values: dict, where: str, where_params: list, increment=(), ke
     params = [field.get_db_prep_save(values[field.name], connection) for field in fields]
     with connection.cursor() as cursor:
         cursor.execute(sql, params + list(where_params))
+        return cursor.rowcount
+
+
+def update_each(model, rows: dict, shared: dict, where: str = "", where_params=()) -> int:
+    """One UPDATE of several rows, each to its own values: `rows` {pk: {field: value}} (the same fields in each,
+    set through a CASE on the primary key), `shared` the values every row gets, WHERE the pk is one of them
+    (and `where`, {field} naming its column); matched rows. A chunk's answers, finished or recorded together."""
+    if not rows:
+        return 0
+    alias = router.db_for_write(model)
+    connection = connections[alias]
+    varying = [model._meta.get_field(name) for name in next(iter(rows.values()))]
+    fixed = [model._meta.get_field(name) for name in shared]
+    key = ("update_each", model, connection.vendor, len(rows), tuple(f.name for f in varying), tuple(shared), where)
+    sql = _sql_cache.get(key)
+    if sql is None:
+        columns = _quoted_columns(model, connection)
+        whens = " ".join(["WHEN %s THEN %s"] * len(rows))
+        sets = [f"{columns[f.name]} = CASE {columns['pk']} {whens} END" for f in varying]
+        sets += [f"{columns[f.name]} = %s" for f in fixed]
+        condition = f"{columns['pk']} IN ({', '.join(['%s'] * len(rows))})"
+        if where:
+            condition += f" AND {_Columns(columns).format(where)}"
+        table = connection.ops.quote_name(model._meta.db_table)
+        sql = _sql_cache[key] = f"UPDATE {table} SET {', '.join(sets)} WHERE {condition}"
+    params = []
+    for f in varying:
+        for pk, values in rows.items():
+            params += [pk, f.get_db_prep_save(values[f.name], connection)]
+    params += [f.get_db_prep_save(shared[f.name], connection) for f in fixed]
+    params += list(rows) + list(where_params)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
         return cursor.rowcount
 
 

@@ -23,8 +23,13 @@ def ladder() -> list[dict]:
 
 def evaluate_after(charge) -> None:
     """A charge answer was recorded: evaluate its account's ladder, as a durable step stored with the answer."""
-    notify.store("evaluate_dunning", f"dunning:{charge.idempotency_key}:{charge.status}", charge.invoice.account_id,
-                 charge.invoice.number or "", {})  # fmt: skip
+    notify.store_many([evaluation_after(charge)])
+
+
+def evaluation_after(charge) -> tuple:
+    """The durable step `evaluate_after` stores, for notify.store_many (a chunk's answers store theirs together)."""
+    return ("evaluate_dunning", f"dunning:{charge.idempotency_key}:{charge.status}", charge.invoice.account_id,
+            charge.invoice.number or "", {})  # fmt: skip
 
 
 def evaluate(account_id: int, actor: str = "dunning") -> dict:
@@ -47,6 +52,19 @@ def evaluate(account_id: int, actor: str = "dunning") -> dict:
         entered = _climb(account, earliest, days)
         _end_of_ladder(overdue, today, actor)
     return {"account": account_id, "level": account.dunning_level, "days_overdue": days, "entered": entered}
+
+
+def idle_accounts(account_ids: set[int]) -> set[int]:
+    """Those of the accounts that evaluate() would leave as they are: nothing unpaid is past due and no dunning
+    level is to be cleared (two SELECTs for all of them; a chunk's evaluations after its payments)."""
+    today = clock.today()
+    busy = set(
+        Invoice.objects.filter(account_id__in=account_ids, state__in=Invoice.UNPAID, due_date__lt=today).values_list(
+            "account_id", flat=True
+        )
+    )
+    busy |= set(Account.objects.filter(pk__in=account_ids).exclude(dunning_level="").values_list("pk", flat=True))
+    return set(account_ids) - busy
 
 
 def _climb(account: Account, earliest: Invoice, days: int) -> list[str]:

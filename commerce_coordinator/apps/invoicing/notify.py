@@ -17,6 +17,7 @@ import uuid
 from django.db import transaction
 
 from commerce_coordinator.apps.core import durable, retries, tracing
+from commerce_coordinator.apps.core.bulk import insert_rows
 from commerce_coordinator.apps.core.signals import ERROR
 
 from . import clock
@@ -39,28 +40,39 @@ def invoice_keys(invoice) -> dict:
 
 def invoice_notice(kind: str, cause, /, **arguments) -> None:
     """A notice caused by the invoice `cause`'s last transition (its chain's seq names the cause)."""
-    store(kind, f"{kind}:{cause.pk}:e{cause.version}", cause.account_id, cause.number or "", arguments)
+    store_many([invoice_notice_of(kind, cause, **arguments)])
+
+
+def invoice_notice_of(kind: str, cause, /, **arguments) -> tuple:
+    """The notice `invoice_notice` stores, for store_many: (kind, cause, account id, invoice number, arguments)."""
+    return kind, f"{kind}:{cause.pk}:e{cause.version}", cause.account_id, cause.number or "", arguments
 
 
 def store(kind: str, cause: str, account_id: int, invoice_number: str, arguments: dict) -> None:
     """Store a notice in the current transaction (a repeated cause is a no-op) and flush it on commit."""
+    store_many([(kind, cause, account_id, invoice_number, arguments)])
+
+
+def store_many(notices: list[tuple]) -> None:
+    """Store notices [(kind, cause, account id, invoice number, arguments), ...] in the current transaction with
+    one INSERT (a repeated cause is a no-op), each under its own claim token, and flush them on commit."""
+    if not notices:
+        return
     ctx = tracing.current()
-    token = uuid.uuid4().hex
-    notice = Notice(
-        kind=kind,
-        cause=cause[:190],
-        account_id=account_id,
-        invoice_number=invoice_number[:32],
-        arguments=arguments,
-        claim_token=token,
-        trace_id=ctx.trace_id if ctx is not None else "",
-        next_attempt_at=clock.now(),
-    )
+    trace_id, parent = (ctx.trace_id, ctx.parent_id) if ctx is not None else ("", None)
+    sampled = ctx.sampled if ctx else None
+    now = clock.now()
+    rows = [
+        {"kind": kind, "cause": cause[:190], "account_id": account_id, "invoice_number": invoice_number[:32],
+         "arguments": arguments, "claim_token": uuid.uuid4().hex}
+        for kind, cause, account_id, invoice_number, arguments in notices
+    ]  # fmt: skip
     # A repeated cause is ignored (no row under this token: the flush finds nothing to send for it).
-    Notice.objects.bulk_create([notice], ignore_conflicts=True)
+    fixed = {"trace_id": trace_id, "next_attempt_at": now}  # created_at, updated_at: their defaults (the real time)
+    insert_rows(Notice, fixed, rows, ignore=True)
     if not hasattr(_stored, "queue"):
         _stored.queue = []
-    _stored.queue.append((token, ctx.parent_id if ctx is not None else None, ctx.sampled if ctx else None))
+    _stored.queue.extend((row["claim_token"], parent, sampled) for row in rows)
     transaction.on_commit(flush, robust=True)
 
 
@@ -74,11 +86,37 @@ def flush() -> int:
     claimed = []
     for start in range(0, len(queued), 500):
         claimed += durable.claim_many(Notice, [token for token, _, _ in queued[start : start + 500]])
-    for notice in claimed:
-        parent, sampled = where[notice.claim_token]
-        with tracing.trace(trace_id=notice.trace_id or None, sampled=sampled, parent_id=parent):
-            durable.run_in_process(notice, send)
+    quiet = _quiet_evaluations(claimed)
+    with tracing.deferred_writes():  # the notices' traces in one write
+        for notice in claimed:
+            parent, sampled = where[notice.claim_token]
+            with tracing.trace(trace_id=notice.trace_id or None, sampled=sampled, parent_id=parent):
+                if notice.pk in quiet:
+                    with tracing.span("work", notice.work_label(), **notice.key_values()) as node:
+                        if node is not None:
+                            node.result = "nothing overdue, no dunning level: nothing to do"
+                else:
+                    durable.run_in_process(notice, send)
     return len(claimed)
+
+
+def _quiet_evaluations(claimed: list[Notice]) -> set[int]:
+    """The dunning evaluations among `claimed` whose account has nothing to evaluate (nothing overdue, no level:
+    evaluate() would change nothing), finished together with one UPDATE (two SELECTs find them for all)."""
+    from . import dunning
+
+    evaluations = [notice for notice in claimed if notice.kind == Notice.Kind.EVALUATE_DUNNING]
+    if not evaluations:
+        return set()
+    idle = dunning.idle_accounts({notice.account_id for notice in evaluations})
+    quiet = [notice for notice in evaluations if notice.account_id in idle]
+    if not quiet:
+        return set()
+    now = clock.now()
+    mine = Notice.objects.filter(pk__in=[n.pk for n in quiet], status=durable.WorkStatus.RUNNING,
+                                 claim_token__in=[n.claim_token for n in quiet])  # fmt: skip
+    mine.update(status=durable.WorkStatus.DONE, finished_at=now, updated_at=now, next_attempt_at=None)
+    return {notice.pk for notice in quiet}
 
 
 def send(notice: Notice):

@@ -4,6 +4,7 @@ The charge answers come from the payments app, which this app never imports:
     charge_succeeded / charge_failed(invoice_number, idempotency_key, lms_user_id, amount, currency, provider,
                                      charge_id, result, status, response_code, response_text, reject_reason,
                                      message[, decline])
+    charges_answered(answers): a list of charge_failed's arguments (decline "" for a success), one per attempt
 and so do the refund answers (invoicing/refunds.py):
     refund_succeeded / refund_failed(invoice_number, idempotency_key, amount, currency, provider, payment_id,
                                      refund_id, status, message)
@@ -31,6 +32,12 @@ def record_charge_succeeded(sender, idempotency_key, **answer):
 def record_charge_failed(sender, idempotency_key, decline, **answer):
     """charge_failed: next attempt on INVOICING_RETRY_DAYS (none after a hard decline), credit_card_error."""
     return charging.record_answer(idempotency_key, succeeded=False, decline=decline, **answer)
+
+
+def record_charge_answers(sender, answers, **kwargs):
+    """charges_answered: a chunk's answers recorded together (ADR 0035), each exactly as its own signal would be."""
+    outcomes = charging.record_answers(answers)
+    return {"answers": len(answers), "recorded": sum(1 for o in outcomes.values() if "state" in o)}
 
 
 def _mail(subject: str, body: str, owner: dict) -> dict:

@@ -5,11 +5,19 @@ called, unique on the idempotency key the requester chose (one key per attempt, 
 task calls the provider with that key (so a retry after a crash mid-call cannot charge twice), retries
 network errors, timeouts, 5xx and 429 on PAYMENTS_CHARGE_RETRY_SCHEDULE, and answers with
 charge_succeeded or charge_failed (a decline is an answer, never retried here; a dead letter is one too).
+
+A dispatch page's attempts are stored in chunks (PAYMENTS_CHARGE_CHUNK_SIZE) that share a claim token, and each
+chunk is one task message (run_charge_chunk, ADR 0035): its attempts are claimed together, their provider calls
+made concurrently within the process's rate limit (ratelimit.py), and their answers sent together as
+charges_answered in the transaction that finishes them. A retry, the sweep and an operator's re-queue hand an
+attempt to its own run_charge_attempt with a fresh token; an attempt with an earlier unknown outcome runs alone.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
 from celery import shared_task
@@ -17,9 +25,9 @@ from django.conf import settings
 from django.db import models, transaction
 from django.utils import timezone
 
-from commerce_coordinator.apps.core import durable, tracing
+from commerce_coordinator.apps.core import durable, retries, tracing
 
-from . import clients
+from . import clients, ratelimit
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +52,7 @@ class ChargeAttempt(durable.DurableWorkItem):
 
     retry_schedule_setting = "PAYMENTS_CHARGE_RETRY_SCHEDULE"
     task_path = "commerce_coordinator.apps.payments.charges.run_charge_attempt"
+    chunk_task_path = "commerce_coordinator.apps.payments.charges.run_charge_chunk"
 
     class Meta:
         app_label = "payments"
@@ -93,7 +102,7 @@ def request_charges(sender, charges, **kwargs):
     A request this receiver cannot take (an unknown provider, a field missing) refuses them all: the sender
     rolls back and asks again one by one."""
     rows = [_attempt_row(request) for request in charges]
-    created = durable.store_many(ChargeAttempt, rows, key="idempotency_key")
+    created = durable.store_many(ChargeAttempt, rows, key="idempotency_key", chunk=settings.PAYMENTS_CHARGE_CHUNK_SIZE)
     return {"requested": len(rows), "created": len(created), "existing": len(rows) - len(created)}
 
 
@@ -119,7 +128,7 @@ def _attempt_row(request: dict) -> dict:
 def charge(attempt: ChargeAttempt) -> dict:
     """The work of one try: the provider call, its answer stored, and the answering signal sent; never while
     an earlier attempt of the same invoice has an unknown outcome (reconciled first, ADR 0033)."""
-    from .signals import charge_failed, charge_succeeded
+    from .signals import charge_failed
 
     charged = reconcile_earlier(attempt)
     if charged is not None:  # the invoice was paid by that earlier attempt: this one is not sent at all
@@ -128,23 +137,83 @@ def charge(attempt: ChargeAttempt) -> dict:
         ChargeAttempt.objects.filter(pk=attempt.pk).update(result=NOT_CHARGED, message=why)
         charge_failed.send(ChargeAttempt, **attempt.answer_arguments(answer), decline="error")
         return {"result": NOT_CHARGED, "charged_by": charged.idempotency_key}
-    answer = clients.CHARGERS[attempt.provider](
-        token=attempt.payment_token,
-        amount=attempt.amount,
-        currency=attempt.currency,
-        idempotency_key=attempt.idempotency_key,
-        invoice_number=attempt.invoice_number,
-        lms_user_id=attempt.lms_user_id,
-    )
+    answer = call_provider(attempt)
+    ChargeAttempt.objects.filter(pk=attempt.pk).update(**answer_fields(attempt, answer))
+    send_answer(attempt, answer)
+    return {"result": answer.result, "decline": answer.decline, "charge_id": answer.charge_id}
+
+
+def call_provider(attempt: ChargeAttempt) -> clients.ChargeAnswer:
+    """The provider call of one attempt under its idempotency key, within the process's rate limit (a 429
+    pauses every call for its Retry-After, then raises: the attempt is retried on its policy). No database."""
+    ratelimit.calls.wait()
+    try:
+        return clients.CHARGERS[attempt.provider](
+            token=attempt.payment_token,
+            amount=attempt.amount,
+            currency=attempt.currency,
+            idempotency_key=attempt.idempotency_key,
+            invoice_number=attempt.invoice_number,
+            lms_user_id=attempt.lms_user_id,
+        )
+    except retries.WorkError as exc:
+        if exc.status_code == 429:
+            ratelimit.calls.back_off(exc.retry_after)
+        raise
+
+
+def answer_fields(attempt: ChargeAttempt, answer: clients.ChargeAnswer) -> dict:
+    """The attempt's columns that store the provider's answer."""
     fields = answer.as_fields()
     fields["provider_status"] = fields.pop("status")
-    ChargeAttempt.objects.filter(pk=attempt.pk).update(**fields)
+    return fields
+
+
+def send_answer(attempt: ChargeAttempt, answer: clients.ChargeAnswer) -> None:
+    """One attempt's answer: charge_succeeded, or charge_failed with its decline."""
+    from .signals import charge_failed, charge_succeeded
+
     arguments = attempt.answer_arguments(answer)
     if answer.result == "succeeded":
         charge_succeeded.send(ChargeAttempt, **arguments)
     else:
         charge_failed.send(ChargeAttempt, **arguments, decline=answer.decline)
-    return {"result": answer.result, "decline": answer.decline, "charge_id": answer.charge_id}
+
+
+def send_answers(answered: list[tuple[ChargeAttempt, clients.ChargeAnswer]]) -> None:
+    """A chunk's answers in one charges_answered (invoicing records them together), in the transaction that
+    finished their attempts. When no receiver took them (its writes rolled back in its savepoint), each answer is
+    sent alone, as its own task would have (charge_succeeded / charge_failed)."""
+    from .signals import charges_answered
+
+    answers = [{**attempt.answer_arguments(answer), "decline": answer.decline} for attempt, answer in answered]
+    sent = charges_answered.send(ChargeAttempt, answers=answers)
+    if sent.ok and len(sent):
+        return
+    logger.warning("charges_answered of %d answer(s) was not taken; sending them one by one", len(answers))
+    for attempt, answer in answered:
+        send_answer(attempt, answer)
+
+
+def with_unknown_earlier(attempts: list[ChargeAttempt]) -> list[int]:
+    """The attempts (pks) of a chunk whose invoice has an earlier attempt with an unknown outcome: they run alone,
+    through `charge`, which reconciles first (ADR 0033). One SELECT for the chunk."""
+    numbers = {attempt.invoice_number for attempt in attempts}
+    unknown = set(_unknown_outcomes().filter(invoice_number__in=numbers).values_list("invoice_number", "pk"))
+    return [a.pk for a in attempts if any(number == a.invoice_number and pk != a.pk for number, pk in unknown)]
+
+
+_executor_lock = threading.Lock()
+_executors: dict[int, ThreadPoolExecutor] = {}
+
+
+def call_executor() -> ThreadPoolExecutor:
+    """The process's pool for the concurrent provider calls of chunks (PAYMENTS_CHARGE_CALL_THREADS threads)."""
+    size = max(1, int(settings.PAYMENTS_CHARGE_CALL_THREADS))
+    with _executor_lock:
+        if size not in _executors:
+            _executors[size] = ThreadPoolExecutor(max_workers=size, thread_name_prefix="charge-call")
+        return _executors[size]
 
 
 @shared_task(
@@ -152,11 +221,21 @@ def charge(attempt: ChargeAttempt) -> dict:
     acks_late=True,
     reject_on_worker_lost=True,
     name="payments.run_charge_attempt",
-    rate_limit=settings.PAYMENTS_CHARGE_RATE_LIMIT,  # per worker; a 429 is retried after its Retry-After
 )
 def run_charge_attempt(self, attempt_pk: int):
-    """One charge attempt's task (durable: claimed, retried on the policy, dead-lettered)."""
+    """One charge attempt's task (durable: claimed, retried on the policy, dead-lettered). Its provider call
+    is within the process's rate limit (PAYMENTS_CHARGE_RATE_LIMIT, ratelimit.py)."""
     return durable.run(ChargeAttempt, attempt_pk, self, charge)
+
+
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, name="payments.run_charge_chunk")
+def run_charge_chunk(self, attempt_pks: list):
+    """A chunk of a page's attempts, stored under this task's id (ADR 0035): claimed together, called concurrently,
+    answered together; a retryable failure of one is handed to its own run_charge_attempt."""
+    return durable.run_many(
+        ChargeAttempt, attempt_pks, self, call=call_provider, fields=answer_fields, record=send_answers,
+        work=charge, alone=with_unknown_earlier, executor=call_executor(),
+    )  # fmt: skip
 
 
 NOT_CHARGED = "not_charged"

@@ -114,3 +114,23 @@ DEPRECATED = {
     "PAYMENTS_REFUND_WAIT_ATTEMPTS": "A refund waits on PAYMENTS_RETRY_SCHEDULE.",
     "PAYMENTS_RELAY": "The relay is the one publish path with a broker.",
 }
+
+
+@checks.register("commerce_coordinator")
+def check_charge_chunks(app_configs=None, **kwargs):
+    """The charges' rate limit must parse (it is read on every provider call), and a chunk must hold an attempt."""
+    from .ratelimit import per_second
+
+    messages = []
+    try:
+        per_second(getattr(settings, "PAYMENTS_CHARGE_RATE_LIMIT", None))
+    except ValueError as exc:
+        messages.append(
+            checks.Error(
+                str(exc), hint="Use Celery's notation: '100/s', '6000/m', '50' (per second).", id="payments.E006"
+            )
+        )
+    for name in ("PAYMENTS_CHARGE_CHUNK_SIZE", "PAYMENTS_CHARGE_CALL_THREADS"):
+        if int(getattr(settings, name, 1)) < 1:
+            messages.append(checks.Error(f"{name} must be at least 1.", id="payments.E007"))
+    return messages

@@ -7,7 +7,9 @@ and raises core's RetryableError (network, timeout, 5xx, 429) or PermanentError 
 
 from __future__ import annotations
 
+import http.client
 import json
+import threading
 from dataclasses import asdict, dataclass
 from decimal import Decimal
 
@@ -51,23 +53,72 @@ def _timeouts() -> tuple[float, float]:
     return settings.PAYMENTS_CHARGE_CONNECT_TIMEOUT, settings.PAYMENTS_CHARGE_READ_TIMEOUT
 
 
+_clients = threading.local()  # this thread's stripe client, and the settings it was made for
+
+
 def stripe_client() -> stripe.StripeClient:
-    """The stripe library's client on STRIPE_API_BASE (the demo gateway locally), without retries of its own."""
-    return stripe.StripeClient(
-        settings.STRIPE_API_KEY,
-        base_addresses={"api": settings.STRIPE_API_BASE},
-        max_network_retries=0,  # core's retry policy retries, on its schedule
-        http_client=stripe.RequestsClient(timeout=_timeouts()),
-    )
+    """The stripe library's client on STRIPE_API_BASE (the demo gateway locally), without retries of its own.
+
+    One per thread, kept while the settings it was made from stay the same: its requests session keeps its
+    connections open (a fresh client per call opened a TCP connection per charge, on both sides: ~15 % of a
+    charge task's CPU, bench/invoicing.md). A requests session is not shared between threads."""
+    made_for = (settings.STRIPE_API_KEY, settings.STRIPE_API_BASE, _timeouts())
+    if getattr(_clients, "made_for", None) != made_for:
+        _clients.stripe = stripe.StripeClient(
+            settings.STRIPE_API_KEY,
+            base_addresses={"api": settings.STRIPE_API_BASE},
+            max_network_retries=0,  # core's retry policy retries, on its schedule
+            http_client=stripe.RequestsClient(timeout=_timeouts(), session=_session(settings.STRIPE_API_BASE)),
+        )
+        _clients.made_for = made_for
+    return _clients.stripe
+
+
+def _session(base: str) -> requests.Session:
+    """A requests session that reads the environment's proxies for `base` once, when it is made, instead of on
+    every call (requests' trust_env: the proxy variables scanned and ~/.netrc looked for per request, a tenth of
+    a charge task's CPU in bench/invoicing; a netrc entry for the host would even have replaced Stripe's
+    Authorization header). The CA bundle is the stripe library's own either way."""
+    session = requests.Session()
+    session.proxies.update(requests.utils.get_environ_proxies(base))
+    session.trust_env = False
+    return session
+
+
+def dropped_connection(exc: BaseException) -> bool:
+    """Did the call fail because the server had closed the kept-alive connection it was sent on (the server
+    closed it without any answer: http.client's RemoteDisconnected, or a reset / broken pipe)?"""
+    seen, todo = set(), [exc]
+    while todo:
+        current = todo.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)):
+            return True
+        if isinstance(current, BaseException):
+            todo += [current.__cause__, current.__context__, *(a for a in current.args if isinstance(a, BaseException))]
+    return False
 
 
 def stripe_failure(exc: stripe.error.StripeError) -> retries.WorkError:
     """A Stripe error that is no answer: retryable (network, 429, 5xx) or permanent (any other refusal)."""
     if isinstance(exc, (stripe.error.APIConnectionError, stripe.error.RateLimitError)):
-        return retries.RetryableError(f"Stripe: {exc.user_message or exc}", status_code=exc.http_status)
+        retry_after = _seconds((getattr(exc, "headers", None) or {}).get("Retry-After"))
+        return retries.RetryableError(
+            f"Stripe: {exc.user_message or exc}", status_code=exc.http_status, retry_after=retry_after
+        )
     status = exc.http_status
     error = retries.RetryableError if status is None or status >= 500 else retries.PermanentError
     return error(f"Stripe answered {status}: {exc.user_message or exc}", status_code=status)
+
+
+def _seconds(value) -> float | None:
+    """A Retry-After header in its seconds form, or None."""
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except (TypeError, ValueError):
+        return None
 
 
 def cloudpayments_post(path: str, body: dict, request_id: str = "") -> dict:
@@ -84,7 +135,8 @@ def cloudpayments_post(path: str, body: dict, request_id: str = "") -> dict:
     except (requests.ConnectionError, requests.Timeout) as exc:
         raise retries.RetryableError(f"CloudPayments unreachable: {type(exc).__name__}")
     if response.status_code >= 500 or response.status_code == 429:
-        raise retries.RetryableError(f"CloudPayments answered {response.status_code}", status_code=response.status_code)
+        raise retries.RetryableError(f"CloudPayments answered {response.status_code}", status_code=response.status_code,
+                                     retry_after=_seconds(response.headers.get("Retry-After")))  # fmt: skip
     try:
         data = response.json()
     except ValueError:
@@ -94,6 +146,19 @@ def cloudpayments_post(path: str, body: dict, request_id: str = "") -> dict:
             f"CloudPayments answered {response.status_code}: {response.text[:200]}", status_code=response.status_code
         )
     return data
+
+
+def _create_intent(client: stripe.StripeClient, params: dict, idempotency_key: str):
+    """The PaymentIntent create. A kept-alive connection the server had closed without answering: once more at
+    once, on a new connection, under the same idempotency key (Stripe replays an answer it gave)."""
+    options = {"idempotency_key": idempotency_key}
+    try:
+        return client.v1.payment_intents.create(params=params, options=options)
+    except stripe.error.APIConnectionError as exc:
+        if not dropped_connection(exc):
+            raise
+    _clients.made_for = None
+    return stripe_client().v1.payment_intents.create(params=params, options=options)
 
 
 def charge_stripe(*, token, amount, currency, idempotency_key, invoice_number, lms_user_id) -> ChargeAnswer:
@@ -107,7 +172,7 @@ def charge_stripe(*, token, amount, currency, idempotency_key, invoice_number, l
         "metadata": {"invoice_number": invoice_number, "lms_user_id": str(lms_user_id), "charge_key": idempotency_key},
     }
     try:
-        intent = client.v1.payment_intents.create(params=params, options={"idempotency_key": idempotency_key})
+        intent = _create_intent(client, params, idempotency_key)
     except stripe.error.CardError as exc:
         error = exc.error
         code = getattr(error, "decline_code", None) or exc.code or ""

@@ -89,6 +89,13 @@ charge_failed = CoordinatorSignal(
     "'error' (the provider could not be reached or refused the request; retries were spent).",
 )
 SIGNALS.update(charge_succeeded=charge_succeeded, charge_failed=charge_failed)  # a charge's webhook answers too
+charges_answered = CoordinatorSignal(
+    {"answers": list},
+    doc="The answers of a chunk of charge attempts (ADR 0035), each plain data with charge_failed's arguments "
+    "(CHARGE_ARGUMENTS and decline: '' for a success), sent once in the transaction that finishes the attempts. "
+    "A webhook's confirmation, the reconciliation and a dead letter still answer one attempt with "
+    "charge_succeeded / charge_failed.",
+)
 
 
 # --- Refunds of invoice payments (payments/refunds.py), answering invoicing's refund_requested ---

@@ -130,6 +130,8 @@ def invoice_paid(account_id: int, period: str, invoice_number: str, actor: str) 
     """The account's invoice of `period` was paid: its periods are paid; pending/past-due/suspended ones active."""
     renewals = _renewals(account_id, period)
     ids = list(renewals.values_list("subscription_id", flat=True))
+    if not ids:  # an invoice of no subscription (most of them): nothing to write
+        return []
     renewals.update(payment=Renewal.Payment.PAID, invoice_number=invoice_number[:32])
     still_failed = set(
         Renewal.objects.filter(subscription_id__in=ids, payment=Renewal.Payment.FAILED).values_list(

@@ -21,6 +21,15 @@ STRIPE_API_BASE = os.environ.get("STRIPE_API_BASE", "https://api.stripe.com")
 # CloudPayments: HTTP Basic with the site's Public ID and API secret.
 CLOUDPAYMENTS_PUBLIC_ID = os.environ.get("CLOUDPAYMENTS_PUBLIC_ID", "")
 CLOUDPAYMENTS_API_BASE = os.environ.get("CLOUDPAYMENTS_API_BASE", "https://api.cloudpayments.ru")
-# Celery rate limit of the charge task per worker (e.g. "100/s"); unset: none. A provider's 429 is retried on
-# the schedule above, after its Retry-After when that is longer.
+# Provider charge calls per second of each worker process (e.g. "100/s", "6000/m"; unset: none), shared by its
+# threads: the single attempts' tasks and the chunks' concurrent calls (payments/ratelimit.py, ADR 0035). A
+# provider's 429 pauses that process's calls for its Retry-After, and the attempt is retried on the schedule
+# above, after its Retry-After when that is longer.
 PAYMENTS_CHARGE_RATE_LIMIT = os.environ.get("PAYMENTS_CHARGE_RATE_LIMIT") or None
+# A dispatch page's attempts go to the workers in chunks of this many: one task message per chunk, its attempts
+# claimed together, their provider calls concurrent and their answers recorded in one transaction (ADR 0035).
+# 1: one task per attempt, as before. Larger chunks cost less per attempt (fewer messages, claims, transactions,
+# trace writes: bench/invoicing.md) but a chunk's answers wait for its slowest call (at most the read timeout).
+PAYMENTS_CHARGE_CHUNK_SIZE = int(os.environ.get("PAYMENTS_CHARGE_CHUNK_SIZE", "50"))
+# Threads of a worker process's pool that makes the chunks' provider calls (the calls in flight at once, at most).
+PAYMENTS_CHARGE_CALL_THREADS = int(os.environ.get("PAYMENTS_CHARGE_CALL_THREADS", "32"))

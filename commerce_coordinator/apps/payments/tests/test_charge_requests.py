@@ -20,6 +20,11 @@ def requests(*numbers, provider="stripe") -> list[dict]:
             for n in numbers]  # fmt: skip
 
 
+def flat(published) -> list[tuple]:
+    """(pk, token) per attempt: a chunk's message ([pk, ...], token) names several (ADR 0035)."""
+    return [(pk, token) for pks, token in published for pk in (pks if isinstance(pks, list) else [pks])]
+
+
 @pytest.fixture
 def published(monkeypatch):
     """Tasks handed to the broker (recorded, not run): [(pk, claim token), ...]."""
@@ -34,7 +39,8 @@ def test_a_page_is_stored_once_per_key_and_only_new_attempts_get_a_task_after_co
         assert request_charges(None, charges=requests(1, 2, 3)) == {"requested": 3, "created": 3, "existing": 0}
         assert published == []  # nothing before the commit
     rows = {a.idempotency_key: a for a in ChargeAttempt.objects.all()}
-    assert sorted(published) == sorted((a.pk, a.claim_token) for a in rows.values())
+    assert sorted(flat(published)) == sorted((a.pk, a.claim_token) for a in rows.values())
+    assert len(published) == 1  # the three in one chunk: one message under one token
     assert {(a.status, a.currency, str(a.amount)) for a in rows.values()} == {("pending", "USD", "10.00")}
     published.clear()
     with transaction.atomic():
@@ -68,7 +74,8 @@ def test_a_crash_between_commit_and_publish_is_retaken_by_the_sweep(published, m
 
 
 @pytest.mark.mysql_only
-def test_two_requesters_of_the_same_attempts_at_once_store_one_row_and_one_task_each(published):
+def test_two_requesters_of_the_same_attempts_at_once_store_one_row_and_one_task_each(published, settings):
+    settings.PAYMENTS_CHARGE_CHUNK_SIZE = 10  # 20 attempts: two chunks
     if connection.vendor != "mysql":
         pytest.skip("needs MariaDB/MySQL (run with DB_ENGINE=mysql)")
     first_in, answers, errors = threading.Event(), {}, []
@@ -97,4 +104,6 @@ def test_two_requesters_of_the_same_attempts_at_once_store_one_row_and_one_task_
     assert not errors
     assert answers["first"]["created"] == 20 and answers["second"]["created"] == 0
     assert ChargeAttempt.objects.count() == 20
-    assert len(published) == 20 == len({token for _, token in published})
+    # 20 attempts, each once, in chunks of PAYMENTS_CHARGE_CHUNK_SIZE (one message and one token per chunk)
+    assert len(flat(published)) == 20 == len({pk for pk, _ in flat(published)})
+    assert len(published) == len({token for _, token in published}) == 2
