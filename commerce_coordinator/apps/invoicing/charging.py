@@ -101,9 +101,8 @@ def _store_and_request(invoices: list[Invoice]) -> dict[int, InvoiceCharge]:
     ]  # fmt: skip
     insert_rows(InvoiceCharge, {"trace_id": trace_id, "requested_at": now}, rows)
     sent = charges_requested.send("invoicing", charges=[_request(i) for i in invoices])
-    if not sent.ok or not len(sent):
-        errors = [str(r.error) for r in sent if r.error is not None] or ["no receiver is routed"]
-        raise ChargeNotRequested(f"charges_requested for {len(invoices)} attempt(s) failed: {'; '.join(errors)}")
+    if why := sent.refusal():
+        raise ChargeNotRequested(f"charges_requested for {len(invoices)} attempt(s) failed: {why}")
     stored = InvoiceCharge.objects.filter(idempotency_key__in=[row["idempotency_key"] for row in rows])
     return {charge.invoice_id: charge for charge in stored}
 

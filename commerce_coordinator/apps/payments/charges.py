@@ -188,9 +188,9 @@ def send_answers(answered: list[tuple[ChargeAttempt, clients.ChargeAnswer]]) -> 
 
     answers = [{**attempt.answer_arguments(answer), "decline": answer.decline} for attempt, answer in answered]
     sent = charges_answered.send(ChargeAttempt, answers=answers)
-    if sent.ok and len(sent):
+    if not (why := sent.refusal()):
         return
-    logger.warning("charges_answered of %d answer(s) was not taken; sending them one by one", len(answers))
+    logger.warning("charges_answered of %d answer(s) was not taken (%s); sending them one by one", len(answers), why)
     for attempt, answer in answered:
         send_answer(attempt, answer)
 
