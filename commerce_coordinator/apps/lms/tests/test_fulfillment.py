@@ -279,6 +279,17 @@ def test_a_broker_failure_publishing_an_orders_lines_leaves_every_line_pending(f
     assert {line.state for line in OrderLine.objects.all()} == {"fulfilled"} and len(fake_lms.calls) == 2
 
 
+def test_a_refund_before_the_batch_reaches_a_line_unenrolls_it_at_once_and_the_batch_calls_nothing(fake_lms, routed):
+    from commerce_coordinator.apps.lms.tasks import process_lines
+
+    with mock.patch.object(process_lines, "apply_async") as held:  # the order's batch, not delivered yet
+        pay(keys=[A, B])
+    refund(keys=[])  # the lines are still pending (a batch claims each only when it reaches it): never sent
+    assert {(line.action, line.state) for line in OrderLine.objects.all()} == {("unenroll", "refunded")}
+    process_lines.apply(args=held.call_args.kwargs["args"])  # the batch delivered late
+    assert fake_lms.calls == []  # nothing to enroll, nothing to undo
+
+
 def test_a_refund_before_its_payment_means_the_payment_enrolls_nobody(fake_lms, routed):
     refunded = refund(order_number="ORD-9", keys=[A])
     assert refunded.results[0].value["before_payment"] is True
