@@ -39,3 +39,16 @@ def insert_rows(model, fixed: dict, rows: list[dict], ignore: bool = False) -> N
         params.append([prepared[f.attname] if f.attname in prepared else constant[f.attname] for f in fields])
     with connection.cursor() as cursor:
         cursor.executemany(sql, params)
+
+
+def update_group(model, pks: list, expected: dict, values: dict, marker: dict) -> set:
+    """One conditional UPDATE of the rows `pks` that still match `expected` (e.g. the state and version they were
+    read at); the pks it moved: all of them, none, or, when some had moved meanwhile, those that now carry
+    `marker` (this very write's values, e.g. its new version and timestamp)."""
+    manager = model._default_manager
+    count = manager.filter(pk__in=pks, **expected).update(**values)
+    if count == len(pks):
+        return set(pks)
+    if not count:
+        return set()
+    return set(manager.filter(pk__in=pks, **marker).values_list("pk", flat=True))

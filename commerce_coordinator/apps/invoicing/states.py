@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from django.db import transaction
 
 from commerce_coordinator.apps.core import tracing
-from commerce_coordinator.apps.core.bulk import insert_rows
+from commerce_coordinator.apps.core.bulk import insert_rows, update_group
 
 from . import clock
 from .models import Invoice, InvoiceEvent, InvoiceState
@@ -165,13 +165,9 @@ def _update(group: list, now) -> set[int]:
     first = group[0][0]
     values = {name: value.sql if isinstance(value, Computed) else value for name, value in group[0][1].items()}
     pks = [invoice.pk for invoice, _, _ in group]
-    count = Invoice.objects.filter(pk__in=pks, state=first.state, version=first.version).update(**values)
-    if count == len(pks):
-        return set(pks)
-    if not count:
-        return set()
-    marked = Invoice.objects.filter(pk__in=pks, state=values["state"], version=values["version"], updated=now)
-    return set(marked.values_list("pk", flat=True))
+    expected = {"state": first.state, "version": first.version}
+    marker = {"state": values["state"], "version": values["version"], "updated": now}
+    return update_group(Invoice, pks, expected, values, marker)
 
 
 def _as_in(invoice: Invoice, state: str) -> Invoice:

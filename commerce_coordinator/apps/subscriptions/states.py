@@ -13,6 +13,7 @@ from functools import partial
 from django.db import transaction
 
 from commerce_coordinator.apps.core import tracing
+from commerce_coordinator.apps.core.bulk import update_group
 
 from . import clock, signals
 from .models import Subscription, SubscriptionEvent, SubscriptionStatus
@@ -131,13 +132,9 @@ def _update(group: list, now) -> set[int]:
     first = group[0][0].subscription
     pks = [plan[0].subscription.pk for plan in group]
     values = group[0][2]
-    count = Subscription.objects.filter(pk__in=pks, status=first.status, version=first.version).update(**values)
-    if count == len(pks):
-        return set(pks)
-    if not count:
-        return set()
-    marked = Subscription.objects.filter(pk__in=pks, status=values["status"], version=values["version"], updated=now)
-    return set(marked.values_list("pk", flat=True))
+    expected = {"status": first.status, "version": first.version}
+    marker = {"status": values["status"], "version": values["version"], "updated": now}
+    return update_group(Subscription, pks, expected, values, marker)
 
 
 def send_on_commit(name: str, subscription: Subscription, reason: str) -> None:
