@@ -268,13 +268,18 @@ class DurableWorkItem(models.Model):
 
 def publish(model, pk, token: str, headers: dict, countdown: float | None = None) -> None:
     """Hand an item's task to the broker; a failure is logged (the sweep publishes it again)."""
+    timing = {"countdown": countdown} if countdown else {}
+    _send(model, f"the task of {pk}", None, args=[pk], task_id=token, headers=headers, **timing)
+
+
+def _send(model, what: str, task=None, **options) -> None:
+    """`apply_async` of the item's own task (`task` None), another task or a task's dotted path; a failure is
+    logged, never raised: the items stay pending and the sweep publishes each again."""
     try:
-        options = {"args": [pk], "task_id": token, "headers": headers}
-        if countdown:
-            options["countdown"] = countdown
-        model.task().apply_async(**options)
+        task = model.task() if task is None else import_string(task) if isinstance(task, str) else task
+        task.apply_async(**options)
     except Exception:
-        logger.exception("Could not publish the task of %s %s; the sweep will", model._meta.label_lower, pk)
+        logger.exception("Could not publish %s of %s; the sweep will", what, model._meta.label_lower)
 
 
 def store_many(model, rows: list[dict], key: str, chunk: int = 1) -> dict[str, int]:
@@ -335,7 +340,7 @@ def publish_many(model, items: list[tuple], headers: dict) -> None:
     if task.app.conf.task_always_eager:  # in process: nothing to connect to
         for pk, token in items:
             if isinstance(pk, list):
-                _publish_chunk(chunk_task, model, pk, token, headers)
+                _send(model, f"the chunk task of {pk}", chunk_task, args=[pk], task_id=token, headers=headers)
             else:
                 publish(model, pk, token, headers)
         return
@@ -350,13 +355,6 @@ def publish_many(model, items: list[tuple], headers: dict) -> None:
                     logger.exception("Could not publish the task of %s %s; the sweep will", model._meta.label_lower, pk)
     except Exception:
         logger.exception("Could not publish %d %s task(s); the sweep will", len(items), model._meta.label_lower)
-
-
-def _publish_chunk(chunk_task, model, pks: list, token: str, headers: dict) -> None:
-    try:
-        chunk_task.apply_async(args=[pks], task_id=token, headers=headers)
-    except Exception:
-        logger.exception("Could not publish the chunk task of %s %s; the sweep will", model._meta.label_lower, pks)
 
 
 def run(model, pk, task, work):
@@ -634,15 +632,11 @@ def publish_batch_on_commit(model, items: list[tuple]) -> None:
     if len(items) < 2 or not model.batch_task_path:
         publish_many_on_commit(model, items)
         return
-    transaction.on_commit(partial(_publish_batch, model, [list(item) for item in items], _trace_headers()), robust=True)
-
-
-def _publish_batch(model, items: list[list], headers: dict) -> None:
-    try:
-        import_string(model.batch_task_path).apply_async(args=[items], headers=headers)
-    except Exception:
-        label = model._meta.label_lower
-        logger.exception("Could not publish a batch of %d %s task(s); the sweep will", len(items), label)
+    batch = [list(item) for item in items]
+    what = f"a batch of {len(batch)} items"
+    transaction.on_commit(
+        partial(_send, model, what, model.batch_task_path, args=[batch], headers=_trace_headers()), robust=True
+    )
 
 
 def run_batch(model, items: list, run_one) -> dict:

@@ -17,7 +17,7 @@ import requests
 import stripe
 from django.conf import settings
 
-from commerce_coordinator.apps.core import retries
+from commerce_coordinator.apps.core import http_sessions, retries
 
 ZERO_DECIMAL_CURRENCIES = {"BIF", "CLP", "DJF", "GNF", "JPY", "KMF", "KRW", "MGA", "PYG", "RWF", "UGX", "VND", "VUV"}
 # Declines that another attempt with the same method will not fix (Stripe decline codes, CP ReasonCodes).
@@ -75,14 +75,9 @@ def stripe_client() -> stripe.StripeClient:
 
 
 def _session(base: str) -> requests.Session:
-    """A requests session that reads the environment's proxies for `base` once, when it is made, instead of on
-    every call (requests' trust_env: the proxy variables scanned and ~/.netrc looked for per request, a tenth of
-    a charge task's CPU in bench/invoicing; a netrc entry for the host would even have replaced Stripe's
-    Authorization header). The CA bundle is the stripe library's own either way."""
-    session = requests.Session()
-    session.proxies.update(requests.utils.get_environ_proxies(base))
-    session.trust_env = False
-    return session
+    """A requests session that reads the environment's proxies for `base` once (core.http_sessions; per call it was a
+    tenth of a charge task's CPU in bench/invoicing). The CA bundle is the stripe library's own either way."""
+    return http_sessions.read_environment_once(requests.Session(), base, ca_bundle=False)
 
 
 def dropped_connection(exc: BaseException) -> bool:
