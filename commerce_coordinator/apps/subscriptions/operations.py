@@ -110,6 +110,12 @@ def keys(subscription: Subscription) -> dict:
 # --- invoicing's answers ----------------------------------------------------------------------------
 
 
+def _has_subscriptions(account_id: int) -> bool:
+    """Whether the account has any subscription: without one, no renewal of it can be due or billed (a renewal's
+    account is its subscription's), so an invoice's outcome has nothing to change here."""
+    return Subscription.objects.filter(account_id=account_id).exists()
+
+
 def _renewals(account_id: int, period: str):
     """The account's billed periods of `period`, after renewing its subscriptions due for it: invoicing's own
     beat may bill (and charge) the month's invoice before the renewal sweep reaches them (ADR 0062)."""
@@ -128,9 +134,11 @@ def _apply(subscriptions, action_of, reason: str, actor: str) -> list[int]:
 
 def invoice_paid(account_id: int, period: str, invoice_number: str, actor: str) -> list[int]:
     """The account's invoice of `period` was paid: its periods are paid; pending/past-due/suspended ones active."""
+    if not _has_subscriptions(account_id):  # an invoice of no subscription (most of them): one look-up
+        return []
     renewals = _renewals(account_id, period)
     ids = list(renewals.values_list("subscription_id", flat=True))
-    if not ids:  # an invoice of no subscription (most of them): nothing to write
+    if not ids:
         return []
     renewals.update(payment=Renewal.Payment.PAID, invoice_number=invoice_number[:32])
     still_failed = set(
@@ -145,6 +153,8 @@ def invoice_paid(account_id: int, period: str, invoice_number: str, actor: str) 
 
 def invoice_failed(account_id: int, period: str, invoice_number: str, why: str, actor: str) -> list[int]:
     """Charging the account's invoice of `period` failed: first periods incomplete, renewals past due."""
+    if not _has_subscriptions(account_id):
+        return []
     start = clock.parse_period(period)
     renewals = _renewals(account_id, period).exclude(payment=Renewal.Payment.PAID)
     ids = list(renewals.values_list("subscription_id", flat=True))

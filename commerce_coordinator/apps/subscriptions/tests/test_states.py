@@ -107,3 +107,15 @@ def test_the_guide_shows_the_table_as_it_is():
     from django.conf import settings
 
     assert states.mermaid() in (settings.BASE_DIR / "docs" / "subscriptions.md").read_text()
+
+
+def test_an_invoice_of_an_account_without_subscriptions_costs_one_lookup(make_subscription, django_assert_num_queries):
+    """Most invoices are not a subscription's: their outcome reaches subscriptions through invoice_sent /
+    credit_card_error, and one look-up must be all it costs (bench/invoicing charges thousands a minute)."""
+    from commerce_coordinator.apps.subscriptions import operations
+
+    make_subscription("pending", account_id=7)  # another account's
+    with django_assert_num_queries(1):
+        assert operations.invoice_paid(8, "2026-12", "INV-1", "invoicing") == []
+    with django_assert_num_queries(1):
+        assert operations.invoice_failed(8, "2026-12", "INV-1", "declined", "invoicing") == []
