@@ -62,3 +62,38 @@ def test_signed_webhook_to_enrollment_in_a_real_worker_in_one_trace_tree(client,
         # With a broker the payments relay publishes one process_webhook_events task per batch (ADR 10, 7).
         assert roots == {("task", "commerce_coordinator.apps.payments.tasks.process_webhook_events")}
         assert len(fake_lms.calls) == 2
+
+
+def test_on_one_queue_the_orders_lines_run_in_the_webhooks_worker_after_its_event_in_one_trace(
+    client, fake_lms, monkeypatch
+):
+    """ADR 0074: when the payments and LMS tasks share a queue, the lines stored by the webhook's processing run in
+    the same worker after the event is finished, with no message of their own, traced as their batch task."""
+    from django.conf import settings
+
+    from commerce_coordinator.apps.payments.models import WebhookEvent
+
+    for name in ("LMS_URL_ROOT", "LMS_OAUTH_CLIENT_ID", "LMS_OAUTH_CLIENT_SECRET"):
+        monkeypatch.setenv(name, getattr(settings, name))
+    monkeypatch.setenv("STRIPE_WEBHOOK_SECRETS", STRIPE_SECRET)
+    with payments_worker(one_queue=True), override_settings(STRIPE_WEBHOOK_SECRETS=[STRIPE_SECRET]):
+        body = stripe_event(obj=payment_intent(pi_id="pi_T3", order="T-3", user="44", keys=f"{A},{B}"))
+        assert post_stripe(client, body).status_code < 300
+        assert post_stripe(client, body).status_code < 300  # delivered twice: still one enrollment per line
+        order = wait_until(lambda: Order.objects.filter(order_number="T-3", status="fulfilled").first(), timeout=40)
+        [trace_id] = order.trace_ids
+        completed = TraceNode.objects.filter(trace_id=trace_id, name__contains="fulfillment_completed")
+        wait_until(completed.exists, timeout=20)
+    assert len(fake_lms.calls) == 2
+    nodes = {n.id: n for n in TraceNode.objects.filter(trace_id=trace_id)}
+    [lines_run] = [n for n in nodes.values() if n.kind == "task" and n.name == "lms.process_lines"]
+    assert lines_run.status == "ok" and lines_run.result.startswith("in place, in ")
+    assert lines_run.task_id in (None, "")  # no message of its own: run by the webhook's task
+    ancestors, node = [], lines_run
+    while node.parent_id in nodes:
+        node = nodes[node.parent_id]
+        ancestors.append((node.kind, node.name))
+    assert ancestors[-1] == ("task", "commerce_coordinator.apps.payments.tasks.process_webhook_events")
+    event = WebhookEvent.objects.get(provider="stripe", payment_id="pi_T3")
+    first_claim = min(line.claimed_at for line in order.lines.all())
+    assert event.finished_at <= first_claim  # the event was finished (and committed) before its lines ran

@@ -27,7 +27,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
-from . import hotsql, retries, tracing
+from . import follow_ups, hotsql, retries, tracing
 from .bulk import insert_rows
 
 logger = logging.getLogger(__name__)
@@ -326,8 +326,17 @@ def _trace_headers() -> dict:
 def publish_many_on_commit(model, items: list[tuple]) -> None:
     """Publish the tasks of items [(pk, claim token), ...] through one producer once the transaction commits
     (one connection and one hook for all, not one per item)."""
-    if items:
+    if items and not _in_place(model, items):
         transaction.on_commit(partial(publish_many, model, items, _trace_headers()), robust=True)
+
+
+def _in_place(model, items: list) -> bool:
+    """Hand the items to the running task's collector when it takes them (core.follow_ups, ADR 0074)."""
+    collector = follow_ups.current_for(model)
+    if collector is None or any(isinstance(pk, list) for pk, _ in items):
+        return False
+    transaction.on_commit(partial(collector.add, model, items, _trace_headers()), robust=True)
+    return True
 
 
 def publish_many(model, items: list[tuple], headers: dict) -> None:
@@ -631,6 +640,8 @@ def publish_batch_on_commit(model, items: list[tuple]) -> None:
     published as its own task. A lost publish leaves the items pending: the sweep publishes each again."""
     if len(items) < 2 or not model.batch_task_path:
         publish_many_on_commit(model, items)
+        return
+    if _in_place(model, items):
         return
     batch = [list(item) for item in items]
     what = f"a batch of {len(batch)} items"

@@ -71,13 +71,15 @@ def child_process_environment(**extra: str) -> dict:
 class CeleryWorker:
     """A real `celery worker` subprocess on the Redis broker, using this test run's databases."""
 
-    def __init__(self, broker_url: str, queue: str, pool: str = "solo", extra_args=()):
+    def __init__(self, broker_url: str, queue: str, pool: str = "solo", extra_args=(), queue_settings=()):
         self.broker_url, self.queue, self.pool, self.extra_args = broker_url, queue, pool, list(extra_args)
+        self.queue_settings = tuple(queue_settings)
         self.output: list[str] = []
         self.process: subprocess.Popen | None = None
 
     def environment(self) -> dict:
-        return child_process_environment(CC_WORKER_BROKER_URL=self.broker_url, CELERY_DEFAULT_QUEUE=self.queue)
+        same = {name: self.queue for name in self.queue_settings}
+        return child_process_environment(CC_WORKER_BROKER_URL=self.broker_url, CELERY_DEFAULT_QUEUE=self.queue, **same)
 
     def start(self, timeout: float = 60) -> CeleryWorker:
         cmd = [
@@ -149,11 +151,12 @@ class CeleryWorker:
 
 
 @contextmanager
-def celery_worker(pool: str = "solo", extra_args=()):
-    """Start a worker on a fresh Redis queue; this process sends to it until the block ends."""
+def celery_worker(pool: str = "solo", extra_args=(), queue_settings=()):
+    """Start a worker on a fresh Redis queue; this process sends to it until the block ends. `queue_settings`:
+    names of queue settings (e.g. PAYMENTS_CELERY_QUEUE) that the worker reads as that same queue."""
     broker_url = require_redis()
     queue = f"cc-test-{uuid.uuid4().hex[:12]}"
-    worker = CeleryWorker(broker_url, queue, pool, extra_args)
+    worker = CeleryWorker(broker_url, queue, pool, extra_args, queue_settings)
     _use_broker(broker_url, queue, eager=False)
     try:
         yield worker.start()

@@ -11,7 +11,7 @@ import uuid
 from celery import shared_task
 from django.conf import settings
 
-from commerce_coordinator.apps.core import durable, tracing
+from commerce_coordinator.apps.core import durable, follow_ups, tracing
 
 from . import inbox, relay
 from .models import WebhookEvent
@@ -32,11 +32,12 @@ def process_webhook_event(self, event_pk: int) -> dict:
     """Process one stored webhook event; idempotent and safe to deliver twice (the claim decides).
 
     A message without trace headers (published by hand, or by an older release) joins the event's own trace."""
-    if tracing.current() is not None:
-        return durable.run(WebhookEvent, event_pk, self, process_event)
-    trace_id = WebhookEvent.objects.filter(pk=event_pk).values_list("trace_id", flat=True).first()
-    with tracing.trace(trace_id=trace_id or None):
-        return durable.run(WebhookEvent, event_pk, self, process_event)
+    with follow_ups.in_place(self):  # an order's lines on this task's own queue run here after it (ADR 0074)
+        if tracing.current() is not None:
+            return durable.run(WebhookEvent, event_pk, self, process_event)
+        trace_id = WebhookEvent.objects.filter(pk=event_pk).values_list("trace_id", flat=True).first()
+        with tracing.trace(trace_id=trace_id or None):
+            return durable.run(WebhookEvent, event_pk, self, process_event)
 
 
 class HandedOver(Exception):
@@ -79,19 +80,26 @@ def process_webhook_events(self, events: list) -> dict:
     and goes on with the rest, while finished events are not claimable. A retryable failure is handed to
     the event's own task and does not stop the batch; any other failure is recorded on its event.
     """
+    # What the events store for this queue runs after all of them (ADR 0074); their traces are written together.
+    with follow_ups.in_place(self), tracing.deferred_writes():
+        return _process_batch(self, events)
+
+
+def _process_batch(task, events: list) -> dict:
+    """The events of a batch one after another (process_webhook_events)."""
     outcomes = {}
     for pk, trace_id, sampled in events:
         with tracing.trace(trace_id=trace_id or None, sampled=bool(sampled)):
-            with tracing.span("task", self.name) as node:
+            with tracing.span("task", task.name) as node:
                 if node is not None:
-                    node.task_id = self.request.id
+                    node.task_id = task.request.id
                 try:
-                    outcome = durable.run(WebhookEvent, pk, _BatchRun(self, pk), process_event)
+                    outcome = durable.run(WebhookEvent, pk, _BatchRun(task, pk), process_event)
                 except HandedOver as exc:
                     outcome = str(exc)
                     tracing.set_outcome(tracing.RETRY, outcome)
                 except Exception as exc:  # recorded on the event by durable.run; the batch goes on
-                    logger.exception("webhook event %s: processing failed in batch %s", pk, self.request.id)
+                    logger.exception("webhook event %s: processing failed in batch %s", pk, task.request.id)
                     outcome = f"error: {exc!r}"
                     tracing.set_outcome(tracing.ERROR, outcome)
                 if node is not None:

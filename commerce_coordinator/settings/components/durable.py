@@ -21,3 +21,7 @@ CC_RETRY_AFTER_MAX = float(os.environ.get("CC_RETRY_AFTER_MAX", str(6 * 3600)))
 CC_DURABLE_STALLED_AFTER = int(os.environ.get("CC_DURABLE_STALLED_AFTER", "120"))
 CC_DURABLE_RUNNING_TIMEOUT = int(os.environ.get("CC_DURABLE_RUNNING_TIMEOUT", "900"))
 CC_DURABLE_SWEEP_INTERVAL = int(os.environ.get("CC_DURABLE_SWEEP_INTERVAL", "60"))
+# Follow-up items that a task's work stores for a batch task routed to that task's own queue (an order's lines
+# stored by the webhook's processing, when one queue carries both) run in the same worker after the task's work
+# instead of one more trip through the broker (core.follow_ups, ADR 0074). Split queues publish as before.
+CC_FOLLOW_UPS_IN_PLACE = os.environ.get("CC_FOLLOW_UPS_IN_PLACE", "1") == "1"

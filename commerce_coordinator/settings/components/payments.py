@@ -51,7 +51,8 @@ PAYMENTS_MAX_COURSE_RUNS_PER_EVENT = int(os.environ.get("PAYMENTS_MAX_COURSE_RUN
 PAYMENTS_EVENT_RETENTION_DAYS = int(os.environ.get("PAYMENTS_EVENT_RETENTION_DAYS", "90"))
 # With a broker, stored events are published by a per-process relay thread: one task per batch (payments/relay.py).
 # Group commit (ADR 70): an event that finds the relay idle is published at once; those arriving during a publish,
-# or within PAYMENTS_RELAY_WINDOW seconds of the last one, go together in the next message (0: pure group commit).
+# or, while events come less than a quarter window apart, within PAYMENTS_RELAY_WINDOW seconds of the last publish,
+# go together in the next message (0: pure group commit). A sparse stream is published event by event, at once.
 PAYMENTS_RELAY_WINDOW = float(os.environ.get("PAYMENTS_RELAY_WINDOW", "0.05"))
 PAYMENTS_RELAY_MAX_BATCH = int(os.environ.get("PAYMENTS_RELAY_MAX_BATCH", "100"))  # events per published task at most
 

@@ -141,8 +141,10 @@ def payments_tasks_routed_to(queue: str):
 
 
 @contextmanager
-def payments_worker(pool: str = "solo", extra_args=()):
-    """A real Celery worker on Redis that receives the payments tasks this process publishes."""
-    with testing.celery_worker(pool=pool, extra_args=extra_args) as worker:
+def payments_worker(pool: str = "solo", extra_args=(), one_queue: bool = False):
+    """A real Celery worker on Redis that receives the payments tasks this process publishes (`one_queue`: the
+    worker routes its payments tasks to its one queue too, as a single-queue deployment does)."""
+    queue_settings = ("PAYMENTS_CELERY_QUEUE",) if one_queue else ()
+    with testing.celery_worker(pool=pool, extra_args=extra_args, queue_settings=queue_settings) as worker:
         with payments_tasks_routed_to(worker.queue):
             yield worker

@@ -119,6 +119,20 @@ def test_items_within_a_window_of_the_last_publish_wait_and_go_together():
     r.stop(flush=False)
 
 
+def test_an_item_that_comes_long_after_the_one_before_goes_at_once_even_within_a_window():
+    """A sparse stream (one order at a time) never waits for the window: it would gather nothing."""
+    publish = Recorder()
+    r = relay.Relay(publish, window=1.0)
+    r.submit((0, "a", True))
+    assert _wait(lambda: len(publish.batches) == 1)
+    time.sleep(0.3)  # more than a quarter window after the item before, less than a window after its publish
+    started = time.monotonic()
+    r.submit((1, "b", True))
+    assert _wait(lambda: len(publish.batches) == 2, timeout=5.0)
+    assert time.monotonic() - started < 0.5  # not the rest of the window (0.7 s)
+    r.stop(flush=False)
+
+
 def test_a_refused_publish_is_logged_and_the_next_batch_still_goes(caplog):
     publish = Recorder(fail_first=1)
     r = relay.Relay(publish, window=0.0)
