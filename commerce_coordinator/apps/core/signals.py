@@ -214,6 +214,14 @@ def _type_name(expected) -> str:
     return expected.__name__
 
 
+def writes_nothing(receiver):
+    """Mark a receiver that never touches the database (it logs, or hands work elsewhere): inside a transaction
+    it runs without a savepoint of its own, which would be two empty round trips per send. A marked receiver
+    that writes after all loses only that isolation: its failure is still recorded as the receiver's."""
+    receiver.cc_writes_nothing = True
+    return receiver
+
+
 def call_in_process(func, path: str, ctx, parent_id, sender, kwargs) -> ReceiverResult:
     """Call one in-process receiver; an exception is recorded, logged with the trace id, and returned."""
     node = None
@@ -222,7 +230,7 @@ def call_in_process(func, path: str, ctx, parent_id, sender, kwargs) -> Receiver
         ctx.parent_id = node.id  # sends made by the receiver nest under it
     start = time.perf_counter()
     try:
-        if ctx.in_atomic:
+        if ctx.in_atomic and not getattr(func, "cc_writes_nothing", False):
             with transaction.atomic():
                 value = func(sender=sender, **kwargs)
         else:

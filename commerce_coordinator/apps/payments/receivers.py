@@ -6,11 +6,14 @@ without anything personal: the LMS username and the account id may be e-mails, s
 
 import logging
 
+from commerce_coordinator.apps.core.signals import writes_nothing
+
 from .redaction import redact
 
 logger = logging.getLogger(__name__)
 
 
+@writes_nothing  # a log line: no savepoint around it in the event's transaction
 def log_payment_event(
     sender,
     order_number,
@@ -41,6 +44,7 @@ def log_payment_event(
     return {"order_number": order_number, "payment_id": payment_id}
 
 
+@writes_nothing
 def log_subscription_event(sender, provider, subscription_id, account_id, status, **kwargs):
     """The route of subscription_changed until the subscriptions app receives it."""
     logger.info(

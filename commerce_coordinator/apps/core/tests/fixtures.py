@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from commerce_coordinator.apps.core.signals import CoordinatorSignal
+from commerce_coordinator.apps.core.signals import CoordinatorSignal, writes_nothing
 
 PREFIX = "commerce_coordinator.apps.core.tests.fixtures."
 
@@ -23,6 +23,18 @@ def record(sender, order_number, count, **kwargs):
 def explode(sender, **kwargs):
     CALLS.append(("explode", sender))
     raise RuntimeError("receiver exploded on purpose")
+
+
+@writes_nothing
+def log_only(sender, order_number, **kwargs):
+    CALLS.append(("log_only", sender, order_number))
+    return "logged"
+
+
+@writes_nothing
+def log_then_explode(sender, **kwargs):
+    CALLS.append(("log_then_explode", sender))
+    raise RuntimeError("a logging receiver exploded on purpose")
 
 
 def send_nested(sender, order_number, **kwargs):

@@ -147,6 +147,19 @@ def test_a_receivers_database_error_rolls_back_only_its_own_work(django_user_mod
     assert django_user_model.objects.filter(username="order-owner").exists()  # the sender's work is kept
 
 
+@pytest.mark.django_db(transaction=True, databases=ALL_DATABASES)
+def test_a_receiver_that_writes_nothing_runs_without_a_savepoint_and_its_failure_is_still_its_own():
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with routes(PREFIX + "log_only", PREFIX + "log_then_explode", PREFIX + "count_users"):
+        with transaction.atomic(), CaptureQueriesContext(connection) as queries:
+            logged, exploded, counted = order_placed.send("t", order_number="W-1", count=1).results
+    assert (logged.status, logged.value, exploded.status, counted.status) == ("ok", "logged", "error", "ok")
+    savepoints = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("SAVEPOINT")]
+    assert len(savepoints) == 1  # count_users' only: the two marked receivers had none
+
+
 def test_a_failing_switch_lookup_fails_that_receiver_only(monkeypatch):
     import waffle
 
