@@ -80,8 +80,9 @@ def process_webhook_events(self, events: list) -> dict:
     and goes on with the rest, while finished events are not claimable. A retryable failure is handed to
     the event's own task and does not stop the batch; any other failure is recorded on its event.
     """
-    # What the events store for this queue runs after all of them (ADR 0074); their traces are written together.
-    with follow_ups.in_place(self), tracing.deferred_writes():
+    # What the events store for this queue runs after all of them (ADR 0074); the traces of both are written
+    # together at the end, after the enrollments (two INSERTs for the batch).
+    with tracing.deferred_writes(), follow_ups.in_place(self):
         return _process_batch(self, events)
 
 
