@@ -643,11 +643,17 @@ def publish_batch_on_commit(model, items: list[tuple]) -> None:
         return
     if _in_place(model, items):
         return
+    transaction.on_commit(partial(publish_batch, model, items, _trace_headers()), robust=True)
+
+
+def publish_batch(model, items: list, headers: dict) -> None:
+    """Publish items [(pk, claim token), ...] now: two or more as one message of the model's batch task, one as
+    its own task; a failure is logged (the sweep publishes them again)."""
+    if len(items) < 2 or not model.batch_task_path:
+        publish_many(model, [tuple(item) for item in items], headers)
+        return
     batch = [list(item) for item in items]
-    what = f"a batch of {len(batch)} items"
-    transaction.on_commit(
-        partial(_send, model, what, model.batch_task_path, args=[batch], headers=_trace_headers()), robust=True
-    )
+    _send(model, f"a batch of {len(batch)} items", model.batch_task_path, args=[batch], headers=headers)
 
 
 def run_batch(model, items: list, run_one) -> dict:

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from contextlib import contextmanager
 
 from django.conf import settings
 from django.utils.module_loading import import_string
 
-from . import tracing
+from . import durable, tracing
 
 logger = logging.getLogger(__name__)
 
@@ -54,11 +55,16 @@ class Collector:
         self.pending.append((model, [list(item) for item in items], headers))
 
     def run(self) -> int:
-        """Run what was collected, each under the trace that stored it; returns how many items ran."""
-        ran = 0
+        """Run what was collected, each under the trace that stored it; returns how many items ran. After
+        CC_FOLLOW_UPS_IN_PLACE_SECONDS (a slow LMS), the rest is published as it would have been, so that one
+        message never holds a worker thread for long and the other workers can take them."""
+        ran, deadline = 0, time.monotonic() + settings.CC_FOLLOW_UPS_IN_PLACE_SECONDS
         with tracing.deferred_writes():  # their traces in one write
             while self.pending:
                 model, items, headers = self.pending.pop(0)
+                if time.monotonic() >= deadline:
+                    durable.publish_batch(model, items, headers)
+                    continue
                 _run_batch(model, items, headers, self.task_name)
                 ran += len(items)
         return ran

@@ -25,3 +25,5 @@ CC_DURABLE_SWEEP_INTERVAL = int(os.environ.get("CC_DURABLE_SWEEP_INTERVAL", "60"
 # stored by the webhook's processing, when one queue carries both) run in the same worker after the task's work
 # instead of one more trip through the broker (core.follow_ups, ADR 0074). Split queues publish as before.
 CC_FOLLOW_UPS_IN_PLACE = os.environ.get("CC_FOLLOW_UPS_IN_PLACE", "1") == "1"
+# After this many seconds of follow-ups run in place (a slow LMS), the rest of them is published as usual.
+CC_FOLLOW_UPS_IN_PLACE_SECONDS = float(os.environ.get("CC_FOLLOW_UPS_IN_PLACE_SECONDS", "30"))

@@ -105,3 +105,18 @@ def test_outside_a_task_run_items_are_published(httpserver, one_queue, published
     with tracing.trace():
         _store_and_publish(httpserver, django_capture_on_commit_callbacks, [("p", "q")])
     assert published[0].call_count == 1
+
+
+def test_after_the_in_place_budget_the_rest_is_published_as_it_would_have_been(
+    httpserver, one_queue, published, django_capture_on_commit_callbacks
+):
+    """A slow LMS must not hold one message's worker thread for long: past CC_FOLLOW_UPS_IN_PLACE_SECONDS the
+    collected items go to the broker (here the budget is spent before the first)."""
+    with override_settings(CC_FOLLOW_UPS_IN_PLACE_SECONDS=0), tracing.trace():
+        with follow_ups.in_place(RunningTask()) as collector:
+            stored = _store_and_publish(httpserver, django_capture_on_commit_callbacks, [("p", "q"), ("r",)])
+    batch, single = published
+    assert collector.pending == [] and batch.call_count == 1 and single.call_count == 1
+    assert batch.call_args.kwargs["args"] == [[[stored[0].pk, "p"], [stored[1].pk, "q"]]]
+    assert single.call_args.kwargs["task_id"] == "r"
+    assert set(DemoItem.objects.values_list("status", flat=True)) == {Status.PENDING}
