@@ -8,7 +8,8 @@ DurableWorkItem and call `run` from their task (docs/durable-work.md, ADR 0011).
 
 The claim rule, the same for every item: an item is taken when it is pending or retry and its
 claim token is the task's id (or empty), or when it is running under that very id (the broker
-redelivered the task of a killed worker: it retakes its item at once). Any other task is refused.
+redelivered the task of a killed worker: it retakes its item at once). Any other task is refused. An item
+run in place by another task's worker (core.follow_ups, ADR 74) has no message of its own: the sweep takes it back.
 """
 
 from __future__ import annotations
@@ -332,8 +333,10 @@ def publish_many_on_commit(model, items: list[tuple]) -> None:
 
 def _in_place(model, items: list) -> bool:
     """Hand the items to the running task's collector when it takes them (core.follow_ups, ADR 0074)."""
-    collector = follow_ups.current_for(model)
-    if collector is None or any(isinstance(pk, list) for pk, _ in items):
+    if any(isinstance(pk, list) for pk, _ in items):  # chunks: their own task
+        return False
+    collector = follow_ups.current_for(model, items)
+    if collector is None:
         return False
     transaction.on_commit(partial(collector.add, model, items, _trace_headers()), robust=True)
     return True

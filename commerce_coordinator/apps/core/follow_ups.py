@@ -42,27 +42,32 @@ class Collector:
     def __init__(self, task_name: str, queue: str):
         self.task_name, self.queue = task_name, queue
         self.pending: list[tuple] = []
-        self._takes: dict = {}
+        self.deadline = time.monotonic() + settings.CC_FOLLOW_UPS_IN_PLACE_SECONDS  # from the task's start
+        self._queues: dict = {}
 
-    def takes(self, model) -> bool:
-        """Items of `model` run here when its batch task is routed to this task's queue."""
-        if model not in self._takes:
-            path = getattr(model, "batch_task_path", "")
-            self._takes[model] = bool(path) and queue_of(import_string(path).name) == self.queue
-        return self._takes[model]
+    def takes(self, model, items: list) -> bool:
+        """These items run here when the task that would carry them (the batch task for several, the item's own
+        task for one) is routed to this task's queue, and the batch is small enough to run in place."""
+        if len(items) > settings.CC_FOLLOW_UPS_IN_PLACE_MAX_ITEMS or not getattr(model, "batch_task_path", ""):
+            return False
+        name = import_string(model.batch_task_path).name if len(items) > 1 else model.task().name
+        if name not in self._queues:
+            self._queues[name] = queue_of(name)
+        return self._queues[name] == self.queue
 
     def add(self, model, items: list, headers: dict) -> None:
         self.pending.append((model, [list(item) for item in items], headers))
 
     def run(self) -> int:
-        """Run what was collected, each under the trace that stored it; returns how many items ran. After
-        CC_FOLLOW_UPS_IN_PLACE_SECONDS (a slow LMS), the rest is published as it would have been, so that one
-        message never holds a worker thread for long and the other workers can take them."""
-        ran, deadline = 0, time.monotonic() + settings.CC_FOLLOW_UPS_IN_PLACE_SECONDS
+        """Run what was collected, each under the trace that stored it; returns how many items ran. Once
+        CC_FOLLOW_UPS_IN_PLACE_SECONDS have passed since the task started (a slow LMS, a long batch of events),
+        the rest is published as it would have been, so that one message never holds its worker thread (nor
+        the task's time limit) for long and the other workers take them."""
+        ran = 0
         with tracing.deferred_writes():  # their traces in one write
             while self.pending:
                 model, items, headers = self.pending.pop(0)
-                if time.monotonic() >= deadline:
+                if time.monotonic() >= self.deadline:
                     durable.publish_batch(model, items, headers)
                     continue
                 _run_batch(model, items, headers, self.task_name)
@@ -101,10 +106,10 @@ def _joined(headers: dict):
         ctx.parent_id = saved
 
 
-def current_for(model) -> Collector | None:
-    """The collector of the running task when it takes items of `model`, else None (publish them)."""
+def current_for(model, items: list) -> Collector | None:
+    """The collector of the running task when it takes these items of `model`, else None (publish them)."""
     collector = getattr(_local, "collector", None)
-    return collector if collector is not None and collector.takes(model) else None
+    return collector if collector is not None and collector.takes(model, items) else None
 
 
 @contextmanager

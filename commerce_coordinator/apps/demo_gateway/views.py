@@ -86,7 +86,9 @@ def _metadata(data) -> dict:
 
 def _provider_api(provider: str, model=DemoCharge):
     """A provider API view: a POST and the provider's authentication; the view gets the request and the key (its
-    answer is stored under the key, and a repeated key gets the stored answer: `_answer`)."""
+    answer is stored under the key, and a repeated key gets the stored answer: `_answer`). The view runs before
+    the replay, so a repeat takes the gateway's latency too, and a key reused with parameters that get an answer
+    never stored (a 400 for a bad amount or unknown method, any 5xx) gets that answer, not the stored one."""
 
     def wrap(view):
         @csrf_exempt

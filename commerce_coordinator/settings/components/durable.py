@@ -17,7 +17,8 @@ CC_RETRY_AFTER_MAX = float(os.environ.get("CC_RETRY_AFTER_MAX", str(6 * 3600)))
 # The generic sweep (core.sweep_durable_work, every CC_DURABLE_SWEEP_INTERVAL seconds) re-enqueues an item
 # that is due for more than CC_DURABLE_STALLED_AFTER seconds without having run (a lost publish or message),
 # or that has been running for more than CC_DURABLE_RUNNING_TIMEOUT seconds (its worker died and the broker
-# did not redeliver). A redelivered task retakes its own item at once, without waiting for the sweep.
+# did not redeliver). A redelivered task retakes its own item at once, without waiting for the sweep (an item
+# run in place by another task's worker, ADR 74, has no message of its own: the sweep takes it back).
 CC_DURABLE_STALLED_AFTER = int(os.environ.get("CC_DURABLE_STALLED_AFTER", "120"))
 CC_DURABLE_RUNNING_TIMEOUT = int(os.environ.get("CC_DURABLE_RUNNING_TIMEOUT", "900"))
 CC_DURABLE_SWEEP_INTERVAL = int(os.environ.get("CC_DURABLE_SWEEP_INTERVAL", "60"))
@@ -25,5 +26,10 @@ CC_DURABLE_SWEEP_INTERVAL = int(os.environ.get("CC_DURABLE_SWEEP_INTERVAL", "60"
 # stored by the webhook's processing, when one queue carries both) run in the same worker after the task's work
 # instead of one more trip through the broker (core.follow_ups, ADR 0074). Split queues publish as before.
 CC_FOLLOW_UPS_IN_PLACE = os.environ.get("CC_FOLLOW_UPS_IN_PLACE", "1") == "1"
-# After this many seconds of follow-ups run in place (a slow LMS), the rest of them is published as usual.
+# Past this many seconds since the task started (a slow LMS), the rest of its follow-ups is published as usual;
+# a batch of more items than CC_FOLLOW_UPS_IN_PLACE_MAX_ITEMS (an order of many lines) is always published. Keep
+# seconds + max items x one item's worst run below the task's time limit (PAYMENTS_TASK_TIME_LIMIT, 300 s): an
+# order's line is at worst a token call and an enrollment call, 2 x (LMS_CONNECT_TIMEOUT + LMS_READ_TIMEOUT), so
+# 30 + 5 x 26 s = 160 s by default.
 CC_FOLLOW_UPS_IN_PLACE_SECONDS = float(os.environ.get("CC_FOLLOW_UPS_IN_PLACE_SECONDS", "30"))
+CC_FOLLOW_UPS_IN_PLACE_MAX_ITEMS = int(os.environ.get("CC_FOLLOW_UPS_IN_PLACE_MAX_ITEMS", "5"))

@@ -120,3 +120,20 @@ def test_after_the_in_place_budget_the_rest_is_published_as_it_would_have_been(
     assert batch.call_args.kwargs["args"] == [[[stored[0].pk, "p"], [stored[1].pk, "q"]]]
     assert single.call_args.kwargs["task_id"] == "r"
     assert set(DemoItem.objects.values_list("status", flat=True)) == {Status.PENDING}
+
+
+@pytest.mark.parametrize("case", ["too-many-items", "single-routed-elsewhere"])
+def test_a_batch_too_large_or_a_single_item_whose_own_task_goes_elsewhere_is_published(
+    case, httpserver, monkeypatch, published, django_capture_on_commit_callbacks
+):
+    """An order of many lines would hold the task too long; one item travels as its own task, whose route decides."""
+    own_task = tasks.run_demo_item.name
+    elsewhere = {own_task} if case == "single-routed-elsewhere" else set()
+    monkeypatch.setattr(follow_ups, "queue_of", lambda name: "lms" if name in elsewhere else "q")
+    tokens = [("p", "q", "r")] if case == "too-many-items" else [("s",)]
+    with override_settings(CC_FOLLOW_UPS_IN_PLACE_MAX_ITEMS=2), tracing.trace():
+        with follow_ups.in_place(RunningTask()) as collector:
+            _store_and_publish(httpserver, django_capture_on_commit_callbacks, tokens)
+            assert collector.pending == []
+    batch, single = published
+    assert (batch.call_count, single.call_count) == ((1, 0) if case == "too-many-items" else (0, 1))
