@@ -216,11 +216,13 @@ class DurableWorkItem(models.Model):
             | Q(status=WorkStatus.RUNNING, claimed_at__lt=dead_run)
         )
 
-    def enqueue(self, countdown: float | None = None, **fields) -> str:
+    def enqueue(self, countdown: float | None = None, only_if=None, **fields) -> str:
         """Make the item pending under a fresh claim token and publish its task when the transaction commits.
 
         The fresh token supersedes any earlier task of this item still in the broker. `fields`: the app's
-        own columns to set in the same UPDATE. Returns the new task id.
+        own columns to set in the same UPDATE. `only_if`: a queryset the item must still be in when the UPDATE
+        runs (the sweep's `stalled()`: a task that took the item meanwhile keeps it); when it is not, nothing
+        changes, nothing is published and "" is returned. Returns the new task id.
         """
         token = uuid.uuid4().hex
         now = timezone.now()
@@ -232,7 +234,9 @@ class DurableWorkItem(models.Model):
             **fields,
         }
         if self.pk is not None:
-            type(self)._default_manager.filter(pk=self.pk).update(**values)
+            rows = (only_if if only_if is not None else type(self)._default_manager).filter(pk=self.pk)
+            if not rows.update(**values) and only_if is not None:
+                return ""
         for name, value in values.items():
             setattr(self, name, value)
         self.publish_on_commit(countdown)
@@ -701,11 +705,11 @@ def sweep(limit: int = 500) -> dict[str, int]:
     """Re-enqueue stalled items of every item model (a lost publish, a lost message, a killed worker)."""
     found = {}
     for model in item_models():
-        stalled = list(model.stalled().order_by("pk")[:limit])
-        for item in stalled:
-            with transaction.atomic():
-                item.enqueue()
-        if stalled:
-            logger.warning("sweep re-enqueued %d stalled %s item(s)", len(stalled), model._meta.label_lower)
-            found[model._meta.label_lower] = len(stalled)
+        taken = 0
+        for item in model.stalled().order_by("pk")[:limit]:
+            with transaction.atomic():  # still stalled when it is taken back: a task that claimed it keeps it
+                taken += bool(item.enqueue(only_if=model.stalled()))
+        if taken:
+            logger.warning("sweep re-enqueued %d stalled %s item(s)", taken, model._meta.label_lower)
+            found[model._meta.label_lower] = taken
     return found

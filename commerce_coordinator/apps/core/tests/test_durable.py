@@ -275,6 +275,24 @@ def test_the_sweep_finds_items_whose_task_was_lost_and_runs_them(httpserver):
     assert DemoItem.objects.get(pk=fresh.pk).status == Status.PENDING
 
 
+def test_the_sweep_leaves_an_item_that_a_task_claimed_after_the_sweep_found_it():
+    """The sweep reads its stalled items, then takes each back with enqueue(only_if=stalled()): a task (a late
+    message, an in-place run) that claimed one in between keeps it; taking it back would run the side effect twice
+    and refuse that task's finish."""
+    long_ago = timezone.now() - timedelta(hours=1)
+    late = _item(url="sleep:0", claim_token="late-task", next_attempt_at=long_ago)
+    lost = _item(url="sleep:0", claim_token="lost-task", next_attempt_at=long_ago)
+    seen_late, seen_lost = DemoItem.stalled().order_by("pk")  # what the sweep read
+    assert DemoItem.claim(late.pk, "late-task") is not None  # the task arrives between the read and the take-back
+    with mock.patch.object(durable, "publish") as published, TestCase.captureOnCommitCallbacks(execute=True):
+        assert seen_late.enqueue(only_if=DemoItem.stalled()) == ""
+        assert seen_lost.enqueue(only_if=DemoItem.stalled()) != ""
+    late.refresh_from_db(), lost.refresh_from_db()
+    assert (late.status, late.claim_token) == (Status.RUNNING, "late-task")  # kept by the task that claimed it
+    assert lost.status == Status.PENDING and lost.claim_token not in ("lost-task", "")
+    assert [c.args[1] for c in published.call_args_list] == [lost.pk]
+
+
 def test_an_operator_requeue_runs_the_item_again_and_writes_an_audit_row(httpserver):
     httpserver.expect_request("/ok").respond_with_data("fine")
     item = _item(url=httpserver.url_for("/ok"), status=Status.FAILED, last_error="LMS answered 400", order_number="O-9")
