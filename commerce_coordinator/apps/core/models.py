@@ -12,7 +12,7 @@ class TraceNode(models.Model):
     KIND_CHOICES = [(kind, kind) for kind in tracing.NODE_KINDS]
 
     id = models.CharField(primary_key=True, max_length=32)
-    trace_id = models.CharField(max_length=32, db_index=True)
+    trace_id = models.CharField(max_length=32)  # indexed by (trace_id, started_at) below, which serves both
     parent_id = models.CharField(max_length=32, null=True, blank=True, db_index=True)  # noqa: DJ001  (NULL: a root)
     kind = models.CharField(max_length=16, choices=KIND_CHOICES)
     name = models.CharField(max_length=255, db_index=True, help_text="Signal or receiver dotted path, or task name.")

@@ -222,6 +222,14 @@ def writes_nothing(receiver):
     return receiver
 
 
+def isolates_its_writes(receiver):
+    """Mark a receiver that makes every database write inside an atomic block of its own, and raises before
+    writing or after a block that committed whole: core's savepoint around it would only add two round trips per
+    send. Its failure is still recorded as its own; what its completed blocks wrote stays."""
+    receiver.cc_writes_nothing = True  # core's savepoint is skipped for it, as for writes_nothing
+    return receiver
+
+
 def call_in_process(func, path: str, ctx, parent_id, sender, kwargs) -> ReceiverResult:
     """Call one in-process receiver; an exception is recorded, logged with the trace id, and returned."""
     node = None

@@ -124,9 +124,10 @@ def record_order(
             order = Order.objects.select_for_update().filter(order_number=order_number).first()
             if order is None:
                 raise  # not a duplicate: a value the database refuses
-            if order.add_trace_id(trace_id):
+            foreign = (order.lms_user_id, order.lms_username) != (lms_user_id, lms_username)
+            if not foreign and order.add_trace_id(trace_id):  # a refused order leaves the recorded one as it was
                 order.save(update_fields=["trace_ids", "modified"])
-        if (order.lms_user_id, order.lms_username) != (lms_user_id, lms_username):
+        if foreign:
             raise refuse(order_number, lms_user_id, "this order number is already recorded for another LMS user")
         return {"order_number": order_number, "created": False, "queued": []}
     logger.info("Order %s recorded with %d line(s); enrollment queued", order_number, len(keys))

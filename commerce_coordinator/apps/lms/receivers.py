@@ -11,12 +11,15 @@ The enrollment call names the learner by lms_username when given, else by str(lm
 
 import logging
 
+from commerce_coordinator.apps.core.signals import isolates_its_writes
+
 from . import fulfillment
 from .models import Order
 
 logger = logging.getLogger(__name__)
 
 
+@isolates_its_writes  # record_order's writes are each in an atomic block of its own
 def fulfill_paid_order(
     sender,
     order_number,

@@ -133,7 +133,9 @@ def test_an_order_number_recorded_for_another_user_is_a_failure_with_a_signal(fa
             "error": "this order number is already recorded for another LMS user",
         }
     ]
-    assert Order.objects.get().lms_user_id == 1 and len(fake_lms.calls) == 1
+    order = Order.objects.get()
+    assert order.lms_user_id == 1 and len(fake_lms.calls) == 1
+    assert second.trace_id not in order.trace_ids  # the refused payment left the recorded order as it was
     node = TraceNode.objects.get(trace_id=second.trace_id, kind="receiver", name__endswith="fulfill_paid_order")
     assert node.status == "error" and "another LMS user" in node.error_message
 
