@@ -68,8 +68,9 @@ BUSINESS_KEYS = (
 
 
 def new_id() -> str:
-    """A 32-hex-digit id for a trace or a node (random, not secret)."""
-    return f"{random.getrandbits(128):032x}"
+    """A 32-hex-digit id for a trace or a node (not secret): the millisecond it was made, then 80 random bits, so
+    that ids made later sort later and the trace tables' indexes grow at their end instead of at random pages."""
+    return f"{time.time_ns() // 1_000_000:012x}{random.getrandbits(80):020x}"
 
 
 class SpanNode:

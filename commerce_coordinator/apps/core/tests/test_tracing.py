@@ -236,3 +236,15 @@ def test_deferred_writes_use_two_inserts_for_all_the_traces_of_the_block():
                     pass
     assert len(queries) == 2
     assert TraceNode.objects.filter(kind="command", name__startswith="c").count() == 30
+
+
+def test_ids_are_32_hex_digits_unique_and_later_ones_sort_later():
+    """Time-ordered ids keep the trace tables' indexes growing at their end (ADR 74's measurements)."""
+    import re
+    import time as clock
+
+    first = [tracing.new_id() for _ in range(2000)]
+    clock.sleep(0.002)
+    later = tracing.new_id()
+    assert all(re.fullmatch(r"[0-9a-f]{32}", i) for i in first) and len(set(first)) == len(first)
+    assert later > max(first)
