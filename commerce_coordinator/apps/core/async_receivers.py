@@ -21,10 +21,10 @@ logger = logging.getLogger(__name__)
 class TaskRun:
     """What join_trace set up for one execution of a task; kept on that execution's task.request."""
 
-    __slots__ = ("node", "ctx", "token", "saved_parent", "failure")
+    __slots__ = ("node", "ctx", "leave", "failure")
 
-    def __init__(self, node, ctx, token, saved_parent):
-        self.node, self.ctx, self.token, self.saved_parent = node, ctx, token, saved_parent
+    def __init__(self, node, ctx, leave):
+        self.node, self.ctx, self.leave = node, ctx, leave
         self.failure = None
 
 
@@ -58,19 +58,12 @@ def join_trace(task_id=None, task=None, **kwargs):
     info = _trace_headers(task.request)
     if info is None:
         return
-    ctx = tracing.current()
-    token = None
-    saved_parent = None
-    if ctx is None or ctx.trace_id != info["trace_id"]:
-        ctx, token = tracing.begin(info["trace_id"], info["sampled"], info["parent_id"])
-    else:  # an eager task run inside the send that queued it
-        saved_parent = ctx.parent_id
-        ctx.parent_id = info["parent_id"]
+    ctx, leave = tracing.join(info["trace_id"], info["sampled"], info["parent_id"])
     node = None
     if ctx.sampled:
         node = ctx.open_node("task", task.name, status="running", task_id=task_id)
         ctx.parent_id = node.id
-    task.request.cc_task_run = TaskRun(node, ctx, token, saved_parent)
+    task.request.cc_task_run = TaskRun(node, ctx, leave)
 
 
 @celery_signals.task_failure.connect(weak=False)
@@ -105,7 +98,4 @@ def leave_trace(task=None, retval=None, state=None, **kwargs):
         else:
             node.result = tracing.short_repr(retval)
         node.finish(status)
-    if run.token is not None:
-        tracing.end(run.ctx, run.token)
-    else:
-        run.ctx.parent_id = run.saved_parent
+    run.leave()

@@ -45,10 +45,14 @@ def update_group(model, pks: list, expected: dict, values: dict, marker: dict) -
     """One conditional UPDATE of the rows `pks` that still match `expected` (e.g. the state and version they were
     read at); the pks it moved: all of them, none, or, when some had moved meanwhile, those that now carry
     `marker` (this very write's values, e.g. its new version and timestamp)."""
-    manager = model._default_manager
-    count = manager.filter(pk__in=pks, **expected).update(**values)
+    return moved(model, pks, model._default_manager.filter(pk__in=pks, **expected).update(**values), marker)
+
+
+def moved(model, pks: list, count: int, marker: dict) -> set:
+    """The rows `pks` that a conditional UPDATE matching `count` of them moved: all, none, or (when some had
+    moved meanwhile) those that now carry `marker`, that very write's values."""
     if count == len(pks):
         return set(pks)
     if not count:
         return set()
-    return set(manager.filter(pk__in=pks, **marker).values_list("pk", flat=True))
+    return set(model._default_manager.filter(pk__in=pks, **marker).values_list("pk", flat=True))

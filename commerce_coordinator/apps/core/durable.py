@@ -29,7 +29,7 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from . import follow_ups, hotsql, retries, tracing
-from .bulk import insert_rows
+from .bulk import insert_rows, moved
 
 logger = logging.getLogger(__name__)
 
@@ -592,11 +592,8 @@ def _finish_all(answered: list, fields) -> list:
     shared = {"status": WorkStatus.DONE, "finished_at": now, "updated_at": now, "next_attempt_at": None}
     rows = {item.pk: fields(item, value) for item, value in answered}
     won = hotsql.update_each(model, rows, shared, "{status} = %s AND {claim_token} = %s", [WorkStatus.RUNNING, token])
-    if won == len(rows):
-        mine = set(rows)
-    else:  # some were taken from this run meanwhile (the sweep, after CC_DURABLE_RUNNING_TIMEOUT)
-        mine = set(model._default_manager.filter(pk__in=list(rows), status=WorkStatus.DONE, claim_token=token,
-                                                 finished_at=now).values_list("pk", flat=True))  # fmt: skip
+    # Fewer than all when some were taken from this run meanwhile (the sweep, after CC_DURABLE_RUNNING_TIMEOUT).
+    mine = moved(model, list(rows), won, {"status": WorkStatus.DONE, "claim_token": token, "finished_at": now})
     done = []
     for item, value in answered:
         if item.pk in mine:
@@ -645,12 +642,8 @@ def publish_batch_on_commit(model, items: list[tuple]) -> None:
     the transaction commits: one publish, one delivery and one ack for all of them instead of one each. Each
     item keeps its own claim token, so the batch claims it exactly as its own task would; one item alone is
     published as its own task. A lost publish leaves the items pending: the sweep publishes each again."""
-    if len(items) < 2 or not model.batch_task_path:
-        publish_many_on_commit(model, items)
-        return
-    if _in_place(model, items):
-        return
-    transaction.on_commit(partial(publish_batch, model, items, _trace_headers()), robust=True)
+    if items and not _in_place(model, items):
+        transaction.on_commit(partial(publish_batch, model, items, _trace_headers()), robust=True)
 
 
 def publish_batch(model, items: list, headers: dict) -> None:

@@ -48,12 +48,12 @@ class Collector:
     def takes(self, model, items: list) -> bool:
         """These items run here when the task that would carry them (the batch task for several, the item's own
         task for one) is routed to this task's queue, and the batch is small enough to run in place."""
-        if len(items) > settings.CC_FOLLOW_UPS_IN_PLACE_MAX_ITEMS or not getattr(model, "batch_task_path", ""):
+        if len(items) > settings.CC_FOLLOW_UPS_IN_PLACE_MAX_ITEMS or not model.batch_task_path:
             return False
-        name = import_string(model.batch_task_path).name if len(items) > 1 else model.task().name
-        if name not in self._queues:
-            self._queues[name] = queue_of(name)
-        return self._queues[name] == self.queue
+        key = (model, len(items) > 1)
+        if key not in self._queues:
+            self._queues[key] = queue_of(import_string(model.batch_task_path).name if key[1] else model.task().name)
+        return self._queues[key] == self.queue
 
     def add(self, model, items: list, headers: dict) -> None:
         self.pending.append((model, [list(item) for item in items], headers))
@@ -93,17 +93,11 @@ def _run_batch(model, items: list, headers: dict, by: str) -> None:
 @contextmanager
 def _joined(headers: dict):
     """The trace and parent node that the message would have carried (`headers`: durable's trace headers)."""
-    trace_id, parent_id = headers.get("cc_trace_id"), headers.get("cc_parent_id")
-    ctx = tracing.current()
-    if ctx is None or ctx.trace_id != trace_id:
-        with tracing.trace(trace_id=trace_id, sampled=bool(headers.get("cc_sampled")), parent_id=parent_id):
-            yield
-        return
-    saved, ctx.parent_id = ctx.parent_id, parent_id  # still inside that trace (a task that joined it)
+    _, leave = tracing.join(headers.get("cc_trace_id"), bool(headers.get("cc_sampled")), headers.get("cc_parent_id"))
     try:
         yield
     finally:
-        ctx.parent_id = saved
+        leave()
 
 
 def current_for(model, items: list) -> Collector | None:

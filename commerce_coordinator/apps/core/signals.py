@@ -218,15 +218,18 @@ def writes_nothing(receiver):
     """Mark a receiver that never touches the database (it logs, or hands work elsewhere): inside a transaction
     it runs without a savepoint of its own, which would be two empty round trips per send. A marked receiver
     that writes after all loses only that isolation: its failure is still recorded as the receiver's."""
-    receiver.cc_writes_nothing = True
-    return receiver
+    return _without_savepoint(receiver)
 
 
 def isolates_its_writes(receiver):
     """Mark a receiver that makes every database write inside an atomic block of its own, and raises before
     writing or after a block that committed whole: core's savepoint around it would only add two round trips per
     send. Its failure is still recorded as its own; what its completed blocks wrote stays."""
-    receiver.cc_writes_nothing = True  # core's savepoint is skipped for it, as for writes_nothing
+    return _without_savepoint(receiver)
+
+
+def _without_savepoint(receiver):
+    receiver.cc_without_savepoint = True  # call_in_process runs it without a savepoint of its own
     return receiver
 
 
@@ -238,7 +241,7 @@ def call_in_process(func, path: str, ctx, parent_id, sender, kwargs) -> Receiver
         ctx.parent_id = node.id  # sends made by the receiver nest under it
     start = time.perf_counter()
     try:
-        if ctx.in_atomic and not getattr(func, "cc_writes_nothing", False):
+        if ctx.in_atomic and not getattr(func, "cc_without_savepoint", False):
             with transaction.atomic():
                 value = func(sender=sender, **kwargs)
         else:

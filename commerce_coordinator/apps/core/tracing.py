@@ -21,6 +21,7 @@ import time
 import traceback as _traceback
 from contextvars import ContextVar
 from datetime import UTC, datetime
+from functools import partial
 
 from django.conf import settings
 from django.db import connections
@@ -219,6 +220,22 @@ def end(ctx: TraceContext, token) -> None:
             held.append((ctx.nodes, ctx.keys))
         ctx.nodes = []
         ctx.keys = {}
+
+
+def join(trace_id: str | None, sampled: bool, parent_id: str | None):
+    """Continue the trace a task message names, under its parent node: a context of its own, or, when that trace
+    is already current here (an eager task run inside the send that queued it, work run in place), the current
+    one re-parented. Returns (context, leave): call leave() when the work ends."""
+    ctx = current()
+    if ctx is None or ctx.trace_id != trace_id:
+        ctx, token = begin(trace_id, sampled, parent_id)
+        return ctx, partial(end, ctx, token)
+    saved, ctx.parent_id = ctx.parent_id, parent_id
+
+    def leave():
+        ctx.parent_id = saved
+
+    return ctx, leave
 
 
 _held: ContextVar[list | None] = ContextVar("cc_trace_held", default=None)

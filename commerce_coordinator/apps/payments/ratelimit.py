@@ -9,6 +9,7 @@ own task after that (core's policy).
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 import time
@@ -19,20 +20,11 @@ UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0}
 DEFAULT_PAUSE = 1.0  # seconds of a 429 that says no Retry-After
 
 
-_parsed: dict = {}
-
-
+@functools.lru_cache(maxsize=32)  # read on every provider call; the setting has one value per process
 def per_second(value) -> float:
     """Celery's rate-limit notation ("100/s", "6000/m", "50"): calls per second; 0 for none."""
     if value in (None, "", 0):
         return 0.0
-    if value in _parsed:
-        return _parsed[value]
-    _parsed[value] = _per_second(value)
-    return _parsed[value]
-
-
-def _per_second(value) -> float:
     found = re.fullmatch(r"\s*([0-9.]+)\s*(?:/\s*([smh]))?\s*", str(value))
     if not found:
         raise ValueError(f"PAYMENTS_CHARGE_RATE_LIMIT {value!r}: expected e.g. '100/s', '6000/m'")
