@@ -22,8 +22,11 @@ def test_a_worker_activates_and_cancels_an_smt_contract_in_the_changes_trace(cel
     assert contract.state == State.ACTIVATING  # the call runs in the worker, not here
     active = wait_until(lambda: reaches(contract.pk, State.ACTIVE), timeout=45, message="the worker to activate it")
     assert active.activated and active.events.last().actor == "backend:smt"
-    call = BackendCall.objects.get(contract=contract)
-    assert call.trace_id == ctx.trace_id and call.status == "done"
+    # The contract is active once the backend call's work commits; the call itself is finished a moment later.
+    call = wait_until(
+        lambda: BackendCall.objects.filter(contract=contract, status="done").first(), message="the call finished"
+    )
+    assert call.trace_id == ctx.trace_id
     work = wait_until(
         lambda: TraceNode.objects.filter(trace_id=ctx.trace_id, kind="work").first(), message="the work node"
     )
