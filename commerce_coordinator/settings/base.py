@@ -72,7 +72,7 @@ def database_settings(name_env: str, default_name: str) -> dict:
     """One DATABASES entry from the environment: SQLite file by default, MySQL/MariaDB when DB_ENGINE=mysql."""
     if os.environ.get("DB_ENGINE", "sqlite") == "mysql":
         return {
-            "ENGINE": "django.db.backends.mysql",
+            "ENGINE": "commerce_coordinator.apps.core.mysql",  # Django's, START TRANSACTION (ADR 75)
             "NAME": os.environ.get(name_env, default_name),
             "USER": os.environ.get("DB_USER", "root"),
             "PASSWORD": os.environ.get("DB_PASSWORD", ""),

@@ -15,9 +15,11 @@ run in place by another task's worker (core.follow_ups, ADR 74) has no message o
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import traceback
 import uuid
+from contextlib import contextmanager
 from datetime import timedelta
 from functools import partial
 
@@ -131,7 +133,14 @@ class DurableWorkItem(models.Model):
             )  # fmt: skip
         if not won:
             return None
-        return hotsql.get(cls, pk)
+        known = _known.take(cls, pk, token) if not conditions else None
+        if known is None:
+            return hotsql.get(cls, pk)
+        for name, value in values.items():  # what the claim wrote, on the instance as it was stored
+            if value is not None or name != "trace_id":
+                setattr(known, name, value)
+        known.attempts += 1
+        return known
 
     @classmethod
     def _claim_with_orm(cls, pk, token: str, values: dict, conditions: dict) -> int:
@@ -335,15 +344,50 @@ def publish_many_on_commit(model, items: list[tuple]) -> None:
         transaction.on_commit(partial(publish_many, model, items, _trace_headers()), robust=True)
 
 
-def _in_place(model, items: list) -> bool:
+def _in_place(model, items: list, instances=None) -> bool:
     """Hand the items to the running task's collector when it takes them (core.follow_ups, ADR 0074)."""
     if any(isinstance(pk, list) for pk, _ in items):  # chunks: their own task
         return False
     collector = follow_ups.current_for(model, items)
     if collector is None:
         return False
-    transaction.on_commit(partial(collector.add, model, items, _trace_headers()), robust=True)
+    transaction.on_commit(partial(collector.add, model, items, _trace_headers(), instances), robust=True)
     return True
+
+
+class KnownInstances(threading.local):
+    """Items this thread stored moments ago, as stored, for their claim in place (ADR 75): a claim won under the
+    token an item was stored with finds it as stored (every change of what an item does gives it a new token:
+    enqueue, requeue, a refund's unenrollment), so the claim's re-read is left out. Each is used once."""
+
+    def __init__(self):
+        self.items: dict = {}
+
+    @contextmanager
+    def holding(self, instances):
+        added = {(type(obj), obj.pk, obj.claim_token): _as_read(obj) for obj in instances or ()}
+        self.items.update(added)
+        try:
+            yield
+        finally:
+            for key in added:
+                self.items.pop(key, None)
+
+    def take(self, model, pk, token: str):
+        return self.items.pop((model, pk, token), None) if self.items else None
+
+
+def _as_read(obj):
+    """`obj` (and the related objects it holds) with each field's value as a read would give it ("42" -> 42)."""
+    for instance in (obj, *obj._state.fields_cache.values()):
+        if instance is not None:
+            for field in instance._meta.concrete_fields:
+                setattr(instance, field.attname, field.to_python(getattr(instance, field.attname)))
+    return obj
+
+
+_known = KnownInstances()
+known_instances = _known.holding
 
 
 def publish_many(model, items: list[tuple], headers: dict) -> None:
@@ -637,12 +681,13 @@ def _timed_call(call, item) -> tuple:
     return item, value, None, "", (time.perf_counter() - start) * 1000
 
 
-def publish_batch_on_commit(model, items: list[tuple]) -> None:
+def publish_batch_on_commit(model, items: list[tuple], instances=None) -> None:
     """Publish items [(pk, claim token), ...] as ONE message of the model's batch task (`batch_task_path`) once
     the transaction commits: one publish, one delivery and one ack for all of them instead of one each. Each
     item keeps its own claim token, so the batch claims it exactly as its own task would; one item alone is
-    published as its own task. A lost publish leaves the items pending: the sweep publishes each again."""
-    if items and not _in_place(model, items):
+    published as its own task. A lost publish leaves the items pending: the sweep publishes each again.
+    `instances`: the items as just stored, for a run in place to claim without re-reading them."""
+    if items and not _in_place(model, items, instances):
         transaction.on_commit(partial(publish_batch, model, items, _trace_headers()), robust=True)
 
 

@@ -55,8 +55,8 @@ class Collector:
             self._queues[key] = queue_of(import_string(model.batch_task_path).name if key[1] else model.task().name)
         return self._queues[key] == self.queue
 
-    def add(self, model, items: list, headers: dict) -> None:
-        self.pending.append((model, [list(item) for item in items], headers))
+    def add(self, model, items: list, headers: dict, instances=None) -> None:
+        self.pending.append((model, [list(item) for item in items], headers, instances))
 
     def run(self) -> int:
         """Run what was collected, each under the trace that stored it; returns how many items ran. Once
@@ -66,11 +66,12 @@ class Collector:
         ran = 0
         with tracing.deferred_writes():  # their traces in one write
             while self.pending:
-                model, items, headers = self.pending.pop(0)
+                model, items, headers, instances = self.pending.pop(0)
                 if time.monotonic() >= self.deadline:
                     durable.publish_batch(model, items, headers)
                     continue
-                _run_batch(model, items, headers, self.task_name)
+                with durable.known_instances(instances):  # claimed without a re-read
+                    _run_batch(model, items, headers, self.task_name)
                 ran += len(items)
         return ran
 

@@ -125,6 +125,14 @@ def insert(objs: list) -> None:
         obj._state.adding, obj._state.db = False, alias
 
 
+def refused_statement_undone_alone(model) -> bool:
+    """Whether a write of `model` now runs inside a transaction that a statement refused by a constraint (a
+    duplicate key) leaves going, that statement alone undone: MariaDB/MySQL and SQLite do, PostgreSQL aborts
+    the transaction. Then the write needs no savepoint around it (ADR 75)."""
+    connection = connections[router.db_for_write(model)]
+    return connection.in_atomic_block and connection.vendor in ("mysql", "sqlite")
+
+
 def rows(model, names: tuple, where: str, where_params: list, for_update: bool = False) -> list[tuple]:
     """SELECT the fields `names` of model's rows WHERE `where` ({field} names its column), converted as the ORM
     converts them; `for_update`: locking the rows read (a no-op where the database has no row locks)."""

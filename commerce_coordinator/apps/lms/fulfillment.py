@@ -14,13 +14,14 @@ mid-call (a killed worker) queues nothing, so the refund itself waits until that
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import uuid
 from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 from django.utils import timezone
 
 from commerce_coordinator.apps.core import durable, hotsql, retries, tracing, validation
@@ -104,21 +105,19 @@ def record_order(
     try:
         # Insert first (the common case: a new order), and treat the unique order number as "already
         # recorded": no read before the write (ADR 4).
-        with transaction.atomic():
-            order = Order(
-                order_number=order_number,
-                lms_user_id=lms_user_id,
-                lms_username=lms_username,
-                source=source,
-                provider=provider,
-                payment_id=payment_id,
-                amount=amount,
-                currency=currency[:8],
-                trace_ids=[trace_id] if trace_id else [],
-                status=Order.Status.FULFILLING if keys else Order.Status.FULFILLED,
-            )
-            hotsql.insert([order])  # the INSERT that Order.objects.create sends (the hot path of every payment)
-            create_lines(order, keys, mode or settings.LMS_ENROLLMENT_MODE)
+        order = Order(
+            order_number=order_number,
+            lms_user_id=lms_user_id,
+            lms_username=lms_username,
+            source=source,
+            provider=provider,
+            payment_id=payment_id,
+            amount=amount,
+            currency=currency[:8],
+            trace_ids=[trace_id] if trace_id else [],
+            status=Order.Status.FULFILLING if keys else Order.Status.FULFILLED,
+        )
+        insert_order(order, keys, mode or settings.LMS_ENROLLMENT_MODE)
     except IntegrityError:
         with transaction.atomic():
             order = Order.objects.select_for_update().filter(order_number=order_number).first()
@@ -134,6 +133,26 @@ def record_order(
     return {"order_number": order_number, "created": True, "queued": keys}
 
 
+def insert_order(order: Order, keys: list[str], mode: str) -> None:
+    """The order and its lines, all or nothing: IntegrityError, and nothing written, for a taken order number.
+
+    Inside a transaction where a refused statement is undone alone (MariaDB, SQLite: core.hotsql), with no
+    savepoint of its own (two round trips of every payment, ADR 75): a failure after the order's INSERT
+    deletes the order again."""
+    if not hotsql.refused_statement_undone_alone(Order):
+        with transaction.atomic():
+            hotsql.insert([order])  # the INSERT that Order.objects.create sends (the hot path of every payment)
+            create_lines(order, keys, mode)
+        return
+    hotsql.insert([order])
+    try:
+        create_lines(order, keys, mode)
+    except BaseException:
+        with contextlib.suppress(DatabaseError):  # a transaction rolled back whole holds no order to delete
+            Order.objects.filter(pk=order.pk).delete()
+        raise
+
+
 def create_lines(order: Order, keys: list[str], mode: str) -> None:
     """One enrollment line per course run, each under its own claim token, published on commit in one message
     (lms.process_lines; a line alone as its own lms.process_line)."""
@@ -144,7 +163,7 @@ def create_lines(order: Order, keys: list[str], mode: str) -> None:
     ]
     if lines:
         hotsql.insert(lines)  # one INSERT ... RETURNING for every line (MariaDB, SQLite)
-    durable.publish_batch_on_commit(OrderLine, [(line.pk, line.claim_token) for line in lines])
+    durable.publish_batch_on_commit(OrderLine, [(line.pk, line.claim_token) for line in lines], instances=lines)
 
 
 def record_refund(

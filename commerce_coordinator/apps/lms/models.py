@@ -77,11 +77,28 @@ class Order(models.Model):
         [(status,)] = hotsql.rows(Order, ("status",), "{pk} = %s", [self.pk], for_update=True)
         return status
 
-    def settle_locked(self, stored_status: str) -> bool:
-        """settle() for a caller that holds the order's lock (see lock()) in its open transaction."""
+    def lock_with_lines(self) -> tuple[str, list[tuple]]:
+        """lock() and the order's lines, (id, course_run_key, action, status) in id order, in one statement
+        (MariaDB/MySQL): the order's row is read, and locked, first (STRAIGHT_JOIN), then its lines'."""
+        order, line = Order._meta.db_table, OrderLine._meta.db_table
+        sql = (
+            f"SELECT STRAIGHT_JOIN o.status, l.id, l.course_run_key, l.action, l.status FROM {order} o "
+            f"LEFT JOIN {line} l ON l.order_id = o.id WHERE o.id = %s ORDER BY l.id FOR UPDATE"
+        )
+        with connections[Order.objects.db].cursor() as cursor:
+            cursor.execute(sql, [self.pk])
+            rows = cursor.fetchall()
+        return rows[0][0], [row[1:] for row in rows if row[1] is not None]
+
+    def settle_locked(self, stored_status: str, lines: list[tuple] | None = None) -> bool:
+        """settle() for a caller that holds the order's lock (see lock()) in its open transaction; `lines`:
+        (course_run_key, action, status) of each, in id order, read under that lock (else read here)."""
         if stored_status in (Order.Status.REFUNDED, Order.Status.PARTIALLY_REFUNDED):
             return False
-        lines = hotsql.rows(OrderLine, ("course_run_key", "action", "status"), "{order} = %s ORDER BY {pk}", [self.pk])
+        if lines is None:
+            lines = hotsql.rows(
+                OrderLine, ("course_run_key", "action", "status"), "{order} = %s ORDER BY {pk}", [self.pk]
+            )
         states = {OrderLine.state_of(action, status) for _, action, status in lines}
         if OrderLine.State.PENDING in states:
             new = Order.Status.FULFILLING
@@ -203,14 +220,20 @@ class OrderLine(durable.DurableWorkItem):
         fields.setdefault("last_error", "")
         fields.setdefault("last_status_code", None)
         fields.setdefault("fulfilled_at" if self.action == self.Action.ENROLL else "refunded_at", timezone.now())
+        lines = None
         with transaction.atomic():
-            if connections[Order.objects.db].features.has_select_for_update:
+            connection = connections[Order.objects.db]
+            if connection.vendor == "mysql":  # the order's lock and its lines in one round trip
+                stored_status, locked = self.order.lock_with_lines()
+                done = super().finish(**fields)
+                lines = [(key, action, self.status if pk == self.pk else status) for pk, key, action, status in locked]
+            elif connection.features.has_select_for_update:
                 stored_status = self.order.lock()
                 done = super().finish(**fields)
             else:  # SQLite: one writer at a time; writing first takes that lock (a reader could not upgrade)
                 done = super().finish(**fields)
                 stored_status = self.order.lock()
-            self.order_fulfilled = self.order.settle_locked(stored_status) if done else False
+            self.order_fulfilled = self.order.settle_locked(stored_status, lines) if done else False
         return done
 
     def on_dead_letter(self, reason: str) -> None:

@@ -18,6 +18,7 @@ Everything after that (retries, the sweep, replays) is core's ``item.enqueue``.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import json
 import logging
 from datetime import timedelta
@@ -226,16 +227,51 @@ def replay(
 
 
 def wake_refunds(payment: WebhookEvent) -> int:
-    """A payment was processed: re-queue its refunds that were waiting for it (or gave up waiting)."""
+    """A payment was processed: re-queue its refunds that were waiting for it (or gave up waiting). Inside
+    ``refunds_woken_together`` this waits for the end of the batch; the count is then 0."""
+    together = _payments_to_wake.get()
+    if together is not None:
+        together.append(payment)
+        return 0
+    return _wake([payment])
+
+
+@contextlib.contextmanager
+def refunds_woken_together():
+    """The refunds of every payment processed inside are woken at its end, with one SELECT for all (a relay
+    batch: one look-up per batch instead of one per payment)."""
+    token = _payments_to_wake.set([])
+    try:
+        yield
+    finally:
+        payments = _payments_to_wake.get()
+        _payments_to_wake.reset(token)
+        if payments:
+            try:
+                _wake(payments)
+            except Exception:  # the payments are done; their refunds retry on their own schedule
+                logger.exception("Waking the refunds of %d processed payment(s) failed", len(payments))
+
+
+_payments_to_wake: contextvars.ContextVar[list | None] = contextvars.ContextVar("payments_to_wake", default=None)
+
+
+def _wake(payments: list[WebhookEvent]) -> int:
     # After every processed payment, and nearly always none: one SELECT as SQL text (core.hotsql), the ORM only
     # for the refunds found.
-    where = "{payment_id} = %s AND {provider} = %s AND {signal} = %s AND {status} IN (%s, %s)"
-    params = [payment.payment_id, payment.provider, "payment_refunded", Status.RETRY, Status.FAILED]
-    found = hotsql.rows(WebhookEvent, ("id", "last_error"), where, params)
-    waiting = [pk for pk, last_error in found if WAITING_FOR_PAYMENT in last_error]
+    ids = sorted({payment.payment_id for payment in payments})
+    where = f"{{payment_id}} IN ({', '.join(['%s'] * len(ids))}) AND {{signal}} = %s AND {{status}} IN (%s, %s)"
+    params = [*ids, "payment_refunded", Status.RETRY, Status.FAILED]
+    found = hotsql.rows(WebhookEvent, ("id", "last_error", "payment_id", "provider"), where, params)
+    paid = {(payment.provider, payment.payment_id) for payment in payments}
+    waiting = [
+        pk
+        for pk, last_error, payment_id, provider in found
+        if WAITING_FOR_PAYMENT in last_error and (provider, payment_id) in paid
+    ]
     count = 0
     for refund in WebhookEvent.objects.filter(pk__in=waiting) if waiting else ():
-        logger.info("payment %s processed: waking refund event %s", payment.payment_id, refund.pk)
+        logger.info("payment %s processed: waking refund event %s", refund.payment_id, refund.pk)
         refund.enqueue()
         count += 1
     return count

@@ -89,24 +89,30 @@ def process_webhook_events(self, events: list) -> dict:
 def _process_batch(task, events: list) -> dict:
     """The events of a batch one after another (process_webhook_events)."""
     outcomes = {}
-    for pk, trace_id, sampled in events:
-        with tracing.trace(trace_id=trace_id or None, sampled=bool(sampled)):
-            with tracing.span("task", task.name) as node:
-                if node is not None:
-                    node.task_id = task.request.id
-                try:
-                    outcome = durable.run(WebhookEvent, pk, _BatchRun(task, pk), process_event)
-                except HandedOver as exc:
-                    outcome = str(exc)
-                    tracing.set_outcome(tracing.RETRY, outcome)
-                except Exception as exc:  # recorded on the event by durable.run; the batch goes on
-                    logger.exception("webhook event %s: processing failed in batch %s", pk, task.request.id)
-                    outcome = f"error: {exc!r}"
-                    tracing.set_outcome(tracing.ERROR, outcome)
-                if node is not None:
-                    node.result = tracing.short_repr(outcome)
-        outcomes[pk] = outcome
+    with inbox.refunds_woken_together():  # one look-up for the batch's payments, after them
+        for pk, trace_id, sampled in events:
+            outcomes[pk] = _process_one(task, pk, trace_id, sampled)
     return outcomes
+
+
+def _process_one(task, pk: int, trace_id: str, sampled) -> str:
+    """One event of a batch, under its own trace, with a ``task`` node naming the batch's task."""
+    with tracing.trace(trace_id=trace_id or None, sampled=bool(sampled)):
+        with tracing.span("task", task.name) as node:
+            if node is not None:
+                node.task_id = task.request.id
+            try:
+                outcome = durable.run(WebhookEvent, pk, _BatchRun(task, pk), process_event)
+            except HandedOver as exc:
+                outcome = str(exc)
+                tracing.set_outcome(tracing.RETRY, outcome)
+            except Exception as exc:  # recorded on the event by durable.run; the batch goes on
+                logger.exception("webhook event %s: processing failed in batch %s", pk, task.request.id)
+                outcome = f"error: {exc!r}"
+                tracing.set_outcome(tracing.ERROR, outcome)
+            if node is not None:
+                node.result = tracing.short_repr(outcome)
+    return outcome
 
 
 @shared_task

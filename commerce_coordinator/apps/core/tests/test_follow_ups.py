@@ -4,7 +4,9 @@ worker, claimed and traced as its batch task would; anything routed elsewhere, o
 from unittest import mock
 
 import pytest
+from django.db import connections
 from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
 
 from commerce_coordinator.apps.core import durable, follow_ups, tracing
 from commerce_coordinator.apps.core.models import TraceNode
@@ -137,3 +139,38 @@ def test_a_batch_too_large_or_a_single_item_whose_own_task_goes_elsewhere_is_pub
             assert collector.pending == []
     batch, single = published
     assert (batch.call_count, single.call_count) == ((1, 0) if case == "too-many-items" else (0, 1))
+
+
+def _store_with_instances(httpserver, capture, tokens):
+    """As _store_and_publish, handing over the items as stored (as lms.create_lines does)."""
+    httpserver.expect_request("/ok").respond_with_data("fine")
+    with tracing.span("work", "the event's processing"), capture(execute=True):
+        items = [DemoItem.objects.create(url=httpserver.url_for("/ok"), claim_token=t) for t in tokens]
+        durable.publish_batch_on_commit(DemoItem, [(i.pk, i.claim_token) for i in items], instances=items)
+    return items
+
+
+def test_items_handed_over_as_stored_are_claimed_in_place_without_being_read_again(
+    httpserver, one_queue, published, django_capture_on_commit_callbacks
+):
+    table = DemoItem._meta.db_table
+    with tracing.trace(), CaptureQueriesContext(connections["default"]) as queries:
+        with follow_ups.in_place(RunningTask()):
+            stored = _store_with_instances(httpserver, django_capture_on_commit_callbacks, ["k1", "k2"])
+            before = len(queries.captured_queries)
+    after = [q["sql"] for q in queries.captured_queries[before:] if table in q["sql"]]
+    assert [sql.split()[0] for sql in after] == ["UPDATE"] * 6  # a claim, the work's own and a finish: no SELECT
+    rows = {i.pk: i for i in DemoItem.objects.all()}
+    assert {(rows[i.pk].status, rows[i.pk].attempts, rows[i.pk].calls) for i in stored} == {(Status.DONE, 1, 1)}
+
+
+def test_an_item_given_a_new_token_after_it_was_stored_is_not_claimed_in_place(
+    httpserver, one_queue, published, django_capture_on_commit_callbacks
+):
+    with tracing.trace():
+        with follow_ups.in_place(RunningTask()):
+            (item,) = _store_with_instances(httpserver, django_capture_on_commit_callbacks, ["old"])
+            DemoItem.objects.filter(pk=item.pk).update(claim_token="requeued")  # e.g. an operator's requeue
+    row = DemoItem.objects.get(pk=item.pk)
+    assert (row.status, row.claim_token, row.attempts, row.calls) == (Status.PENDING, "requeued", 0, 0)
+    assert durable._known.items == {}  # nothing held on to after the task

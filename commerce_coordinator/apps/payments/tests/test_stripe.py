@@ -5,6 +5,8 @@ import time
 from decimal import Decimal
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from commerce_coordinator.apps.core.models import TraceNode
 from commerce_coordinator.apps.core.testing import ALL_DATABASES
@@ -185,6 +187,30 @@ def test_refund_before_its_payment_waits_and_is_applied_after_it(client, calls, 
     assert calls[1][1]["order_number"] == "ORD-E"
     refund.refresh_from_db()
     assert refund.status == "done" and refund.attempts > 1
+
+
+def test_a_relay_batch_wakes_the_refunds_of_its_payments_with_one_look_up(client, calls, on_commit):
+    from ..tasks import process_webhook_events
+
+    for pi in ("pi_w1", "pi_w2"):
+        on_commit(post_stripe, client, stripe_event("charge.refunded", charge(pi_id=pi), event_id=f"evt_r_{pi}"))
+    for pi in ("pi_w1", "pi_w2"):  # stored, not processed yet: their relay batch runs below
+        post_stripe(client, stripe_event(obj=payment_intent(pi_id=pi, order=f"ORD-{pi}"), event_id=f"evt_p_{pi}"))
+    payments = WebhookEvent.objects.filter(event_id__startswith="evt_p_").order_by("pk")
+    batch = [[event.pk, event.trace_id, True] for event in payments]
+    with CaptureQueriesContext(connection) as queries:
+        on_commit(process_webhook_events.apply, args=[batch])
+
+    assert [name for name, _ in calls] == ["payment_succeeded"] * 2 + ["payment_refunded"] * 2
+    assert {kwargs["order_number"] for name, kwargs in calls if name == "payment_refunded"} == {
+        "ORD-pi_w1",
+        "ORD-pi_w2",
+    }
+    look_ups = [
+        q["sql"] for q in queries.captured_queries if q["sql"].startswith("SELECT") and "'payment_refunded'" in q["sql"]
+    ]
+    assert len(look_ups) == 1 and "pi_w1" in look_ups[0] and "pi_w2" in look_ups[0]
+    assert set(WebhookEvent.objects.values_list("status", flat=True)) == {"done"}
 
 
 def test_refund_whose_payment_never_comes_ends_failed_with_the_reason(client, calls, settings, on_commit):

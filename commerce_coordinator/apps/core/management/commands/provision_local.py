@@ -98,7 +98,7 @@ class Command(BaseCommand):
 
     def _databases(self):
         for alias, db in settings.DATABASES.items():
-            if db["ENGINE"] == "django.db.backends.mysql":
+            if connections[alias].vendor == "mysql":
                 self._report(f"database {db['NAME']} ({alias})", ensure_mysql_database(db))
 
     def _migrations(self):

@@ -1,0 +1,103 @@
+"""Core's MySQL/MariaDB backend (ADR 75): a transaction begun by START TRANSACTION, the session left in
+autocommit, and a deadlock that rolled the transaction back marks its atomic block for rollback."""
+
+import threading
+
+import MySQLdb
+import pytest
+from django.db import OperationalError, connection, transaction
+from django.db.transaction import TransactionManagementError
+
+pytestmark = [pytest.mark.mysql_only, pytest.mark.django_db(transaction=True)]
+
+
+def _counters() -> dict:
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW SESSION STATUS WHERE Variable_name IN ('Com_begin', 'Com_commit', 'Com_set_option')")
+        return {name: int(value) for name, value in cursor.fetchall()}
+
+
+@pytest.fixture
+def probe():
+    """A scratch InnoDB table of two rows, seen from a second session of our own."""
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TABLE cc_probe (id INT PRIMARY KEY, v INT) ENGINE=InnoDB")
+        cursor.execute("INSERT INTO cc_probe VALUES (1, 0), (2, 0)")
+    other = MySQLdb.connect(**{**connection.get_connection_params(), "autocommit": True})
+    yield other
+    other.close()
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TABLE cc_probe")
+
+
+def _value_seen_by(other, pk: int) -> int:
+    with other.cursor() as cursor:
+        cursor.execute("SELECT v FROM cc_probe WHERE id = %s", [pk])
+        return cursor.fetchone()[0]
+
+
+def test_an_atomic_block_is_one_start_transaction_and_one_commit(probe):
+    _counters()  # the connection is open
+    before = _counters()
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("UPDATE cc_probe SET v = 5 WHERE id = 1")
+        assert _value_seen_by(probe, 1) == 0  # not committed yet: a transaction
+    after = _counters()
+    assert {name: after[name] - before[name] for name in after} == {
+        "Com_begin": 1,
+        "Com_commit": 1,
+        "Com_set_option": 0,  # no SET autocommit=0 / =1
+    }
+    assert _value_seen_by(probe, 1) == 5
+
+
+def test_a_rolled_back_block_writes_nothing_and_the_session_autocommits_after(probe):
+    with pytest.raises(ZeroDivisionError), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("UPDATE cc_probe SET v = 7 WHERE id = 1")
+        1 / 0  # noqa: B018
+    assert _value_seen_by(probe, 1) == 0
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE cc_probe SET v = 8 WHERE id = 2")
+    assert _value_seen_by(probe, 2) == 8  # outside a block each statement commits
+
+
+def test_set_autocommit_by_hand_still_commits_what_was_left_open(probe):
+    transaction.set_autocommit(False)
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE cc_probe SET v = 3 WHERE id = 1")
+    transaction.set_autocommit(True)  # as SET autocommit=1 does: the open transaction commits
+    assert _value_seen_by(probe, 1) == 3
+
+
+def test_a_deadlock_inside_a_block_marks_it_for_rollback_so_nothing_after_it_autocommits(probe):
+    with probe.cursor() as cursor:  # the other session holds more: InnoDB rolls ours back, the lighter one
+        cursor.execute("CREATE TABLE cc_probe_bulk (id INT PRIMARY KEY) ENGINE=InnoDB")
+    other_locked, ours_locked = threading.Event(), threading.Event()
+
+    def other_session():
+        with probe.cursor() as cursor:
+            cursor.execute("START TRANSACTION")
+            cursor.execute("INSERT INTO cc_probe_bulk VALUES " + ", ".join(f"({i})" for i in range(200)))
+            cursor.execute("UPDATE cc_probe SET v = 1 WHERE id = 2")
+            other_locked.set()
+            ours_locked.wait(10)
+            cursor.execute("UPDATE cc_probe SET v = 1 WHERE id = 1")  # waits for ours, until ours is rolled back
+            cursor.execute("ROLLBACK")
+
+    thread = threading.Thread(target=other_session)
+    thread.start()
+    try:
+        with pytest.raises(TransactionManagementError), transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute("UPDATE cc_probe SET v = 9 WHERE id = 1")
+                other_locked.wait(10)
+                ours_locked.set()
+                with pytest.raises(OperationalError) as deadlock:
+                    cursor.execute("UPDATE cc_probe SET v = 9 WHERE id = 2")
+                assert deadlock.value.args[0] == 1213 and connection.needs_rollback
+                cursor.execute("UPDATE cc_probe SET v = 9 WHERE id = 1")  # refused: the block is broken
+    finally:
+        thread.join(20)
+        with connection.cursor() as cursor:
+            cursor.execute("DROP TABLE cc_probe_bulk")
+    assert _value_seen_by(probe, 1) == 0 and _value_seen_by(probe, 2) == 0
