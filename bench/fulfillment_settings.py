@@ -22,6 +22,9 @@ DATABASES = {
     "default": database_settings("DB_NAME", "cc_bench_fulfillment"),
     "traces": database_settings("TRACES_DB_NAME", "cc_bench_fulfillment_traces"),
 }
+# The minimal pipeline is what a user might write instead: on Django's own MySQL backend (ours is core's, ADR 75),
+# the same database.
+DATABASES["minimal"] = {**DATABASES["default"], "ENGINE": "django.db.backends.mysql"}
 DEBUG = False
 ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
 CC_DEMO_ENDPOINTS_ENABLED = True

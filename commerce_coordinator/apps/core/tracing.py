@@ -396,12 +396,11 @@ def write_nodes(nodes: list[SpanNode], keys: dict | None = None) -> None:
 def write_traces(traces: list[tuple[list[SpanNode], dict]]) -> None:
     """Write the nodes and business keys of several traces, 500 rows per INSERT. Never raises."""
     nodes = [node for trace_nodes, _ in traces for node in trace_nodes]
-    key_rows = [
-        (trace_nodes[0].trace_id, node_id, key, value)
-        for trace_nodes, keys in traces
-        if trace_nodes
-        for (key, value), node_id in keys.items()
-    ]
+    first_carrier: dict[tuple, str] = {}  # a key that parts of one trace carried alike is stored once (its first)
+    for trace_nodes, keys in traces:
+        for (key, value), node_id in keys.items() if trace_nodes else ():
+            first_carrier.setdefault((trace_nodes[0].trace_id, key, value), node_id)
+    key_rows = [(trace_id, node_id, key, value) for (trace_id, key, value), node_id in first_carrier.items()]
     if not nodes:
         return
     try:

@@ -5,7 +5,7 @@ import threading
 
 import MySQLdb
 import pytest
-from django.db import OperationalError, connection, transaction
+from django.db import IntegrityError, OperationalError, connection, transaction
 from django.db.transaction import TransactionManagementError
 
 pytestmark = [pytest.mark.mysql_only, pytest.mark.django_db(transaction=True)]
@@ -49,6 +49,34 @@ def test_an_atomic_block_is_one_start_transaction_and_one_commit(probe):
         "Com_set_option": 0,  # no SET autocommit=0 / =1
     }
     assert _value_seen_by(probe, 1) == 5
+
+
+def test_a_block_that_sends_nothing_costs_nothing_and_its_first_statement_carries_the_begin(probe):
+    _counters()
+    before = _counters()
+    with transaction.atomic():
+        pass
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("INSERT INTO cc_probe VALUES (%s, %s)", [3, 30])  # START TRANSACTION; INSERT ...: one trip
+        assert (cursor.rowcount, cursor.lastrowid) == (1, 0)  # the INSERT's own result, not the BEGIN's
+        cursor.execute("SELECT v FROM cc_probe WHERE id = %s", [3])
+        assert cursor.fetchall() == ((30,),)
+    after = _counters()
+    assert {name: after[name] - before[name] for name in after} == {
+        "Com_begin": 1,
+        "Com_commit": 1,
+        "Com_set_option": 0,
+    }
+    assert _value_seen_by(probe, 3) == 30
+
+
+def test_an_error_of_the_first_statement_is_its_own_and_leaves_the_transaction_to_roll_back(probe):
+    with pytest.raises(IntegrityError), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("INSERT INTO cc_probe VALUES (1, 99)")  # a duplicate key: IntegrityError, as Django's
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("UPDATE cc_probe SET v = 4 WHERE id = 2")
+        assert _value_seen_by(probe, 2) == 0
+    assert _value_seen_by(probe, 2) == 4 and _value_seen_by(probe, 1) == 0
 
 
 def test_a_rolled_back_block_writes_nothing_and_the_session_autocommits_after(probe):

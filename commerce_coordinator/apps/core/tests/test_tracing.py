@@ -9,7 +9,7 @@ from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 
 from commerce_coordinator.apps.core import tracing
-from commerce_coordinator.apps.core.models import Trace, TraceNode
+from commerce_coordinator.apps.core.models import Trace, TraceKey, TraceNode
 from commerce_coordinator.apps.core.testing import ALL_DATABASES
 from commerce_coordinator.apps.core.tests.fixtures import PREFIX, nested_signal, order_placed
 from commerce_coordinator.apps.core.trace_logging import TraceIdFilter
@@ -226,6 +226,22 @@ def test_deferred_writes_store_the_traces_of_a_block_together_when_it_ends():
     assert TraceNode.objects.filter(trace_id=second.trace_id).count() > 1  # the send and its receivers
     assert set(Trace.objects.with_key("order_number", "D-1").values_list("trace_id", flat=True)) == {first.trace_id}
     assert set(Trace.objects.with_key("order_number", "D-2").values_list("trace_id", flat=True)) == {second.trace_id}
+
+
+def test_a_key_that_two_parts_of_one_trace_carried_alike_is_stored_once():
+    with tracing.deferred_writes():
+        with tracing.span("command", "the event", order_number="K-1", lms_user_id=7) as event:
+            pass
+        _, leave = tracing.join(event.trace_id, True, event.id)  # its lines, run after it (ADR 0074)
+        with tracing.span("work", "a line", order_number="K-1", lms_user_id=8):
+            pass
+        leave()
+    keys = TraceKey.objects.filter(trace_id=event.trace_id)
+    assert sorted(keys.values_list("key", "value", "node_id")) == [
+        ("lms_user_id", "7", event.id),
+        ("lms_user_id", "8", keys.get(value="8").node_id),
+        ("order_number", "K-1", event.id),  # once, as the first part carried it
+    ]
 
 
 def test_deferred_writes_use_two_inserts_for_all_the_traces_of_the_block():
