@@ -7,7 +7,7 @@ work items (docs/durable-work.md): its `action` says which LMS call it makes, it
 status how far that call got, and `state` what operators read from the two.
 """
 
-from django.db import connections, models, transaction
+from django.db import connections, models, router, transaction
 from django.utils import timezone
 
 from commerce_coordinator.apps.core import durable, hotsql
@@ -85,7 +85,7 @@ class Order(models.Model):
             f"SELECT STRAIGHT_JOIN o.status, l.id, l.course_run_key, l.action, l.status FROM {order} o "
             f"LEFT JOIN {line} l ON l.order_id = o.id WHERE o.id = %s ORDER BY l.id FOR UPDATE"
         )
-        with connections[Order.objects.db].cursor() as cursor:
+        with connections[router.db_for_write(Order)].cursor() as cursor:
             cursor.execute(sql, [self.pk])
             rows = cursor.fetchall()
         return rows[0][0], [row[1:] for row in rows if row[1] is not None]
@@ -222,7 +222,7 @@ class OrderLine(durable.DurableWorkItem):
         fields.setdefault("fulfilled_at" if self.action == self.Action.ENROLL else "refunded_at", timezone.now())
         lines = None
         with transaction.atomic():
-            connection = connections[Order.objects.db]
+            connection = connections[router.db_for_write(Order)]
             if connection.vendor == "mysql":  # the order's lock and its lines in one round trip
                 stored_status, locked = self.order.lock_with_lines()
                 done = super().finish(**fields)

@@ -31,7 +31,7 @@ from django.utils import timezone
 from commerce_coordinator.apps.core import durable, hotsql, tracing
 
 from . import relay
-from .models import LEGACY_STATUS, WebhookEvent
+from .models import LEGACY_STATUS, WAITING_FOR_PAYMENT, WebhookEvent
 from .redaction import redact
 
 logger = logging.getLogger(__name__)
@@ -228,18 +228,20 @@ def replay(
 
 def wake_refunds(payment: WebhookEvent) -> int:
     """A payment was processed: re-queue its refunds that were waiting for it (or gave up waiting). Inside
-    ``refunds_woken_together`` this waits for the end of the batch; the count is then 0."""
+    ``refunds_woken_together`` this waits for the end of the batch; the count is then 0. A worker lost in
+    between: the sweep wakes a refund that gave up on a payment that is done (``WebhookEvent.stalled``)."""
     together = _payments_to_wake.get()
     if together is not None:
-        together.append(payment)
+        ctx = tracing.current()
+        together.append((payment, (ctx.trace_id, ctx.sampled, ctx.parent_id) if ctx is not None else None))
         return 0
-    return _wake([payment])
+    return _wake([(payment, None)])
 
 
 @contextlib.contextmanager
 def refunds_woken_together():
     """The refunds of every payment processed inside are woken at its end, with one SELECT for all (a relay
-    batch: one look-up per batch instead of one per payment)."""
+    batch: one look-up per batch instead of one per payment), each in its payment's trace."""
     token = _payments_to_wake.set([])
     try:
         yield
@@ -249,35 +251,48 @@ def refunds_woken_together():
         if payments:
             try:
                 _wake(payments)
-            except Exception:  # the payments are done; their refunds retry on their own schedule
+            except Exception:  # the payments are done; the sweep wakes their refunds
                 logger.exception("Waking the refunds of %d processed payment(s) failed", len(payments))
 
 
 _payments_to_wake: contextvars.ContextVar[list | None] = contextvars.ContextVar("payments_to_wake", default=None)
 
 
-def _wake(payments: list[WebhookEvent]) -> int:
+def _wake(payments: list[tuple[WebhookEvent, tuple | None]]) -> int:
+    """Re-queue the refunds waiting for these payments, each under its payment's trace (trace id, sampled, parent
+    node) when one is given, else the current one."""
     # After every processed payment, and nearly always none: one SELECT as SQL text (core.hotsql), the ORM only
     # for the refunds found.
-    ids = sorted({payment.payment_id for payment in payments})
+    ids = sorted({payment.payment_id for payment, _ in payments})
     where = f"{{payment_id}} IN ({', '.join(['%s'] * len(ids))}) AND {{signal}} = %s AND {{status}} IN (%s, %s)"
     params = [*ids, "payment_refunded", Status.RETRY, Status.FAILED]
     found = hotsql.rows(WebhookEvent, ("id", "last_error", "payment_id", "provider"), where, params)
-    paid = {(payment.provider, payment.payment_id) for payment in payments}
+    traces = {(payment.provider, payment.payment_id): trace for payment, trace in payments}
     waiting = [
         pk
         for pk, last_error, payment_id, provider in found
-        if WAITING_FOR_PAYMENT in last_error and (provider, payment_id) in paid
+        if WAITING_FOR_PAYMENT in last_error and (provider, payment_id) in traces
     ]
     count = 0
     for refund in WebhookEvent.objects.filter(pk__in=waiting) if waiting else ():
-        logger.info("payment %s processed: waking refund event %s", refund.payment_id, refund.pk)
-        refund.enqueue()
+        with _joined(traces[refund.provider, refund.payment_id]):
+            logger.info("payment %s processed: waking refund event %s", refund.payment_id, refund.pk)
+            refund.enqueue()
         count += 1
     return count
 
 
-WAITING_FOR_PAYMENT = "waiting for its payment"
+@contextlib.contextmanager
+def _joined(trace: tuple | None):
+    """Inside the trace (id, sampled, parent node) a payment was processed in; None: the current one."""
+    if trace is None:
+        yield
+        return
+    _, leave = tracing.join(*trace)
+    try:
+        yield
+    finally:
+        leave()
 
 
 def prune(days: int, batch: int = 1000) -> int:

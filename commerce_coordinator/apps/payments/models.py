@@ -1,6 +1,10 @@
 """The webhook inbox: every verified provider event, stored before it is acted on (a core durable work item)."""
 
+from datetime import timedelta
+
+from django.conf import settings
 from django.db import models
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from commerce_coordinator.apps.core import durable
@@ -24,6 +28,10 @@ LEGACY_STATUS = {
     "processing": WebhookStatus.RUNNING,
     "processed": WebhookStatus.DONE,
 }
+
+
+# A refund's last error while the payment it refunds is not processed yet (payments.processing).
+WAITING_FOR_PAYMENT = "waiting for its payment"
 
 
 class WebhookEvent(durable.DurableWorkItem):
@@ -57,6 +65,27 @@ class WebhookEvent(durable.DurableWorkItem):
 
     def __str__(self) -> str:
         return f"{self.provider}:{self.event_id} ({self.type}, {self.status})"
+
+    @classmethod
+    def stalled(cls, now=None):
+        """Core's stalled items, and refunds that gave up waiting for a payment processed since (its wake lost
+        with the worker that processed it: ``inbox.wake_refunds``), so that core's sweep wakes them."""
+        now = now or timezone.now()
+        overdue = now - timedelta(seconds=settings.CC_DURABLE_STALLED_AFTER)
+        paid = cls._default_manager.filter(
+            provider=OuterRef("provider"),
+            payment_id=OuterRef("payment_id"),
+            signal="payment_succeeded",
+            status=WebhookStatus.DONE,
+            updated_at__lt=overdue,
+        )
+        stranded = cls._default_manager.filter(
+            Exists(paid),
+            status=WebhookStatus.FAILED,
+            signal="payment_refunded",
+            last_error__contains=WAITING_FOR_PAYMENT,
+        )
+        return super().stalled(now) | stranded
 
     @property
     def received_at(self):

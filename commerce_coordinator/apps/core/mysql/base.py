@@ -4,10 +4,16 @@ Django's backend begins a transaction with ``SET autocommit=0`` and, after its C
 ``SET autocommit=1``: three round trips per transaction besides its statements. Here the session stays in
 autocommit mode; ``START TRANSACTION`` goes in the same round trip as the block's first statement (mysqlclient
 sends several statements at once: its ``multi_statements``, on by default), and the COMMIT or ROLLBACK ends it:
-one round trip, none for a block that sent nothing. A deadlock (MariaDB error 1213) rolls the whole transaction
-back on the server, after which the session would autocommit: the block is then marked for rollback at once, so
-that no later statement of it runs outside a transaction.
+one round trip, none for a block that sent nothing.
+
+Where the server may have ended the transaction on its own (a statement that commits implicitly: DDL, TRUNCATE,
+LOCK TABLES...; or an operational error: a deadlock, a lock wait), the rest of the transaction is Django's way:
+``SET autocommit=0`` at once, so that nothing after it autocommits, then its COMMIT or ROLLBACK and
+``SET autocommit=1``. A deadlock (MariaDB error 1213, the whole transaction rolled back) also marks the atomic
+block for rollback, as on PostgreSQL.
 """
+
+import re
 
 from django.db import IntegrityError
 from django.db.backends.mysql import base
@@ -18,6 +24,15 @@ from django.utils.functional import cached_property
 ER_LOCK_DEADLOCK = 1213  # InnoDB rolled the whole transaction back
 BEGIN = "START TRANSACTION;"
 BEGIN_PREFIX = f"{BEGIN} ".encode()  # as mysqlclient keeps the statement sent (bytes)
+
+# MariaDB's "statements that cause an implicit commit" (a false match only costs a SET autocommit=0).
+IMPLICIT_COMMIT = re.compile(
+    r"\s*(ALTER|CREATE|DROP|RENAME|TRUNCATE|LOCK|UNLOCK|GRANT|REVOKE|ANALYZE|OPTIMIZE|REPAIR|CHECK|FLUSH|RESET"
+    r"|CACHE|LOAD\s+INDEX|INSTALL|UNINSTALL|BEGIN|START)\b",
+    re.IGNORECASE,
+)
+# The next transaction's characteristics: sent before its START TRANSACTION (refused inside one: error 1568).
+NEXT_TRANSACTION = re.compile(r"\s*SET\s+TRANSACTION\b", re.IGNORECASE)
 
 
 class _ErrorWrapper(DatabaseErrorWrapper):
@@ -42,11 +57,38 @@ class CursorWrapper(base.CursorWrapper):
         self.db = db
 
     def execute(self, query, args=None):
-        if not self.db.begin_pending:
+        db = self.db
+        if not db.transaction_begun:  # autocommit, or Django's own way
             return super().execute(query, args)
-        self.db.begin_pending = False
         try:
-            self.cursor.execute(f"{BEGIN} {query}", args)
+            if db.begin_pending and not NEXT_TRANSACTION.match(query):
+                return self._begin_with(query, args)
+            return super().execute(query, args)
+        except Database.OperationalError:
+            db.continue_with_autocommit_off()
+            raise
+        finally:
+            if isinstance(query, str) and IMPLICIT_COMMIT.match(query):
+                db.continue_with_autocommit_off()
+
+    def executemany(self, query, args):
+        db = self.db
+        if not db.transaction_begun:
+            return super().executemany(query, args)
+        try:
+            if db.begin_pending:
+                self.cursor.execute("START TRANSACTION")
+                db.begin_pending = False
+            return super().executemany(query, args)
+        except Database.OperationalError:
+            db.continue_with_autocommit_off()
+            raise
+
+    def _begin_with(self, query, args):
+        """``START TRANSACTION; <query>``: the BEGIN is sent only if this returns, or fails on the server."""
+        try:
+            self.cursor.execute(f"{BEGIN} {query}", args)  # an error here: the BEGIN never ran (or failed)
+            self.db.begin_pending = False
             self.cursor.nextset()  # the statement's own result (or its error)
             return self.cursor.rowcount
         except Database.OperationalError as e:
@@ -62,23 +104,18 @@ class CursorWrapper(base.CursorWrapper):
         prefix = BEGIN_PREFIX if isinstance(sent, bytes) else BEGIN_PREFIX.decode()
         return sent[len(prefix) :] if sent and sent.startswith(prefix) else sent
 
-    def executemany(self, query, args):
-        if self.db.begin_pending:
-            self.db.begin_pending = False
-            self.cursor.execute("START TRANSACTION")
-        return super().executemany(query, args)
-
 
 class DatabaseWrapper(base.DatabaseWrapper):
-    transaction_begun = False  # a START TRANSACTION of ours is (or is about to be) open
-    begin_pending = False  # ... and goes with the next statement
+    transaction_begun = False  # Django is in a transaction that a START TRANSACTION of ours begins ...
+    begin_pending = False  # ... with the next statement (nothing sent yet)
+    autocommit_off = False  # ... or the session is in SET autocommit=0 for the rest of it (Django's way)
 
     def get_connection_params(self):
         """mysqlclient turns autocommit off when it connects unless told otherwise: on, as Django sets it next."""
         return {**super().get_connection_params(), "autocommit": self.settings_dict["AUTOCOMMIT"]}
 
     def get_new_connection(self, conn_params):
-        self.transaction_begun = self.begin_pending = False  # a new session: autocommit, no transaction of ours
+        self.transaction_begun = self.begin_pending = self.autocommit_off = False  # a new session: autocommit
         return super().get_new_connection(conn_params)
 
     def create_cursor(self, name=None):
@@ -88,15 +125,33 @@ class DatabaseWrapper(base.DatabaseWrapper):
     def wrap_database_errors(self):
         return _ErrorWrapper(self)
 
+    def continue_with_autocommit_off(self):
+        """The server may have ended the transaction (an implicit commit, a deadlock): ``SET autocommit=0``, so
+        that whatever it did, what follows is inside a transaction that the COMMIT or ROLLBACK ends."""
+        if self.autocommit_off:
+            return
+        self.autocommit_off, self.begin_pending = True, False
+        try:
+            self.connection.autocommit(False)
+        except Database.Error:  # the session is lost: the error being raised says so, and Django reconnects
+            pass
+
     def _set_autocommit(self, autocommit):
-        """Entering a transaction: START TRANSACTION. Leaving one: nothing, its COMMIT or ROLLBACK ended it (or,
-        if neither was sent, a COMMIT, as ``SET autocommit=1`` would have done)."""
+        """Entering a transaction: its START TRANSACTION goes with its first statement. Leaving one: nothing, its
+        COMMIT or ROLLBACK ended it (or, if neither was sent, a COMMIT, as ``SET autocommit=1`` would have done)."""
         if not self.settings_dict["AUTOCOMMIT"]:  # a session Django keeps out of autocommit: Django's own way
             return super()._set_autocommit(autocommit)
         if not autocommit:
             self.transaction_begun = self.begin_pending = True
-        elif self.transaction_begun:
-            self._commit()
+            return
+        open_on_server = self.transaction_begun and not self.begin_pending
+        self.transaction_begun = self.begin_pending = False
+        if self.autocommit_off:
+            self.autocommit_off = False
+            super()._set_autocommit(True)  # SET autocommit=1: commits what is open
+        elif open_on_server:
+            with self.wrap_database_errors:
+                self.connection.commit()
 
     def _commit(self):
         return self._end(super()._commit)
@@ -105,8 +160,9 @@ class DatabaseWrapper(base.DatabaseWrapper):
         return self._end(super()._rollback)
 
     def _end(self, end):
-        """COMMIT or ROLLBACK, unless the transaction never began on the server (no statement was sent)."""
-        pending, self.begin_pending, self.transaction_begun = self.begin_pending, False, False
-        if not pending:
-            return end()
-        return None
+        """COMMIT or ROLLBACK, unless the transaction never began on the server (no statement was sent). Out of
+        autocommit by hand (``set_autocommit(False)``), the next statement begins the next transaction."""
+        if not self.begin_pending:
+            end()  # if it fails, a ROLLBACK after it is still sent
+        if not self.autocommit_off:
+            self.transaction_begun = self.begin_pending = not self.autocommit

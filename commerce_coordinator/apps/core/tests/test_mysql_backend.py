@@ -129,3 +129,83 @@ def test_a_deadlock_inside_a_block_marks_it_for_rollback_so_nothing_after_it_aut
         with connection.cursor() as cursor:
             cursor.execute("DROP TABLE cc_probe_bulk")
     assert _value_seen_by(probe, 1) == 0 and _value_seen_by(probe, 2) == 0
+
+
+def test_a_first_statement_refused_before_it_is_sent_leaves_the_begin_to_the_next_one(probe):
+    with pytest.raises(ZeroDivisionError), transaction.atomic(), connection.cursor() as cursor:
+        with pytest.raises(UnicodeEncodeError):  # mysqlclient cannot encode it: nothing reaches the server
+            cursor.execute("UPDATE cc_probe SET v = 1 WHERE id = %s", ["x\udc80"])
+        cursor.execute("UPDATE cc_probe SET v = 6 WHERE id = 1")  # carries the START TRANSACTION
+        assert _value_seen_by(probe, 1) == 0
+        1 / 0  # noqa: B018
+    assert _value_seen_by(probe, 1) == 0
+
+
+def test_out_of_autocommit_by_hand_each_commit_begins_the_next_transaction(probe):
+    transaction.set_autocommit(False)
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("UPDATE cc_probe SET v = 1 WHERE id = 1")
+            transaction.commit()
+            cursor.execute("UPDATE cc_probe SET v = 2 WHERE id = 2")
+            assert _value_seen_by(probe, 2) == 0  # inside the next transaction
+            transaction.rollback()
+            transaction.rollback()  # nothing sent since: nothing to end
+    finally:
+        transaction.set_autocommit(True)
+    assert (_value_seen_by(probe, 1), _value_seen_by(probe, 2)) == (1, 0)
+
+
+def test_after_a_statement_that_commits_implicitly_the_rest_of_the_block_is_still_a_transaction(probe):
+    before = _counters()
+    with pytest.raises(ZeroDivisionError), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("UPDATE cc_probe SET v = 1 WHERE id = 1")
+        cursor.execute("CREATE TABLE cc_probe_ddl (id INT PRIMARY KEY) ENGINE=InnoDB")  # commits, as on Django's
+        cursor.execute("UPDATE cc_probe SET v = 2 WHERE id = 2")
+        assert _value_seen_by(probe, 2) == 0
+        1 / 0  # noqa: B018
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TABLE cc_probe_ddl")
+        assert (_value_seen_by(probe, 1), _value_seen_by(probe, 2)) == (1, 0)
+        cursor.execute("UPDATE cc_probe SET v = 3 WHERE id = 2")  # and the session autocommits again after it
+    assert _value_seen_by(probe, 2) == 3
+    after = _counters()
+    assert after["Com_set_option"] - before["Com_set_option"] == 2  # SET autocommit=0 after the DDL, =1 at the end
+
+
+def test_set_transaction_as_the_first_statement_sets_the_transaction_it_begins(probe):
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")  # refused inside a transaction (1568)
+        cursor.execute("SELECT v FROM cc_probe WHERE id = 1")
+        with probe.cursor() as other:
+            other.execute("UPDATE cc_probe SET v = 5 WHERE id = 1")
+        cursor.execute("SELECT v FROM cc_probe WHERE id = 1")
+        assert cursor.fetchone() == (0,)  # repeatable read: the snapshot of the first read
+    with transaction.atomic(), connection.cursor() as cursor:  # the next one: the session's (Django's) default
+        cursor.execute("SELECT v FROM cc_probe WHERE id = 1")
+        with probe.cursor() as other:
+            other.execute("UPDATE cc_probe SET v = 6 WHERE id = 1")
+        cursor.execute("SELECT v FROM cc_probe WHERE id = 1")
+        assert cursor.fetchone() == (6,)  # read committed
+
+
+def test_a_lock_wait_timeout_inside_a_block_leaves_the_rest_of_it_inside_the_transaction(probe):
+    with connection.cursor() as cursor:
+        cursor.execute("SET SESSION innodb_lock_wait_timeout = 1")
+    with probe.cursor() as other:
+        other.execute("START TRANSACTION")
+        other.execute("UPDATE cc_probe SET v = 1 WHERE id = 2")  # held until the end of the test
+    try:
+        with pytest.raises(ZeroDivisionError), transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("UPDATE cc_probe SET v = 7 WHERE id = 1")
+            with pytest.raises(OperationalError) as timeout:
+                cursor.execute("UPDATE cc_probe SET v = 7 WHERE id = 2")
+            assert timeout.value.args[0] == 1205  # the statement undone; whether the transaction is, the server
+            cursor.execute("UPDATE cc_probe SET v = 8 WHERE id = 1")  # decides (innodb_rollback_on_timeout)
+            1 / 0  # noqa: B018
+    finally:
+        with probe.cursor() as other:
+            other.execute("ROLLBACK")
+        with connection.cursor() as cursor:
+            cursor.execute("SET SESSION innodb_lock_wait_timeout = DEFAULT")
+    assert _value_seen_by(probe, 1) == 0

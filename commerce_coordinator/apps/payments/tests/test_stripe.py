@@ -2,11 +2,13 @@
 
 import json
 import time
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from commerce_coordinator.apps.core.models import TraceNode
 from commerce_coordinator.apps.core.testing import ALL_DATABASES
@@ -211,6 +213,29 @@ def test_a_relay_batch_wakes_the_refunds_of_its_payments_with_one_look_up(client
     ]
     assert len(look_ups) == 1 and "pi_w1" in look_ups[0] and "pi_w2" in look_ups[0]
     assert set(WebhookEvent.objects.values_list("status", flat=True)) == {"done"}
+    for payment in payments:  # each woken refund's run is in its own payment's trace, as one woken at once
+        refund_sends = TraceNode.objects.filter(trace_id=payment.trace_id, kind="send", name__endswith="_refunded")
+        assert refund_sends.count() == 1
+
+
+def test_a_refund_whose_wake_was_lost_with_its_worker_is_woken_by_the_sweep(client, calls, on_commit, settings):
+    from commerce_coordinator.apps.core import durable
+
+    on_commit(post_stripe, client, stripe_event("charge.refunded", charge(pi_id="pi_lost"), event_id="evt_r_lost"))
+    refund = WebhookEvent.objects.get(event_id="evt_r_lost")
+    WebhookEvent.objects.filter(pk=refund.pk).update(status="failed")  # it gave up waiting
+    post_stripe(client, stripe_event(obj=payment_intent(pi_id="pi_lost", order="ORD-L"), event_id="evt_p_lost"))
+    payment = WebhookEvent.objects.get(event_id="evt_p_lost")  # processed; its worker died before the wake:
+    WebhookEvent.objects.filter(pk=payment.pk).update(status="done", signal="payment_succeeded")
+    assert refund.pk not in [e.pk for e in WebhookEvent.stalled()]  # not before the sweep's wait
+
+    later = timezone.now() + timedelta(seconds=settings.CC_DURABLE_STALLED_AFTER + 5)
+    assert [e.pk for e in WebhookEvent.stalled(later)] == [refund.pk]
+    WebhookEvent.objects.filter(pk=payment.pk).update(updated_at=timezone.now() - timedelta(days=1))
+    assert on_commit(durable.sweep) == {"payments.webhookevent": 1}
+    refund.refresh_from_db()
+    assert refund.status == "done" and [name for name, _ in calls] == ["payment_refunded"]
+    assert calls[0][1]["order_number"] == "ORD-L"
 
 
 def test_refund_whose_payment_never_comes_ends_failed_with_the_reason(client, calls, settings, on_commit):
