@@ -125,17 +125,17 @@ class DurableWorkItem(models.Model):
         values = {"status": WorkStatus.RUNNING, "claim_token": token, "claimed_at": now, "updated_at": now}
         if conditions:  # an app's extra conditions: the ORM's statement
             won = cls._claim_with_orm(pk, token, values, conditions)
-        else:  # the same statement as SQL text built once (core.hotsql): the hot path of every task run
-            values["trace_id"] = tracing.current_trace_id() or None
-            won = hotsql.update(
-                cls, values, CLAIM_WHERE, [pk, *CLAIMABLE, token, WorkStatus.RUNNING, token],
-                increment=("attempts",), keep_if_null=("trace_id",),
-            )  # fmt: skip
-        if not won:
+            return hotsql.get(cls, pk) if won else None
+        # The same statement as SQL text built once (core.hotsql): the hot path of every task run.
+        values["trace_id"] = tracing.current_trace_id() or None
+        claim = (cls, values, CLAIM_WHERE, [pk, *CLAIMABLE, token, WorkStatus.RUNNING, token])
+        shape = {"increment": ("attempts",), "keep_if_null": ("trace_id",)}
+        known = _known.take(cls, pk, token)
+        if known is None:  # the claim and its re-read, in one round trip where the database allows
+            won, item = hotsql.update_then_get(*claim, pk, **shape)
+            return item if won else None
+        if not hotsql.update(*claim, **shape):
             return None
-        known = _known.take(cls, pk, token) if not conditions else None
-        if known is None:
-            return hotsql.get(cls, pk)
         for name, value in values.items():  # what the claim wrote, on the instance as it was stored
             if value is not None or name != "trace_id":
                 setattr(known, name, value)
@@ -154,19 +154,31 @@ class DurableWorkItem(models.Model):
 
     def _update_mine(self, values: dict) -> bool:
         """One conditional UPDATE of `values`, only while this run still holds the item (running, its token)."""
-        where_params = [self.pk, WorkStatus.RUNNING, self.claim_token]
-        return hotsql.update(type(self), values, MINE_WHERE, where_params) == 1
+        return hotsql.update(type(self), values, MINE_WHERE, self._mine()) == 1
+
+    def _mine(self) -> list:
+        """MINE_WHERE's parameters: this item, running under this run's token."""
+        return [self.pk, WorkStatus.RUNNING, self.claim_token]
 
     def finish(self, **fields) -> bool:
         """Done; only while this run still holds the item. `fields`: the app's own columns to set with it."""
+        return self.finish_after_reading(None, **fields)[0]
+
+    def finish_after_reading(self, read: tuple[str, list] | None, **fields) -> tuple[bool, list]:
+        """finish(), after the caller's statement `read` (SQL, params; a lock taken first) in the same round trip
+        where the database allows (core.hotsql.read_then_update). (done, the rows `read` gave)."""
         now = timezone.now()
         values = {"status": WorkStatus.DONE, "finished_at": now, "updated_at": now, "next_attempt_at": None}
         values.update(fields)
-        done = self._update_mine(values)
+        if read is None:
+            rows, done = [], self._update_mine(values)
+        else:
+            rows, matched = hotsql.read_then_update(read, type(self), values, MINE_WHERE, self._mine())
+            done = matched == 1
         if done:
             for name, value in values.items():
                 setattr(self, name, value)
-        return done
+        return done, rows
 
     def retry_later(
         self, reason: str, status_code: int | None = None, retry_after: float | None = None, next_token: str = ""

@@ -10,6 +10,8 @@ a row by primary key with one level of select_related); anything else is the ORM
     hotsql.update_each(Model, {pk: {"result": ...}, ...}, {"status": "done"}, "{status} = %s", ["running"])
     hotsql.insert([Model(...), ...])   # one INSERT, primary keys set
     hotsql.get(Model, pk)    # -> instance (with the default manager's select_related) or None
+    hotsql.update_then_get(Model, {...}, where, params, pk)   # -> (matched, instance): one round trip on MariaDB
+    hotsql.read_then_update((sql, params), Model, {...}, where, params)   # -> (rows read, matched): the same
     hotsql.rows(Model, ("status",), "{id} = %s", [pk], for_update=True)   # -> [("fulfilling",)]
 """
 
@@ -43,8 +45,59 @@ class _Columns(string.Formatter):
 def update(model, values: dict, where: str, where_params: list, increment=(), keep_if_null=()) -> int:
     """UPDATE model's table SET values (adapted as the ORM adapts them), `increment` columns + 1, and
     `keep_if_null` columns only when given a value, WHERE `where` ({field} names its column); matched rows."""
+    connection = connections[router.db_for_write(model)]
+    sql, params = _update_statement(model, connection, values, where, where_params, increment, keep_if_null)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount
+
+
+def takes_statements_together(connection) -> bool:
+    """Whether one execute() may carry several statements ("a; b"), their results read in turn by nextset():
+    MySQL/MariaDB through mysqlclient, whose ``multi_statements`` is on unless the database's OPTIONS turn it
+    off. Where not, each statement is its own round trip."""
+    return connection.vendor == "mysql" and connection.settings_dict["OPTIONS"].get("multi_statements", True)
+
+
+def update_then_get(model, values: dict, where: str, where_params: list, pk, increment=(), keep_if_null=()):
+    """update(), then get(model, pk) in the same round trip where the database takes several statements at
+    once (core's MySQL backend, ADR 75): a claim and its re-read. (matched rows, the row or None when none
+    matched)."""
     alias = router.db_for_write(model)
     connection = connections[alias]
+    plan = _read_plan(model, connection)
+    if plan is None or not takes_statements_together(connection):
+        matched = update(model, values, where, where_params, increment, keep_if_null)
+        return matched, (get(model, pk) if matched else None)
+    sql, params = _update_statement(model, connection, values, where, where_params, increment, keep_if_null)
+    with connection.cursor() as cursor:
+        cursor.execute(f"{sql}; {plan[0]}", [*params, pk])
+        matched = cursor.rowcount
+        cursor.nextset()
+        row = cursor.fetchone()
+    return matched, (_instance(plan, row, alias, connection) if matched and row is not None else None)
+
+
+def read_then_update(read: tuple[str, list], model, values: dict, where: str, where_params: list):
+    """The caller's read `read` (SQL, params), then update(), in the same round trip where the database takes
+    several statements at once (a lock taken before a write, ADR 75). (the read's rows, matched rows)."""
+    connection = connections[router.db_for_write(model)]
+    sql, params = _update_statement(model, connection, values, where, where_params)
+    read_sql, read_params = read
+    with connection.cursor() as cursor:
+        if not takes_statements_together(connection):
+            cursor.execute(read_sql, read_params)
+            rows = cursor.fetchall()
+            cursor.execute(sql, params)
+            return rows, cursor.rowcount
+        cursor.execute(f"{read_sql}; {sql}", [*read_params, *params])
+        rows = cursor.fetchall()
+        cursor.nextset()
+        return rows, cursor.rowcount
+
+
+def _update_statement(model, connection, values, where, where_params, increment=(), keep_if_null=()):
+    """The SQL (built once per shape) and parameters of update()."""
     fields = [model._meta.get_field(name) for name in values]
     key = ("update", model, connection.vendor, tuple(values), where, tuple(increment), tuple(keep_if_null))
     sql = _sql_cache.get(key)
@@ -58,9 +111,7 @@ def update(model, values: dict, where: str, where_params: list, increment=(), ke
         table = connection.ops.quote_name(model._meta.db_table)
         sql = _sql_cache[key] = f"UPDATE {table} SET {', '.join(sets)} WHERE {_Columns(columns).format(where)}"
     params = [field.get_db_prep_save(values[field.name], connection) for field in fields]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params + list(where_params))
-        return cursor.rowcount
+    return sql, params + list(where_params)
 
 
 def update_each(model, rows: dict, shared: dict, where: str = "", where_params=()) -> int:
@@ -180,14 +231,16 @@ def get(model, pk):
     plan = _read_plan(model, connection)
     if plan is None:
         return model._default_manager.filter(pk=pk).first()
-    sql, parts = plan
     with connection.cursor() as cursor:
-        cursor.execute(sql, [pk])
+        cursor.execute(plan[0], [pk])
         row = cursor.fetchone()
-    if row is None:
-        return None
+    return None if row is None else _instance(plan, row, alias, connection)
+
+
+def _instance(plan, row, alias, connection):
+    """The instance (and the select_related ones it carries) of a row read by a `_read_plan` statement."""
     objects, start = [], 0
-    for part_model, cols, attnames, fk in parts:
+    for part_model, cols, attnames, fk in plan[1]:
         values = list(row[start : start + len(cols)])
         start += len(cols)
         for i, (col, converters) in enumerate(cols):

@@ -77,17 +77,20 @@ class Order(models.Model):
         [(status,)] = hotsql.rows(Order, ("status",), "{pk} = %s", [self.pk], for_update=True)
         return status
 
-    def lock_with_lines(self) -> tuple[str, list[tuple]]:
-        """lock() and the order's lines, (id, course_run_key, action, status) in id order, in one statement
-        (MariaDB/MySQL): the order's row is read, and locked, first (STRAIGHT_JOIN), then its lines'."""
+    def lock_with_lines(self) -> tuple[str, list]:
+        """The statement (SQL, params) that takes lock() and reads the order's lines (MariaDB/MySQL): the order's
+        row is read, and locked, first (STRAIGHT_JOIN), then its lines'. Its rows: `locked_lines`."""
         order, line = Order._meta.db_table, OrderLine._meta.db_table
         sql = (
             f"SELECT STRAIGHT_JOIN o.status, l.id, l.course_run_key, l.action, l.status FROM {order} o "
             f"LEFT JOIN {line} l ON l.order_id = o.id WHERE o.id = %s ORDER BY l.id FOR UPDATE"
         )
-        with connections[router.db_for_write(Order)].cursor() as cursor:
-            cursor.execute(sql, [self.pk])
-            rows = cursor.fetchall()
+        return sql, [self.pk]
+
+    @staticmethod
+    def locked_lines(rows) -> tuple[str, list[tuple]]:
+        """The rows of lock_with_lines(): the order's stored status and its lines (id, course_run_key, action,
+        status) in id order."""
         return rows[0][0], [row[1:] for row in rows if row[1] is not None]
 
     def settle_locked(self, stored_status: str, lines: list[tuple] | None = None) -> bool:
@@ -223,9 +226,9 @@ class OrderLine(durable.DurableWorkItem):
         lines = None
         with transaction.atomic():
             connection = connections[router.db_for_write(Order)]
-            if connection.vendor == "mysql":  # the order's lock and its lines in one round trip
-                stored_status, locked = self.order.lock_with_lines()
-                done = super().finish(**fields)
+            if connection.vendor == "mysql":  # the order's lock, its lines and this finish in one round trip
+                done, rows = super().finish_after_reading(self.order.lock_with_lines(), **fields)
+                stored_status, locked = Order.locked_lines(rows)
                 lines = [(key, action, self.status if pk == self.pk else status) for pk, key, action, status in locked]
             elif connection.features.has_select_for_update:
                 stored_status = self.order.lock()

@@ -6,11 +6,11 @@ autocommit mode; ``START TRANSACTION`` goes in the same round trip as the block'
 sends several statements at once: its ``multi_statements``, on by default), and the COMMIT or ROLLBACK ends it:
 one round trip, none for a block that sent nothing.
 
-Where the server may have ended the transaction on its own (a statement that commits implicitly: DDL, TRUNCATE,
-LOCK TABLES...; or an operational error: a deadlock, a lock wait), the rest of the transaction is Django's way:
-``SET autocommit=0`` at once, so that nothing after it autocommits, then its COMMIT or ROLLBACK and
-``SET autocommit=1``. A deadlock (MariaDB error 1213, the whole transaction rolled back) also marks the atomic
-block for rollback, as on PostgreSQL.
+Wherever the server may end the transaction on its own, the rest of it is Django's way (``SET autocommit=0``,
+then its COMMIT or ROLLBACK and ``SET autocommit=1``), so that nothing after it autocommits: before a statement
+that may commit (DDL, TRUNCATE, LOCK TABLES, COMMIT, CALL, ...), after an operational error (a deadlock, a lock
+wait), and for a whole block while the session holds table locks (START TRANSACTION would release them). A
+deadlock (error 1213: the whole transaction rolled back) also marks the atomic block for rollback.
 """
 
 import re
@@ -25,14 +25,22 @@ ER_LOCK_DEADLOCK = 1213  # InnoDB rolled the whole transaction back
 BEGIN = "START TRANSACTION;"
 BEGIN_PREFIX = f"{BEGIN} ".encode()  # as mysqlclient keeps the statement sent (bytes)
 
-# MariaDB's "statements that cause an implicit commit" (a false match only costs a SET autocommit=0).
-IMPLICIT_COMMIT = re.compile(
-    r"\s*(ALTER|CREATE|DROP|RENAME|TRUNCATE|LOCK|UNLOCK|GRANT|REVOKE|ANALYZE|OPTIMIZE|REPAIR|CHECK|FLUSH|RESET"
-    r"|CACHE|LOAD\s+INDEX|INSTALL|UNINSTALL|BEGIN|START)\b",
-    re.IGNORECASE,
+_LEAD = r"(?:\s+|/\*.*?\*/|--[^\n]*(?:\n|$)|#[^\n]*(?:\n|$))*"  # blanks and comments before the first word
+# Statements that may end a transaction: MariaDB's "statements that cause an implicit commit", transaction
+# control sent as SQL, and those that run other statements (CALL, EXECUTE). A false match costs a round trip.
+MAY_COMMIT = re.compile(
+    _LEAD + r"(?:ALTER|CREATE|DROP|RENAME|TRUNCATE|LOCK|UNLOCK|GRANT|REVOKE|ANALYZE|OPTIMIZE|REPAIR|CHECK|FLUSH"
+    r"|RESET|CACHE|LOAD\s+INDEX|INSTALL|UNINSTALL|BEGIN|START|COMMIT|ROLLBACK(?!\s+(?:WORK\s+)?TO\b)|XA|CALL"
+    r"|EXECUTE|SET\s+PASSWORD|STOP|CHANGE|SHUTDOWN)\b",
+    re.IGNORECASE | re.DOTALL,
 )
-# The next transaction's characteristics: sent before its START TRANSACTION (refused inside one: error 1568).
-NEXT_TRANSACTION = re.compile(r"\s*SET\s+TRANSACTION\b", re.IGNORECASE)
+# Transaction characteristics (the next transaction's, or the session's): sent before the START TRANSACTION.
+SETS_TRANSACTION = re.compile(
+    _LEAD + r"SET\s+(?:(?:SESSION|LOCAL)\s+|@@(?:SESSION\.|LOCAL\.)?)?"
+    r"(?:TRANSACTION|TX_ISOLATION|TRANSACTION_ISOLATION|TX_READ_ONLY|TRANSACTION_READ_ONLY)\b",
+    re.IGNORECASE | re.DOTALL,
+)
+TABLE_LOCKS = re.compile(_LEAD + r"(LOCK|UNLOCK)\s+TABLES?\b", re.IGNORECASE | re.DOTALL)
 
 
 class _ErrorWrapper(DatabaseErrorWrapper):
@@ -58,18 +66,25 @@ class CursorWrapper(base.CursorWrapper):
 
     def execute(self, query, args=None):
         db = self.db
+        text = isinstance(query, str)
+        locks = text and TABLE_LOCKS.match(query)
+        if locks:
+            db.tables_locked = locks.group(1).upper() == "LOCK"
         if not db.transaction_begun:  # autocommit, or Django's own way
             return super().execute(query, args)
+        if text and not db.autocommit_off:
+            if db.begin_pending and SETS_TRANSACTION.match(query):
+                db.characteristics_set = True
+                return super().execute(query, args)  # before the BEGIN, which they then apply to
+            if MAY_COMMIT.match(query):
+                db.continue_with_autocommit_off()  # before it: whatever it ends, what follows is a transaction
         try:
-            if db.begin_pending and not NEXT_TRANSACTION.match(query):
+            if db.begin_pending:
                 return self._begin_with(query, args)
             return super().execute(query, args)
         except Database.OperationalError:
             db.continue_with_autocommit_off()
             raise
-        finally:
-            if isinstance(query, str) and IMPLICIT_COMMIT.match(query):
-                db.continue_with_autocommit_off()
 
     def executemany(self, query, args):
         db = self.db
@@ -77,18 +92,38 @@ class CursorWrapper(base.CursorWrapper):
             return super().executemany(query, args)
         try:
             if db.begin_pending:
+                db.begin_pending = False  # before sending: a ROLLBACK is then sent whatever happens
                 self.cursor.execute("START TRANSACTION")
-                db.begin_pending = False
             return super().executemany(query, args)
         except Database.OperationalError:
             db.continue_with_autocommit_off()
             raise
 
-    def _begin_with(self, query, args):
-        """``START TRANSACTION; <query>``: the BEGIN is sent only if this returns, or fails on the server."""
+    def callproc(self, procname, args=()):
+        """A procedure may commit, or run DDL: Django's way from here on in a transaction."""
+        if self.db.transaction_begun:
+            self.db.continue_with_autocommit_off()
+        return self.cursor.callproc(procname, args)
+
+    def nextset(self):
+        """The next statement's result, of several sent at once (core.hotsql): its error, as an error of
+        execute(), may have ended the transaction on the server."""
+        if not self.db.transaction_begun:
+            return self.cursor.nextset()
         try:
-            self.cursor.execute(f"{BEGIN} {query}", args)  # an error here: the BEGIN never ran (or failed)
-            self.db.begin_pending = False
+            return self.cursor.nextset()
+        except Database.OperationalError:
+            self.db.continue_with_autocommit_off()
+            raise
+
+    def _begin_with(self, query, args):
+        """``START TRANSACTION; <query>``. A statement mysqlclient cannot build (a string it cannot encode) raises
+        before anything is sent, and leaves the BEGIN to the next; once built, the BEGIN counts as sent (so a
+        ROLLBACK ends it even if an interrupt cuts the round trip short)."""
+        sql = self.cursor._mogrify(f"{BEGIN} {query}", args)  # bytes, as execute() builds them (mysqlclient 2.x)
+        self.db.begin_pending = False
+        try:
+            self.cursor.execute(sql)
             self.cursor.nextset()  # the statement's own result (or its error)
             return self.cursor.rowcount
         except Database.OperationalError as e:
@@ -109,6 +144,8 @@ class DatabaseWrapper(base.DatabaseWrapper):
     transaction_begun = False  # Django is in a transaction that a START TRANSACTION of ours begins ...
     begin_pending = False  # ... with the next statement (nothing sent yet)
     autocommit_off = False  # ... or the session is in SET autocommit=0 for the rest of it (Django's way)
+    characteristics_set = False  # a SET TRANSACTION waits for the BEGIN still pending
+    tables_locked = False  # LOCK TABLES in force: transactions Django's way (START TRANSACTION would unlock)
 
     def get_connection_params(self):
         """mysqlclient turns autocommit off when it connects unless told otherwise: on, as Django sets it next."""
@@ -116,6 +153,7 @@ class DatabaseWrapper(base.DatabaseWrapper):
 
     def get_new_connection(self, conn_params):
         self.transaction_begun = self.begin_pending = self.autocommit_off = False  # a new session: autocommit
+        self.characteristics_set = self.tables_locked = False
         return super().get_new_connection(conn_params)
 
     def create_cursor(self, name=None):
@@ -126,8 +164,8 @@ class DatabaseWrapper(base.DatabaseWrapper):
         return _ErrorWrapper(self)
 
     def continue_with_autocommit_off(self):
-        """The server may have ended the transaction (an implicit commit, a deadlock): ``SET autocommit=0``, so
-        that whatever it did, what follows is inside a transaction that the COMMIT or ROLLBACK ends."""
+        """``SET autocommit=0`` for the rest of the transaction: whatever the server does to it (an implicit
+        commit, a deadlock's rollback), what follows is inside a transaction that the COMMIT or ROLLBACK ends."""
         if self.autocommit_off:
             return
         self.autocommit_off, self.begin_pending = True, False
@@ -143,9 +181,11 @@ class DatabaseWrapper(base.DatabaseWrapper):
             return super()._set_autocommit(autocommit)
         if not autocommit:
             self.transaction_begun = self.begin_pending = True
+            if self.tables_locked:
+                self.continue_with_autocommit_off()
             return
         open_on_server = self.transaction_begun and not self.begin_pending
-        self.transaction_begun = self.begin_pending = False
+        self.transaction_begun = self.begin_pending = self.characteristics_set = False
         if self.autocommit_off:
             self.autocommit_off = False
             super()._set_autocommit(True)  # SET autocommit=1: commits what is open
@@ -162,7 +202,12 @@ class DatabaseWrapper(base.DatabaseWrapper):
     def _end(self, end):
         """COMMIT or ROLLBACK, unless the transaction never began on the server (no statement was sent). Out of
         autocommit by hand (``set_autocommit(False)``), the next statement begins the next transaction."""
+        if self.begin_pending and self.characteristics_set:  # a SET TRANSACTION alone: it is for this one
+            self.begin_pending = False
+            with self.wrap_database_errors, self.connection.cursor() as cursor:
+                cursor.execute("START TRANSACTION")
         if not self.begin_pending:
             end()  # if it fails, a ROLLBACK after it is still sent
-        if not self.autocommit_off:
+        self.characteristics_set = False
+        if not self.autocommit_off and self.settings_dict["AUTOCOMMIT"]:
             self.transaction_begun = self.begin_pending = not self.autocommit

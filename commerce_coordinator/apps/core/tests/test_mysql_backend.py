@@ -4,6 +4,7 @@ autocommit, and a deadlock that rolled the transaction back marks its atomic blo
 import threading
 
 import MySQLdb
+import MySQLdb.cursors
 import pytest
 from django.db import IntegrityError, OperationalError, connection, transaction
 from django.db.transaction import TransactionManagementError
@@ -209,3 +210,114 @@ def test_a_lock_wait_timeout_inside_a_block_leaves_the_rest_of_it_inside_the_tra
         with connection.cursor() as cursor:
             cursor.execute("SET SESSION innodb_lock_wait_timeout = DEFAULT")
     assert _value_seen_by(probe, 1) == 0
+
+
+@pytest.fixture
+def procedures():
+    """Stored procedures of a test, dropped after it: (name, body) -> created."""
+    made = []
+
+    def create(name: str, body: str):
+        with connection.cursor() as cursor:
+            cursor.execute(f"CREATE PROCEDURE {name}() {body}")
+        made.append(name)
+
+    yield create
+    with connection.cursor() as cursor:
+        for name in made:
+            cursor.execute(f"DROP PROCEDURE IF EXISTS {name}")
+        cursor.execute("DROP TABLE IF EXISTS cc_probe_ddl")
+
+
+@pytest.mark.parametrize(
+    "ends_it",
+    [
+        "/* a tag */ CREATE TABLE cc_probe_ddl (id INT PRIMARY KEY) ENGINE=InnoDB",  # behind a comment
+        "CALL cc_ddl()",  # a procedure that runs DDL
+        "COMMIT",  # transaction control as SQL
+    ],
+)
+def test_whatever_ends_the_transaction_on_the_server_the_rest_of_the_block_is_a_transaction(probe, procedures, ends_it):
+    procedures("cc_ddl", "CREATE TABLE IF NOT EXISTS cc_probe_ddl (id INT PRIMARY KEY)")
+    with pytest.raises(ZeroDivisionError), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("UPDATE cc_probe SET v = 1 WHERE id = 1")
+        cursor.execute(ends_it)
+        cursor.execute("UPDATE cc_probe SET v = 2 WHERE id = 2")
+        assert _value_seen_by(probe, 2) == 0
+        1 / 0  # noqa: B018
+    assert _value_seen_by(probe, 2) == 0
+
+
+def test_a_procedure_called_first_in_a_block_runs_inside_its_transaction(probe, procedures):
+    procedures("cc_p", "UPDATE cc_probe SET v = 5 WHERE id = 1")
+    with pytest.raises(ZeroDivisionError), transaction.atomic(), connection.cursor() as cursor:
+        cursor.callproc("cc_p")
+        while cursor.nextset():
+            pass
+        assert _value_seen_by(probe, 1) == 0
+        1 / 0  # noqa: B018
+    assert _value_seen_by(probe, 1) == 0
+
+
+def test_table_locks_taken_before_a_block_hold_through_it(probe):
+    with connection.cursor() as cursor:
+        cursor.execute("LOCK TABLES cc_probe WRITE")
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:  # START TRANSACTION would unlock them
+            cursor.execute("UPDATE cc_probe SET v = 1 WHERE id = 1")
+            with probe.cursor() as other:
+                other.execute("SET SESSION lock_wait_timeout = 1")
+                with pytest.raises(MySQLdb.OperationalError):
+                    other.execute("SELECT v FROM cc_probe WHERE id = 1")
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("UNLOCK TABLES")
+    assert _value_seen_by(probe, 1) == 1 and not connection.tables_locked
+
+
+@pytest.mark.parametrize(
+    "setting",
+    ["SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ", "SET SESSION tx_isolation = 'REPEATABLE-READ'"],
+)
+def test_the_sessions_isolation_set_first_in_a_block_applies_to_it(probe, setting):
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(setting)
+            cursor.execute("SELECT v FROM cc_probe WHERE id = 1")
+            with probe.cursor() as other:
+                other.execute("UPDATE cc_probe SET v = 5 WHERE id = 1")
+            cursor.execute("SELECT v FROM cc_probe WHERE id = 1")
+            assert cursor.fetchone() == (0,)
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
+
+
+def test_set_transaction_alone_in_a_block_is_spent_by_it(probe):
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET TRANSACTION READ ONLY")
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE cc_probe SET v = 6 WHERE id = 1")  # autocommit, read-write again
+    assert _value_seen_by(probe, 1) == 6
+
+
+class _Interrupt(BaseException):
+    """A signal landing in a round trip (a Celery soft time limit, KeyboardInterrupt)."""
+
+
+def test_an_interrupt_during_the_first_statements_round_trip_still_rolls_it_back(probe, monkeypatch):
+    sent = MySQLdb.cursors.BaseCursor._query
+
+    def interrupted(cursor, query):
+        if b"SET v = 9" in query:
+            cursor._get_db().query(query)  # the server ran it: START TRANSACTION; UPDATE
+            raise _Interrupt
+        return sent(cursor, query)
+
+    monkeypatch.setattr(MySQLdb.cursors.BaseCursor, "_query", interrupted)
+    with pytest.raises(_Interrupt), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("UPDATE cc_probe SET v = 9 WHERE id = 1")
+    monkeypatch.setattr(MySQLdb.cursors.BaseCursor, "_query", sent)
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE cc_probe SET v = 3 WHERE id = 2")
+    assert (_value_seen_by(probe, 1), _value_seen_by(probe, 2)) == (0, 3)

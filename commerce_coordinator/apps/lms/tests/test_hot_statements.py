@@ -52,15 +52,30 @@ def test_finishing_lines_settles_the_order_once_the_last_is_done_reading_it_with
         with CaptureQueriesContext(connection) as queries:
             assert claimed.finish() is True
         settled.append(claimed.order_fulfilled)
-        sent = [
-            q["sql"].split()[0] for q in queries.captured_queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))
-        ]
-        if connection.vendor == "mysql":  # the order's lock and its lines in one statement
-            assert sent[:2] == ["SELECT", "UPDATE"] and sent.count("SELECT") == 1
+        whole = [q["sql"] for q in queries.captured_queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))]
+        sent = [sql.split()[0] for sql in whole]
+        if connection.vendor == "mysql":  # the order's lock, its lines and the line's finish in one round trip
+            assert sent[0] == "SELECT" and "FOR UPDATE; UPDATE `lms_orderline`" in whole[0]
+            assert sent.count("SELECT") == 1 and len(sent) <= 2  # then the order's UPDATE, for the last line
     assert settled == [False, False, True]
     stored = Order.objects.get(pk=order.pk)
     assert stored.status == "fulfilled" and stored.fulfilled_at is not None
     assert claimed.order.course_run_keys == ["k-0", "k-1", "k-2"]
+
+
+def test_a_claim_and_its_re_read_are_one_round_trip_on_mariadb_and_a_lost_claim_reads_nothing_back():
+    order = Order.objects.create(order_number="HOT-CL", lms_user_id=7)
+    line = OrderLine.objects.create(order=order, course_run_key="k-cl", claim_token="t-cl", status="pending")
+    with CaptureQueriesContext(connection) as queries:
+        claimed = OrderLine.claim(line.pk, "t-cl")
+        lost = OrderLine.claim(line.pk, "another-run")
+    assert lost is None and _fields(claimed) == _fields(OrderLine.objects.get(pk=line.pk))
+    assert claimed.order.order_number == "HOT-CL" and claimed.status == "running" and claimed.attempts == 1
+    sent = [q["sql"] for q in queries.captured_queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))]
+    if connection.vendor == "mysql":
+        assert len(sent) == 2 and all(sql.startswith("UPDATE") and "; SELECT" in sql for sql in sent)
+    else:
+        assert [sql.split()[0] for sql in sent] == ["UPDATE", "SELECT", "UPDATE"]
 
 
 def test_an_order_inserted_as_sql_text_is_what_the_orm_would_store():
