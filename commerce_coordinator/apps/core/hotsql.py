@@ -12,6 +12,7 @@ a row by primary key with one level of select_related); anything else is the ORM
     hotsql.get(Model, pk)    # -> instance (with the default manager's select_related) or None
     hotsql.update_then_get(Model, {...}, where, params, pk)   # -> (matched, instance): one round trip on MariaDB
     hotsql.read_then_update((sql, params), Model, {...}, where, params)   # -> (rows read, matched): the same
+    hotsql.execute_together(connection, [(sql, params), ...])   # several per round trip on MariaDB
     hotsql.rows(Model, ("status",), "{id} = %s", [pk], for_update=True)   # -> [("fulfilling",)]
 """
 
@@ -56,7 +57,43 @@ def takes_statements_together(connection) -> bool:
     """Whether one execute() may carry several statements ("a; b"), their results read in turn by nextset():
     MySQL/MariaDB through mysqlclient, whose ``multi_statements`` is on unless the database's OPTIONS turn it
     off. Where not, each statement is its own round trip."""
-    return connection.vendor == "mysql" and connection.settings_dict["OPTIONS"].get("multi_statements", True)
+    return (
+        connection.vendor == "mysql"
+        and getattr(connection.Database, "__name__", "") == "MySQLdb"
+        and connection.settings_dict["OPTIONS"].get("multi_statements", True)
+    )
+
+
+# Statements sent together stay well under the server's max_allowed_packet (16 MiB by default; characters here,
+# at most 4 bytes each, escaping included); a larger one goes alone, as it would have anyway.
+TOGETHER_MAX_CHARS = 256 * 1024
+
+
+def execute_together(connection, statements: list[tuple[str, list]]) -> None:
+    """Run the statements [(sql, params)], several per round trip where the database takes them so (up to
+    TOGETHER_MAX_CHARS each), one per round trip elsewhere; an error of any is raised, the rest not run."""
+    with connection.cursor() as cursor:
+        if not takes_statements_together(connection):
+            for sql, params in statements:
+                cursor.execute(sql, params)
+            return
+        for group in _round_trips(statements):
+            cursor.execute("; ".join(sql for sql, _ in group), [p for _, params in group for p in params])
+            while cursor.nextset():  # each statement's result in turn: its error, if any, is raised here
+                pass
+
+
+def _round_trips(statements: list[tuple[str, list]]):
+    group, size = [], 0
+    for sql, params in statements:
+        cost = len(sql) + sum(len(p) if isinstance(p, str | bytes) else 8 for p in params)
+        if group and size + cost > TOGETHER_MAX_CHARS:
+            yield group
+            group, size = [], 0
+        group.append((sql, params))
+        size += cost
+    if group:
+        yield group
 
 
 def update_then_get(model, values: dict, where: str, where_params: list, pk, increment=(), keep_if_null=()):

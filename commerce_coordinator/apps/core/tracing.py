@@ -424,20 +424,12 @@ def write_traces(traces: list[tuple[list[SpanNode], dict]]) -> None:
 
 
 def _execute_as_one_transaction(connection, statements: list[tuple[str, list]]) -> None:
-    """The statements in one transaction (one commit, one log flush, instead of one each in autocommit) unless
-    the connection is in one already; in one round trip where the database takes several statements at once
-    (core's MySQL backend: ``START TRANSACTION; INSERT ...; INSERT ...``, then the COMMIT)."""
-    together = len(statements) > 1 and hotsql.takes_statements_together(connection)
+    """The statements in one transaction (one commit, one log flush, instead of one each in autocommit), whole
+    or not at all; inside a block already open on the connection (the bus consumer's TraceBatch), part of it.
+    In one round trip where the database takes several statements at once (hotsql.execute_together)."""
     in_block = connection.in_atomic_block or len(statements) == 1
     with contextlib.nullcontext() if in_block else transaction.atomic(using=connection.alias):
-        with connection.cursor() as cursor:
-            if not together:
-                for sql, params in statements:
-                    cursor.execute(sql, params)
-                return
-            cursor.execute("; ".join(sql for sql, _ in statements), [p for _, params in statements for p in params])
-            while cursor.nextset():  # each statement's result in turn: its error, if any, is raised here
-                pass
+        hotsql.execute_together(connection, statements)
 
 
 def jsonable(value):

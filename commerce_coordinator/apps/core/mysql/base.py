@@ -15,6 +15,7 @@ deadlock (error 1213: the whole transaction rolled back) also marks the atomic b
 
 import re
 
+from django.core.exceptions import ImproperlyConfigured
 from django.db import IntegrityError
 from django.db.backends.mysql import base
 from django.db.backends.mysql.base import Database
@@ -108,12 +109,13 @@ class CursorWrapper(base.CursorWrapper):
     def nextset(self):
         """The next statement's result, of several sent at once (core.hotsql): its error, as an error of
         execute(), may have ended the transaction on the server."""
-        if not self.db.transaction_begun:
-            return self.cursor.nextset()
         try:
             return self.cursor.nextset()
-        except Database.OperationalError:
-            self.db.continue_with_autocommit_off()
+        except Database.OperationalError as e:
+            if e.args[0] in self.codes_for_integrityerror:  # as execute() says it (a CHECK constraint: 4025)
+                raise IntegrityError(*tuple(e.args)) from e
+            if self.db.transaction_begun:
+                self.db.continue_with_autocommit_off()
             raise
 
     def _begin_with(self, query, args):
@@ -148,8 +150,15 @@ class DatabaseWrapper(base.DatabaseWrapper):
     tables_locked = False  # LOCK TABLES in force: transactions Django's way (START TRANSACTION would unlock)
 
     def get_connection_params(self):
-        """mysqlclient turns autocommit off when it connects unless told otherwise: on, as Django sets it next."""
-        return {**super().get_connection_params(), "autocommit": self.settings_dict["AUTOCOMMIT"]}
+        """mysqlclient turns autocommit off when it connects unless told otherwise: on, as Django sets it next.
+        Its ``multi_statements`` must stay on: the BEGIN goes with the first statement."""
+        params = super().get_connection_params()
+        if not params.get("multi_statements", True):
+            raise ImproperlyConfigured(
+                f"DATABASES[{self.alias!r}]: core's MySQL backend needs mysqlclient's multi_statements; remove "
+                "OPTIONS['multi_statements'] or set ENGINE to django.db.backends.mysql"
+            )
+        return {**params, "autocommit": self.settings_dict["AUTOCOMMIT"]}
 
     def get_new_connection(self, conn_params):
         self.transaction_begun = self.begin_pending = self.autocommit_off = False  # a new session: autocommit

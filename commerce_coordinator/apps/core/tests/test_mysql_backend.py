@@ -321,3 +321,23 @@ def test_an_interrupt_during_the_first_statements_round_trip_still_rolls_it_back
     with connection.cursor() as cursor:
         cursor.execute("UPDATE cc_probe SET v = 3 WHERE id = 2")
     assert (_value_seen_by(probe, 1), _value_seen_by(probe, 2)) == (0, 3)
+
+
+def test_a_constraint_refusing_a_statement_sent_second_is_an_integrity_error_as_when_sent_first(probe):
+    with connection.cursor() as cursor:
+        cursor.execute("ALTER TABLE cc_probe ADD CONSTRAINT cc_probe_v CHECK (v >= 0)")
+        cursor.execute("SELECT 1; UPDATE cc_probe SET v = -1 WHERE id = 1")  # 4025, from the second
+        with pytest.raises(IntegrityError):
+            cursor.nextset()
+        with pytest.raises(IntegrityError):
+            cursor.execute("UPDATE cc_probe SET v = -1 WHERE id = 1")
+
+
+def test_the_backend_refuses_a_database_without_multi_statements():
+    from django.core.exceptions import ImproperlyConfigured
+
+    from commerce_coordinator.apps.core.mysql.base import DatabaseWrapper
+
+    settings_dict = {**connection.settings_dict, "OPTIONS": {"multi_statements": False}}
+    with pytest.raises(ImproperlyConfigured, match="multi_statements"):
+        DatabaseWrapper(settings_dict, alias="no_multi").get_connection_params()

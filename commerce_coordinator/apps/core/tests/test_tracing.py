@@ -166,6 +166,21 @@ def test_a_traces_nodes_and_keys_are_one_transaction_written_whole_or_not_at_all
     assert "Could not store 1 trace node(s)" in caplog.text
 
 
+def test_statements_sent_together_stay_under_the_packet_limit_in_round_trips_of_their_own(monkeypatch):
+    from commerce_coordinator.apps.core import hotsql
+
+    monkeypatch.setattr(hotsql, "TOGETHER_MAX_CHARS", 4000)
+    monkeypatch.setattr(tracing, "MAX_ROWS_PER_INSERT", 10)
+    nodes = [tracing.SpanNode("e" * 32, None, "send", f"n{i}") for i in range(40)]
+    for node in nodes:
+        node.error_message = "x" * 500
+    with CaptureQueriesContext(connections["traces"]) as queries:
+        tracing.write_nodes(nodes)
+    assert _inserts(queries) == 4 and TraceNode.objects.filter(trace_id="e" * 32).count() == 40
+    if connections["traces"].vendor == "mysql":  # 2 chunks of ~5,000 characters each: not together
+        assert 1 < len(queries) <= 4 and all(len(q["sql"]) < 8000 for q in queries.captured_queries)
+
+
 # --- the public span API -----------------------------------------------------------------------
 
 
