@@ -78,7 +78,7 @@ class Collector:
 
 def _run_batch(model, items: list, headers: dict, by: str) -> None:
     batch_task = import_string(model.batch_task_path)
-    with _joined(headers), tracing.span("task", batch_task.name) as node:
+    with tracing.joined(headers), tracing.span("task", batch_task.name) as node:
         if node is not None:
             node.result = f"in place, in {by} (ADR 0074)"
         try:
@@ -89,16 +89,6 @@ def _run_batch(model, items: list, headers: dict, by: str) -> None:
             return
         if node is not None:
             node.result = f"in place, in {by}: {tracing.short_repr(outcome)}"
-
-
-@contextmanager
-def _joined(headers: dict):
-    """The trace and parent node that the message would have carried (`headers`: durable's trace headers)."""
-    _, leave = tracing.join(headers.get("cc_trace_id"), bool(headers.get("cc_sampled")), headers.get("cc_parent_id"))
-    try:
-        yield
-    finally:
-        leave()
 
 
 def current_for(model, items: list) -> Collector | None:

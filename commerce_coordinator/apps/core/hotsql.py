@@ -69,18 +69,24 @@ def takes_statements_together(connection) -> bool:
 TOGETHER_MAX_CHARS = 256 * 1024
 
 
-def execute_together(connection, statements: list[tuple[str, list]]) -> None:
+def execute_together(connection, statements: list[tuple[str, list]]) -> list[tuple[int, tuple]]:
     """Run the statements [(sql, params)], several per round trip where the database takes them so (up to
-    TOGETHER_MAX_CHARS each), one per round trip elsewhere; an error of any is raised, the rest not run."""
+    TOGETHER_MAX_CHARS each), one per round trip elsewhere; (rowcount as the driver gives it, rows fetched) of
+    each. An error of any is raised as when it is sent alone, the statements after it not run."""
+    results = []
     with connection.cursor() as cursor:
         if not takes_statements_together(connection):
             for sql, params in statements:
                 cursor.execute(sql, params)
-            return
+                results.append((cursor.rowcount, tuple(cursor.fetchall()) if cursor.description else ()))
+            return results
         for group in _round_trips(statements):
             cursor.execute("; ".join(sql for sql, _ in group), [p for _, params in group for p in params])
-            while cursor.nextset():  # each statement's result in turn: its error, if any, is raised here
-                pass
+            for index in range(len(group)):
+                if index:
+                    cursor.nextset()  # the next statement's result: its error, if any, is raised here
+                results.append((cursor.rowcount, tuple(cursor.fetchall()) if cursor.description else ()))
+    return results
 
 
 def _round_trips(statements: list[tuple[str, list]]):
@@ -98,39 +104,25 @@ def _round_trips(statements: list[tuple[str, list]]):
 
 def update_then_get(model, values: dict, where: str, where_params: list, pk, increment=(), keep_if_null=()):
     """update(), then get(model, pk) in the same round trip where the database takes several statements at
-    once (core's MySQL backend, ADR 75): a claim and its re-read. (matched rows, the row or None when none
-    matched)."""
+    once (execute_together): a claim and its re-read. (matched rows, the row or None when none matched)."""
     alias = router.db_for_write(model)
     connection = connections[alias]
     plan = _read_plan(model, connection)
-    if plan is None or not takes_statements_together(connection):
+    if plan is None or not takes_statements_together(connection):  # no read for a claim not won
         matched = update(model, values, where, where_params, increment, keep_if_null)
         return matched, (get(model, pk) if matched else None)
-    sql, params = _update_statement(model, connection, values, where, where_params, increment, keep_if_null)
-    with connection.cursor() as cursor:
-        cursor.execute(f"{sql}; {plan[0]}", [*params, pk])
-        matched = cursor.rowcount
-        cursor.nextset()
-        row = cursor.fetchone()
-    return matched, (_instance(plan, row, alias, connection) if matched and row is not None else None)
+    claim = _update_statement(model, connection, values, where, where_params, increment, keep_if_null)
+    (matched, _), (_, rows) = execute_together(connection, [claim, (plan[0], [pk])])
+    return matched, (_instance(plan, rows[0], alias, connection) if matched and rows else None)
 
 
 def read_then_update(read: tuple[str, list], model, values: dict, where: str, where_params: list):
     """The caller's read `read` (SQL, params), then update(), in the same round trip where the database takes
     several statements at once (a lock taken before a write, ADR 75). (the read's rows, matched rows)."""
     connection = connections[router.db_for_write(model)]
-    sql, params = _update_statement(model, connection, values, where, where_params)
-    read_sql, read_params = read
-    with connection.cursor() as cursor:
-        if not takes_statements_together(connection):
-            cursor.execute(read_sql, read_params)
-            rows = cursor.fetchall()
-            cursor.execute(sql, params)
-            return rows, cursor.rowcount
-        cursor.execute(f"{read_sql}; {sql}", [*read_params, *params])
-        rows = cursor.fetchall()
-        cursor.nextset()
-        return rows, cursor.rowcount
+    write = _update_statement(model, connection, values, where, where_params)
+    (_, rows), (matched, _) = execute_together(connection, [read, write])
+    return rows, matched
 
 
 def _update_statement(model, connection, values, where, where_params, increment=(), keep_if_null=()):

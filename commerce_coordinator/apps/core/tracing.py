@@ -240,6 +240,20 @@ def join(trace_id: str | None, sampled: bool, parent_id: str | None):
     return ctx, leave
 
 
+@contextlib.contextmanager
+def joined(headers: dict | None):
+    """Inside the trace and parent node that `headers` name (TraceContext.headers: what a task message carries),
+    for work done later on behalf of that trace; None or empty: the current trace, if any."""
+    if not headers:
+        yield
+        return
+    _, leave = join(headers.get("cc_trace_id"), bool(headers.get("cc_sampled")), headers.get("cc_parent_id"))
+    try:
+        yield
+    finally:
+        leave()
+
+
 _held: ContextVar[list | None] = ContextVar("cc_trace_held", default=None)
 
 

@@ -233,7 +233,7 @@ def wake_refunds(payment: WebhookEvent) -> int:
     together = _payments_to_wake.get()
     if together is not None:
         ctx = tracing.current()
-        together.append((payment, (ctx.trace_id, ctx.sampled, ctx.parent_id) if ctx is not None else None))
+        together.append((payment, ctx.headers(ctx.parent_id) if ctx is not None else None))
         return 0
     return _wake([(payment, None)])
 
@@ -258,9 +258,9 @@ def refunds_woken_together():
 _payments_to_wake: contextvars.ContextVar[list | None] = contextvars.ContextVar("payments_to_wake", default=None)
 
 
-def _wake(payments: list[tuple[WebhookEvent, tuple | None]]) -> int:
-    """Re-queue the refunds waiting for these payments, each under its payment's trace (trace id, sampled, parent
-    node) when one is given, else the current one."""
+def _wake(payments: list[tuple[WebhookEvent, dict | None]]) -> int:
+    """Re-queue the refunds waiting for these payments, each under its payment's trace (its trace headers) when
+    one is given, else the current one."""
     # After every processed payment, and nearly always none: one SELECT as SQL text (core.hotsql), the ORM only
     # for the refunds found.
     ids = sorted({payment.payment_id for payment, _ in payments})
@@ -275,24 +275,11 @@ def _wake(payments: list[tuple[WebhookEvent, tuple | None]]) -> int:
     ]
     count = 0
     for refund in WebhookEvent.objects.filter(pk__in=waiting) if waiting else ():
-        with _joined(traces[refund.provider, refund.payment_id]):
+        with tracing.joined(traces[refund.provider, refund.payment_id]):
             logger.info("payment %s processed: waking refund event %s", refund.payment_id, refund.pk)
             refund.enqueue()
         count += 1
     return count
-
-
-@contextlib.contextmanager
-def _joined(trace: tuple | None):
-    """Inside the trace (id, sampled, parent node) a payment was processed in; None: the current one."""
-    if trace is None:
-        yield
-        return
-    _, leave = tracing.join(*trace)
-    try:
-        yield
-    finally:
-        leave()
 
 
 def prune(days: int, batch: int = 1000) -> int:

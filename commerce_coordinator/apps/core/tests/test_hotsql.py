@@ -4,6 +4,7 @@ read with its select_related order in lms/tests/test_hot_statements.py)."""
 from datetime import timedelta
 
 import pytest
+from django.db import IntegrityError, connections, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -70,3 +71,28 @@ def test_insert_writes_rows_as_the_orm_does_and_sets_their_keys():
     one = DemoItem(url="single")
     hotsql.insert([one])
     assert DemoItem.objects.get(pk=one.pk).url == "single"
+
+
+def test_statements_run_together_give_each_its_rowcount_and_rows_and_stop_at_the_first_error():
+    a, b = (DemoItem.objects.create(url=url) for url in ("a", "b"))
+    table = DemoItem._meta.db_table
+    connection = connections["default"]
+    results = hotsql.execute_together(
+        connection,
+        [
+            (f"UPDATE {table} SET url = %s WHERE id IN (%s, %s)", ["ab", a.pk, b.pk]),
+            (f"SELECT id, url FROM {table} WHERE id = %s", [a.pk]),
+        ],
+    )
+    assert results[0] == (2, ()) and results[1][1] == ((a.pk, "ab"),)  # a SELECT's rowcount: the driver's
+    with pytest.raises(IntegrityError):  # the second statement's error, as when it is sent alone
+        with transaction.atomic():
+            hotsql.execute_together(
+                connection,
+                [
+                    (f"UPDATE {table} SET url = %s WHERE id = %s", ["first", a.pk]),
+                    (f"UPDATE {table} SET id = %s WHERE id = %s", [b.pk, a.pk]),  # a duplicate key
+                    (f"UPDATE {table} SET url = %s WHERE id = %s", ["never", b.pk]),
+                ],
+            )
+    assert sorted(DemoItem.objects.values_list("url", flat=True)) == ["ab", "ab"]  # the block rolled back
