@@ -15,17 +15,19 @@ run in place by another task's worker (core.follow_ups, ADR 74) has no message o
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 import traceback
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import timedelta
 from functools import partial
 
 from django.apps import apps
 from django.conf import settings
-from django.db import models, transaction
+from django.db import connections, models, router, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.module_loading import import_string
@@ -713,21 +715,29 @@ def publish_batch(model, items: list, headers: dict) -> None:
     _send(model, f"a batch of {len(batch)} items", model.batch_task_path, args=[batch], headers=headers)
 
 
-def run_batch(model, items: list, run_one) -> dict:
-    """The body of a batch task (publish_batch_on_commit): each item [pk, claim token] run one after another by
-    `run_one(task, pk)` (which calls `durable.run`), with a task whose id is the item's own token: claimed by the
-    rule of its own task (a redelivered batch retakes the item it was running, skips the finished ones), a retry
-    handed to the item's own task, a failure recorded on its item. The batch always goes on to the next item;
-    its trace node ends with the worst of its items' outcomes, never "ok" when one of them retries or failed."""
+def run_batch(model, items: list, run_one, pool: ThreadPool | None = None) -> dict:
+    """The body of a batch task (publish_batch_on_commit): each item [pk, claim token] run by `run_one(task, pk)`
+    (which calls `durable.run`), with a task whose id is the item's own token: claimed by the rule of its own task
+    (a redelivered batch retakes the item it was running, skips the finished ones), a retry handed to the item's
+    own task, a failure recorded on its item. The batch always goes on to the next item; its trace node ends with
+    the worst of its items' outcomes, never "ok" when one of them retries or failed.
+
+    `pool` (thread_pool): the items run at the same time, the first on this thread and the others on the pool's
+    free threads, where that is safe (runs_apart); an item that finds no free thread runs on this one after the
+    first (never waiting for the pool: under load the worker's own threads are busy enough). Else one after
+    another."""
+    jobs = [partial(_run_batch_item, model, pk, token, run_one) for pk, token in items]
+    if pool is not None and len(jobs) > 1 and runs_apart(model):
+        known = [_known.take(model, pk, token) for pk, token in items]  # this thread's: handed to the item's
+        on_pool = tracing.carried(_on_pool_thread)
+        futures = [pool.try_submit(on_pool, job, obj) for job, obj in zip(jobs[1:], known[1:], strict=True)]
+        results = [_on_this_thread(jobs[0], known[0])]
+        for future, job, obj in zip(futures, jobs[1:], known[1:], strict=True):
+            results.append(future.result() if future is not None else _on_this_thread(job, obj))
+    else:
+        results = [job() for job in jobs]
     outcomes, worst = {}, []
-    for pk, token in items:
-        try:
-            outcome = run_one(_InProcess(model, pk, token), pk)
-        except HandedOver as exc:
-            outcome = {"item": pk, "status": WorkStatus.RETRY, "handed_over": str(exc)}
-        except Exception as exc:  # not the work's failure (durable.run records those): e.g. a lost database
-            logger.exception("%s %s failed in its batch; the sweep will run it again", model._meta.label_lower, pk)
-            outcome = {"item": pk, "status": WorkStatus.FAILED, "error": repr(exc)}
+    for pk, outcome in results:
         outcomes[pk] = outcome
         status = BATCH_OUTCOMES.get(outcome.get("status")) if isinstance(outcome, dict) else None
         if status is not None:
@@ -736,6 +746,83 @@ def run_batch(model, items: list, run_one) -> dict:
         _, status, reason = max(worst)
         tracing.set_outcome(status, f"{len(worst)} of {len(items)} item(s) not done; worst: {reason}")
     return outcomes
+
+
+def _run_batch_item(model, pk, token, run_one) -> tuple:
+    try:
+        return pk, run_one(_InProcess(model, pk, token), pk)
+    except HandedOver as exc:
+        return pk, {"item": pk, "status": WorkStatus.RETRY, "handed_over": str(exc)}
+    except Exception as exc:  # not the work's failure (durable.run records those): e.g. a lost database
+        logger.exception("%s %s failed in its batch; the sweep will run it again", model._meta.label_lower, pk)
+        return pk, {"item": pk, "status": WorkStatus.FAILED, "error": repr(exc)}
+
+
+def _on_this_thread(job, known):
+    """A batch's item with the item as stored (known_instances), if the batch's thread knew it."""
+    with known_instances([known] if known is not None else ()):
+        return job()
+
+
+def _on_pool_thread(job, known):
+    """A batch's item on a pool thread, its broken connections replaced first."""
+    _replace_broken_connections()
+    return _on_this_thread(job, known)
+
+
+def _replace_broken_connections() -> None:
+    """A pool thread's connections that had an error or outlived CONN_MAX_AGE are closed (the next query opens
+    a new one), as close_old_connections does around a task, without its health-check ping of the others on
+    their next use (one more round trip per item)."""
+    now = time.monotonic()
+    for connection in connections.all(initialized_only=True):
+        if connection.errors_occurred or (connection.close_at is not None and now >= connection.close_at):
+            connection.close_if_unusable_or_obsolete()
+
+
+def runs_apart(model) -> bool:
+    """May the items of `model` run at the same time on other threads (their own connections)? Not inside a
+    transaction (the other connections would not see what it has not committed), nor on SQLite (one writer at a
+    time: a reader that must become a writer fails at once)."""
+    connection = transaction.get_connection(router.db_for_write(model))
+    return not connection.in_atomic_block and connection.vendor != "sqlite"
+
+
+class ThreadPool(ThreadPoolExecutor):
+    """A ThreadPoolExecutor that also takes work only when one of its threads is free (try_submit)."""
+
+    def __init__(self, size: int, name: str):
+        super().__init__(max_workers=size, thread_name_prefix=name)
+        self._free = threading.BoundedSemaphore(size)
+
+    def try_submit(self, fn, *args):
+        """fn(*args) on a free thread of the pool (a Future), or None when every thread is taken by try_submit."""
+        if not self._free.acquire(blocking=False):
+            return None
+        try:
+            future = self.submit(fn, *args)
+        except BaseException:
+            self._free.release()
+            raise
+        future.add_done_callback(lambda _: self._free.release())
+        return future
+
+
+_pools: dict[tuple[str, int, int], ThreadPool] = {}
+_pools_lock = threading.Lock()
+
+
+def thread_pool(name: str, size: int) -> ThreadPool | None:
+    """The process's pool of `size` threads named `name` (made once, kept for the process's life, as their
+    database connections are), or None for a size under 2: work done one after another on the caller's thread."""
+    size = int(size)
+    if size < 2:
+        return None
+    key = (name, size, os.getpid())  # a forked child (prefork pool) makes its own: threads do not survive a fork
+    with _pools_lock:
+        if key not in _pools:
+            _pools[key] = ThreadPool(size, name)
+        return _pools[key]
 
 
 BATCH_OUTCOMES = {WorkStatus.RETRY: tracing.RETRY, WorkStatus.FAILED: tracing.ERROR}

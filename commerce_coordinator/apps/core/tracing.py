@@ -254,6 +254,28 @@ def joined(headers: dict | None):
         leave()
 
 
+def carried(fn):
+    """`fn` to be called on another thread, inside the current trace under the current node: a branch of this
+    trace (its own parent, so that threads never nest into one another; the same nodes and keys), written with
+    this thread's trace when it ends. The caller waits for the call before leaving its span."""
+    ctx, held = _current.get(), _held.get()
+    if ctx is None:
+        return fn
+    parent_id = ctx.parent_id
+
+    def in_branch(*args, **kwargs):
+        branch = TraceContext(ctx.trace_id, ctx.sampled, parent_id)
+        branch.nodes, branch.keys = ctx.nodes, ctx.keys  # list.append and dict.setdefault: safe across threads
+        token, held_token = _current.set(branch), _held.set(held)
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            _held.reset(held_token)
+            _current.reset(token)
+
+    return in_branch
+
+
 _held: ContextVar[list | None] = ContextVar("cc_trace_held", default=None)
 
 

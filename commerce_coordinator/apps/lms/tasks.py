@@ -1,6 +1,7 @@
 """Celery tasks of the LMS fulfillment app (on their own queue: LMS_CELERY_QUEUE, CELERY_TASK_ROUTES)."""
 
 from celery import shared_task
+from django.conf import settings
 
 from commerce_coordinator.apps.core import durable
 
@@ -20,5 +21,8 @@ def process_line(self, line_id: int, **kwargs):
 @shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, name="lms.process_lines")
 def process_lines(self, lines: list, **kwargs):
     """The lines of one order published together ([[line id, claim token], ...]; core.durable.run_batch): each
-    run as its own process_line task would, one after another; a retry goes to the line's own task."""
-    return durable.run_batch(OrderLine, lines, fulfillment.run_line)
+    run as its own process_line task would, at the same time on the free threads of the worker's pool of
+    LMS_LINES_AT_ONCE (an order's enrollment calls do not wait for one another); a retry goes to the line's own
+    task."""
+    pool = durable.thread_pool("lms-lines", settings.LMS_LINES_AT_ONCE)
+    return durable.run_batch(OrderLine, lines, fulfillment.run_line, pool=pool)

@@ -16,8 +16,6 @@ attempt to its own run_charge_attempt with a fresh token; an attempt with an ear
 from __future__ import annotations
 
 import logging
-import threading
-from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
 from celery import shared_task
@@ -203,17 +201,10 @@ def with_unknown_earlier(attempts: list[ChargeAttempt]) -> list[int]:
     return [a.pk for a in attempts if any(number == a.invoice_number and pk != a.pk for number, pk in unknown)]
 
 
-_executor_lock = threading.Lock()
-_executors: dict[int, ThreadPoolExecutor] = {}
-
-
-def call_executor() -> ThreadPoolExecutor:
-    """The process's pool for the concurrent provider calls of chunks (PAYMENTS_CHARGE_CALL_THREADS threads)."""
-    size = max(1, int(settings.PAYMENTS_CHARGE_CALL_THREADS))
-    with _executor_lock:
-        if size not in _executors:
-            _executors[size] = ThreadPoolExecutor(max_workers=size, thread_name_prefix="charge-call")
-        return _executors[size]
+def call_executor():
+    """The process's pool for the concurrent provider calls of chunks (PAYMENTS_CHARGE_CALL_THREADS threads; 1:
+    one after another)."""
+    return durable.thread_pool("charge-call", settings.PAYMENTS_CHARGE_CALL_THREADS)
 
 
 @shared_task(

@@ -3,6 +3,7 @@ the sweep, operator re-queues with an audit row, and what the traces say about e
 
 import os
 import signal
+import threading
 import time
 from datetime import timedelta
 from unittest import mock
@@ -370,3 +371,24 @@ def test_a_task_published_outside_any_trace_joins_the_items_trace(httpserver):
     item = _item(url=httpserver.url_for("/ok"), trace_id="b" * 32, claim_token="t1")
     run_demo_item.apply(args=[item.pk], task_id="t1")
     assert TraceNode.objects.filter(trace_id="b" * 32, kind="work", status="ok").exists()
+
+
+def test_a_thread_pool_takes_work_only_on_a_free_thread_and_is_one_per_process_and_name():
+    pool = durable.thread_pool("test-pool", 2)
+    assert durable.thread_pool("test-pool", 2) is pool and durable.thread_pool("test-pool", 1) is None
+    release = threading.Event()
+    busy = [pool.try_submit(release.wait, 5) for _ in range(2)]
+    assert pool.try_submit(release.wait, 5) is None  # both threads taken: the caller runs it itself
+    release.set()
+    assert [future.result(5) for future in busy] == [True, True]
+    wait_until(lambda: pool._free._value == 2, timeout=5, message="the threads freed")
+    assert pool.try_submit(lambda: "free again").result(5) == "free again"
+
+
+@pytest.mark.django_db(transaction=True, databases=ALL_DATABASES)
+def test_items_of_a_batch_run_apart_only_outside_a_transaction_and_not_on_sqlite():
+    from django.db import connections, transaction
+
+    assert durable.runs_apart(DemoItem) is (connections["default"].vendor != "sqlite")
+    with transaction.atomic():
+        assert durable.runs_apart(DemoItem) is False  # the pool's connections could not see these rows

@@ -2,6 +2,8 @@
 
 import io
 import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from django.db import connections, transaction
@@ -299,3 +301,27 @@ def test_ids_are_32_hex_digits_unique_and_later_ones_sort_later():
     later = tracing.new_id()
     assert all(re.fullmatch(r"[0-9a-f]{32}", i) for i in first) and len(set(first)) == len(first)
     assert later > max(first)
+
+
+def test_work_carried_to_other_threads_joins_the_trace_under_the_current_node_without_nesting():
+    started = threading.Barrier(2, timeout=5)  # both threads inside their spans at once
+
+    def branch_work(name):
+        with tracing.span("work", name):
+            started.wait()
+            with tracing.span("work", f"{name} inner"):
+                tracing.add_keys(order_number=name)
+        return tracing.current().trace_id
+
+    with tracing.span("task", "parent") as parent:
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            futures = [pool.submit(tracing.carried(branch_work), name) for name in ("a", "b")]
+            seen = {future.result() for future in futures}
+        trace_id = tracing.current().trace_id
+    assert seen == {trace_id} and tracing.current() is None
+    nodes = {n.name: n for n in TraceNode.objects.filter(trace_id=trace_id)}
+    assert {nodes["a"].parent_id, nodes["b"].parent_id} == {parent.id}
+    assert (nodes["a inner"].parent_id, nodes["b inner"].parent_id) == (nodes["a"].id, nodes["b"].id)
+    keys = TraceKey.objects.filter(trace_id=trace_id, key="order_number")
+    assert sorted(keys.values_list("value", flat=True)) == ["a", "b"]
+    assert tracing.carried(branch_work) is branch_work  # no trace here: the function as it is

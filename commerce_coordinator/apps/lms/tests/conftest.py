@@ -102,6 +102,7 @@ def fake_lms(httpserver):
         LMS_READ_TIMEOUT=0.5,
         LMS_RETRY_SCHEDULE=[0.01, 0.01, 0.01, 0.01],
         CC_RETRY_JITTER=0.1,
+        LMS_LINES_AT_ONCE=1,  # its answers are scripted in call order: an order's lines one after another (ADR 76)
     ):
         yield lms
     clear_token_cache()

@@ -4,8 +4,9 @@ import threading
 from unittest import mock
 
 import pytest
-from django.db import connections
+from django.db import connections, transaction
 
+from commerce_coordinator.apps.core.models import TraceNode
 from commerce_coordinator.apps.core.testing import ALL_DATABASES
 from commerce_coordinator.apps.lms import fulfillment
 from commerce_coordinator.apps.lms.clients import EnrollmentResult
@@ -54,3 +55,43 @@ def test_lines_finishing_together_complete_the_order_once(routed):
         assert {line.state for line in order.lines.all()} == {"fulfilled"}
     completed = [kw["order_number"] for kind, kw in routed if kind == "completed"]
     assert sorted(completed) == [f"RACE-{i}" for i in range(5)]
+
+
+def test_an_orders_lines_call_the_lms_at_the_same_time_within_its_trace(routed):
+    barrier = threading.Barrier(3, timeout=5)  # broken (each call fails) unless the three calls are made at once
+    threads = set()
+
+    class Client:
+        def set_enrollment(self, **kwargs):
+            threads.add(threading.get_ident())
+            barrier.wait()
+            return EnrollmentResult(200, {})
+
+    with mock.patch.object(fulfillment, "get_client", return_value=Client()):
+        result = pay(order_number="AT-ONCE", keys=KEYS[:3])  # the batch runs at the payment's commit, in process
+    order = Order.objects.get(order_number="AT-ONCE")
+    assert order.status == "fulfilled" and len(threads) == 3
+    assert [(line.state, line.attempts) for line in order.lines.all()] == [("fulfilled", 1)] * 3
+    assert [kw["order_number"] for kind, kw in routed if kind == "completed"] == ["AT-ONCE"]
+    nodes = TraceNode.objects.filter(trace_id=result.trace_id)
+    batch = nodes.get(kind="task", name="lms.process_lines", status="ok")
+    work = nodes.filter(kind="work", parent_id=batch.id, status="ok")  # each line's node under the batch's
+    assert sorted(work.values_list("name", flat=True)) == [f"lms.enroll {key}" for key in KEYS[:3]]
+
+
+def test_lines_run_one_after_another_inside_a_transaction_and_with_a_pool_of_one(routed, settings):
+    calls = []
+
+    class Client:
+        def set_enrollment(self, **kwargs):
+            calls.append(threading.get_ident())
+            return EnrollmentResult(200, {})
+
+    with mock.patch.object(fulfillment, "get_client", return_value=Client()):
+        with transaction.atomic():  # other connections could not see the lines yet
+            pay(order_number="IN-TX", keys=KEYS[:2])
+            process_lines.apply(args=[[[line.pk, line.claim_token] for line in OrderLine.objects.all()]])
+        settings.LMS_LINES_AT_ONCE = 1
+        pay(order_number="ONE-POOL", keys=KEYS[2:])
+    assert set(calls) == {threading.get_ident()} and len(calls) == 4
+    assert set(Order.objects.values_list("status", flat=True)) == {"fulfilled"}
