@@ -14,6 +14,8 @@ run in place by another task's worker (core.follow_ups, ADR 74) has no message o
 
 from __future__ import annotations
 
+import concurrent.futures
+import copy
 import logging
 import os
 import threading
@@ -27,7 +29,7 @@ from functools import partial
 
 from django.apps import apps
 from django.conf import settings
-from django.db import connections, models, router, transaction
+from django.db import close_old_connections, models, router, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.module_loading import import_string
@@ -378,8 +380,10 @@ class KnownInstances(threading.local):
         self.items: dict = {}
 
     @contextmanager
-    def holding(self, instances):
-        added = {(type(obj), obj.pk, obj.claim_token): _as_read(obj) for obj in instances or ()}
+    def holding(self, instances, as_read=True):
+        """`instances` known inside; `as_read`: their values first converted as a read gives them (once, where
+        they were stored: a batch hands them on as they are)."""
+        added = {(type(obj), obj.pk, obj.claim_token): _as_read(obj) if as_read else obj for obj in instances or ()}
         self.items.update(added)
         try:
             yield
@@ -728,12 +732,7 @@ def run_batch(model, items: list, run_one, pool: ThreadPool | None = None) -> di
     another."""
     jobs = [partial(_run_batch_item, model, pk, token, run_one) for pk, token in items]
     if pool is not None and len(jobs) > 1 and runs_apart(model):
-        known = [_known.take(model, pk, token) for pk, token in items]  # this thread's: handed to the item's
-        on_pool = tracing.carried(_on_pool_thread)
-        futures = [pool.try_submit(on_pool, job, obj) for job, obj in zip(jobs[1:], known[1:], strict=True)]
-        results = [_on_this_thread(jobs[0], known[0])]
-        for future, job, obj in zip(futures, jobs[1:], known[1:], strict=True):
-            results.append(future.result() if future is not None else _on_this_thread(job, obj))
+        results = _run_at_once(model, items, jobs, pool)
     else:
         results = [job() for job in jobs]
     outcomes, worst = {}, []
@@ -748,36 +747,60 @@ def run_batch(model, items: list, run_one, pool: ThreadPool | None = None) -> di
     return outcomes
 
 
+def _run_at_once(model, items: list, jobs: list, pool: ThreadPool) -> list:
+    """The batch's first job here, the others on free threads of `pool` (else here after the first); every one
+    ended before this returns, so that the batch's node and trace are written with all of its items' nodes."""
+    known = [_known.take(model, pk, token) for pk, token in items]  # this thread's: handed to the item's
+    on_pool = tracing.carried(_on_pool_thread)
+    futures = []
+    try:
+        for (pk, _), job, obj in zip(items[1:], jobs[1:], known[1:], strict=True):
+            futures.append(pool.try_submit(on_pool, model, pk, job, _unshared(obj)))
+        results = [_with_known(jobs[0], known[0])]
+        for future, job, obj in zip(futures, jobs[1:], known[1:], strict=True):
+            results.append(future.result() if future is not None else _with_known(job, obj))
+    finally:
+        concurrent.futures.wait([future for future in futures if future is not None])
+    return results
+
+
 def _run_batch_item(model, pk, token, run_one) -> tuple:
     try:
         return pk, run_one(_InProcess(model, pk, token), pk)
     except HandedOver as exc:
         return pk, {"item": pk, "status": WorkStatus.RETRY, "handed_over": str(exc)}
     except Exception as exc:  # not the work's failure (durable.run records those): e.g. a lost database
-        logger.exception("%s %s failed in its batch; the sweep will run it again", model._meta.label_lower, pk)
-        return pk, {"item": pk, "status": WorkStatus.FAILED, "error": repr(exc)}
+        return pk, _lost_in_batch(model, pk, exc)
 
 
-def _on_this_thread(job, known):
-    """A batch's item with the item as stored (known_instances), if the batch's thread knew it."""
-    with known_instances([known] if known is not None else ()):
+def _lost_in_batch(model, pk, exc: Exception) -> dict:
+    logger.exception("%s %s failed in its batch; the sweep will run it again", model._meta.label_lower, pk)
+    return {"item": pk, "status": WorkStatus.FAILED, "error": repr(exc)}
+
+
+def _with_known(job, known):
+    """A batch's job with its item as stored (known_instances), if the batch's thread knew it."""
+    with _known.holding([known] if known is not None else (), as_read=False):
         return job()
 
 
-def _on_pool_thread(job, known):
-    """A batch's item on a pool thread, its broken connections replaced first."""
-    _replace_broken_connections()
-    return _on_this_thread(job, known)
+def _on_pool_thread(model, pk, job, known) -> tuple:
+    """A batch's job on a pool thread: its connections checked first as around a task (close_old_connections:
+    one that broke or outlived CONN_MAX_AGE replaced, the others pinged on first use under CONN_HEALTH_CHECKS)."""
+    try:
+        close_old_connections()
+        return _with_known(job, known)
+    except Exception as exc:
+        return pk, _lost_in_batch(model, pk, exc)
 
 
-def _replace_broken_connections() -> None:
-    """A pool thread's connections that had an error or outlived CONN_MAX_AGE are closed (the next query opens
-    a new one), as close_old_connections does around a task, without its health-check ping of the others on
-    their next use (one more round trip per item)."""
-    now = time.monotonic()
-    for connection in connections.all(initialized_only=True):
-        if connection.errors_occurred or (connection.close_at is not None and now >= connection.close_at):
-            connection.close_if_unusable_or_obsolete()
+def _unshared(obj):
+    """`obj` with its own copies of the related objects it holds (a line's order): threads never share one."""
+    if obj is not None:
+        for name, related in obj._state.fields_cache.items():
+            if isinstance(related, models.Model):
+                obj._state.fields_cache[name] = copy.copy(related)
+    return obj
 
 
 def runs_apart(model) -> bool:
@@ -796,14 +819,15 @@ class ThreadPool(ThreadPoolExecutor):
         self._free = threading.BoundedSemaphore(size)
 
     def try_submit(self, fn, *args):
-        """fn(*args) on a free thread of the pool (a Future), or None when every thread is taken by try_submit."""
+        """fn(*args) on a free thread of the pool (a Future), or None when every thread is taken by try_submit or
+        the pool shuts down."""
         if not self._free.acquire(blocking=False):
             return None
         try:
             future = self.submit(fn, *args)
-        except BaseException:
+        except RuntimeError:  # the pool or the interpreter is shutting down: the caller runs it
             self._free.release()
-            raise
+            return None
         future.add_done_callback(lambda _: self._free.release())
         return future
 

@@ -49,9 +49,9 @@ LMS_LATE_APPLY_WINDOW = float(os.environ.get("LMS_LATE_APPLY_WINDOW", "30"))
 # delays webhook processing. Run a worker for it: `celery -A commerce_coordinator worker -Q lms_fulfillment`.
 LMS_CELERY_QUEUE = os.environ.get("LMS_CELERY_QUEUE", "lms_fulfillment")
 # The lines of one order run at the same time in a worker (lms.process_lines), on the free threads of a pool of
-# this many per worker process (each keeps its own connection to the default database: README, the MariaDB
-# connection budget); 1: one after another. SQLite, and a batch run inside a transaction: one after another.
-LMS_LINES_AT_ONCE = int(os.environ.get("LMS_LINES_AT_ONCE", "8"))
+# this many per worker process (each prefork child has its own; each thread keeps its connections: README, the
+# MariaDB connection budget); 1: one after another. SQLite, and a batch run inside a transaction: one after another.
+LMS_LINES_AT_ONCE = int(os.environ.get("LMS_LINES_AT_ONCE", "4"))
 LMS_TASK_ROUTES = {"lms.process_line": {"queue": LMS_CELERY_QUEUE}, "lms.process_lines": {"queue": LMS_CELERY_QUEUE}}
 # At most this many course runs in one order; past it record_order refuses the order (OrderRefused,
 # fulfillment_failed) and the payment event is recorded as unroutable with the reason.
