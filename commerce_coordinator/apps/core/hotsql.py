@@ -78,15 +78,20 @@ def execute_together(connection, statements: list[tuple[str, list]]) -> list[tup
         if not takes_statements_together(connection):
             for sql, params in statements:
                 cursor.execute(sql, params)
-                results.append((cursor.rowcount, tuple(cursor.fetchall()) if cursor.description else ()))
+                results.append(_result(cursor))
             return results
         for group in _round_trips(statements):
             cursor.execute("; ".join(sql for sql, _ in group), [p for _, params in group for p in params])
             for index in range(len(group)):
                 if index:
                     cursor.nextset()  # the next statement's result: its error, if any, is raised here
-                results.append((cursor.rowcount, tuple(cursor.fetchall()) if cursor.description else ()))
+                results.append(_result(cursor))
     return results
+
+
+def _result(cursor) -> tuple[int, tuple]:
+    """The current statement's (rowcount, rows): rows only for a statement that returns some."""
+    return cursor.rowcount, (tuple(cursor.fetchall()) if cursor.description else ())
 
 
 def _round_trips(statements: list[tuple[str, list]]):
